@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/hiclaw
+
+.PHONY: run test lint
+
+## Run the controller in embedded mode (SQLite, in-process Celery) on http://$HOST:$PORT
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py hiclaw_run
+
+## Run the whole test suite (PostgreSQL from DATABASE_URL, default the local server)
+test: $(VENV)/.test
+	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime requirements-test.txt
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@

@@ -1,0 +1,1 @@
+"""The HiClaw domain: resources, manifests, reconcilers, backends, clients and services."""

@@ -1,0 +1,70 @@
+"""Django admin for platform operators: every kind, with list columns, filters and actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from controller.admin.base import ResourceAdmin
+from controller.models import DebugWorker, DesiredState, Human, Manager, Team, Worker
+from controller.services.lifecycle import set_desired_state
+
+
+def _state_action(state: str):
+    def action(modeladmin: ResourceAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        modeladmin._each(request, queryset, lambda obj: set_desired_state(obj, state), f"set to {state}")
+
+    action.__name__ = f"set_state_{state.lower()}"
+    return admin.action(description=f"Set desired state: {state}")(action)
+
+
+STATE_ACTIONS = [_state_action(state) for state in DesiredState.values]
+
+
+@admin.register(Worker)
+class WorkerAdmin(ResourceAdmin):
+    list_display = ("name", "phase", "team", "role", "model", "runtime", "image", "state", "last_heartbeat")
+    list_filter = ("phase", "team", "runtime", "role", "state")
+    list_select_related = ("team",)
+    search_fields = ("name", "model", "image", "matrix_user_id")
+    actions = [*STATE_ACTIONS, "request_deletion_action"]
+
+
+@admin.register(Team)
+class TeamAdmin(ResourceAdmin):
+    list_display = ("name", "phase", "admin_name", "image", "member_count")
+    search_fields = ("name", "admin_name")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("members")
+
+    @admin.display(description="members")
+    def member_count(self, obj: Team) -> int:
+        return len(obj.members.all())
+
+
+@admin.register(Human)
+class HumanAdmin(ResourceAdmin):
+    list_display = ("name", "phase", "permission_level", "email", "user", "matrix_user_id")
+    list_filter = ("phase", "permission_level")
+    search_fields = ("name", "email", "matrix_user_id")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+
+    def get_fieldsets(self, request, obj=None):
+        return [*super().get_fieldsets(request, obj), ("Dashboard login", {"fields": ["user"]})]
+
+
+@admin.register(Manager)
+class ManagerAdmin(ResourceAdmin):
+    list_display = ("name", "phase", "model", "runtime", "image", "state", "last_heartbeat")
+    list_filter = ("phase", "runtime", "state")
+    actions = [*STATE_ACTIONS, "request_deletion_action"]
+
+
+@admin.register(DebugWorker)
+class DebugWorkerAdmin(ResourceAdmin):
+    list_display = ("name", "phase", "target_type", "target_name", "expires_at")
+    list_filter = ("phase", "target_type")
+    search_fields = ("name", "target_name")

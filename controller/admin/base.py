@@ -1,0 +1,85 @@
+"""Shared admin behaviour for the five kinds: YAML editing, read-only status, actions.
+
+Admin writes change desired state only; reconcilers do the rest. Rows are
+never deleted here directly: "Request deletion" marks them and the
+reconciler removes what they own before removing the row.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from controller.admin.forms import ManifestForm
+from controller.manifests import dump_yaml, to_manifest
+from controller.services.lifecycle import LifecycleRefused, request_deletion
+
+STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "conditions_table", "status_yaml")
+
+
+class ResourceAdmin(admin.ModelAdmin):
+    form = ManifestForm
+    search_fields = ("name",)
+    list_filter: tuple = ("phase",)
+    readonly_fields = (*STATUS_FIELDS, "created_at", "updated_at", "deletion_requested_at")
+    actions = ["request_deletion_action"]
+    list_per_page = 50
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [("Desired state", {"fields": ["manifest"]})]
+        if obj is not None:
+            fieldsets.append(("Status (read-only, written by the reconcilers)", {"fields": list(STATUS_FIELDS)}))
+            fieldsets.append(("Record", {"fields": ["created_at", "updated_at", "deletion_requested_at"]}))
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        saved = form.apply()
+        # Fields edited beside the manifest (e.g. a Human's dashboard login).
+        extra = {key: value for key, value in form.cleaned_data.items() if key != "manifest"}
+        if extra:
+            type(saved).objects.filter(pk=saved.pk).update(**extra)
+        # The admin's response needs the saved row (for its pk and messages).
+        obj.pk, obj.name = saved.pk, saved.name
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="conditions")
+    def conditions_table(self, obj) -> str:
+        if not obj.conditions:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (c["type"], c["status"], c.get("reason", ""), c.get("message", ""), c.get("lastTransitionTime", ""))
+                for c in obj.conditions
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>type</th><th>status</th><th>reason</th><th>message</th><th>since</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="manifest with status (YAML)")
+    def status_yaml(self, obj) -> str:
+        return format_html("<pre>{}</pre>", dump_yaml([to_manifest(obj, with_status=True)]))
+
+    @admin.action(description="Request deletion (the reconciler cleans up first)")
+    def request_deletion_action(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(request, queryset, request_deletion, "marked for deletion")
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, change, done: str) -> None:
+        """Apply ``change`` to each selected row; report successes and refusals."""
+        count = 0
+        for obj in queryset:
+            try:
+                change(obj)
+                count += 1
+            except LifecycleRefused as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+        if count:
+            self.message_user(request, f"{count} {queryset.model._meta.verbose_name_plural} {done}.")

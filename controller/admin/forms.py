@@ -1,0 +1,71 @@
+"""The admin's edit form: a resource is edited as its YAML manifest.
+
+Saving goes through the same validation and apply path as ``hiclaw apply``,
+so the admin can never store a spec the API would refuse.
+"""
+
+from __future__ import annotations
+
+from django import forms
+
+from controller.manifests import Document, ManifestInvalid, dump_yaml, parse, to_manifest
+from controller.models import API_VERSION, Resource
+from controller.services.apply import apply_documents
+
+_TEMPLATES = {
+    "Worker": {"model": "qwen3.5-plus"},
+    "Team": {"leader": {"name": "team-lead", "model": "qwen3.5-plus"}, "workers": []},
+    "Human": {"displayName": "Jane Doe", "permissionLevel": 3},
+    "Manager": {"model": "qwen3.5-plus"},
+    "DebugWorker": {"target": {"type": "team", "name": "team-name"}},
+}
+
+
+class ManifestForm(forms.ModelForm):
+    manifest = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 28, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
+        help_text="The resource as a hiclaw.io/v1beta1 manifest. Saving validates and applies it.",
+    )
+
+    class Meta:
+        fields: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        model = self._meta.model
+        if self.instance.pk:
+            initial = to_manifest(self.instance)
+        else:
+            initial = {
+                "apiVersion": API_VERSION,
+                "kind": model.kind,
+                "metadata": {"name": ""},
+                "spec": _TEMPLATES[model.kind],
+            }
+        self.fields["manifest"].initial = dump_yaml([initial])
+        self.document: Document | None = None
+
+    def clean_manifest(self) -> str:
+        text = self.cleaned_data["manifest"]
+        try:
+            documents = parse(text)
+        except ManifestInvalid as invalid:
+            raise forms.ValidationError([str(error) for error in invalid.errors]) from None
+        model = self._meta.model
+        if len(documents) != 1 or documents[0].kind != model.kind:
+            raise forms.ValidationError(f"give exactly one {model.kind} manifest")
+        document = documents[0]
+        if self.instance.pk and document.name != self.instance.name:
+            raise forms.ValidationError(
+                f"metadata.name: cannot rename {self.instance}; create a new {model.kind} instead"
+            )
+        try:
+            apply_documents([document], dry_run=True)
+        except ManifestInvalid as invalid:
+            raise forms.ValidationError([str(error) for error in invalid.errors]) from None
+        self.document = document
+        return text
+
+    def apply(self) -> Resource:
+        apply_documents([self.document])
+        return self._meta.model.objects.get(name=self.document.name)

@@ -1,0 +1,56 @@
+"""Celery worker and beat inside the server process, for the embedded mode.
+
+With no Redis the broker is kombu's in-memory transport, which only reaches
+consumers in the same process, so the worker and the beat scheduler run as
+threads beside the ASGI server (DESIGN §2, "embedded").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from celery.beat import EmbeddedService
+from celery.worker import WorkController
+from celery.worker import state as worker_state
+
+from hiclaw_site.celery import app
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedCelery:
+    def __init__(self, schedule_file: Path, concurrency: int = 2):
+        self.schedule_file = schedule_file
+        self.concurrency = concurrency
+        self._worker: WorkController | None = None
+        self._worker_thread: threading.Thread | None = None
+        self._beat = None
+
+    def start(self) -> None:
+        app.set_current()
+        app.set_default()
+        self._worker = WorkController(
+            app=app,
+            hostname="embedded@localhost",
+            pool="threads",
+            concurrency=self.concurrency,
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+        )
+        self._worker_thread = threading.Thread(target=self._worker.start, name="celery-worker", daemon=True)
+        self._worker_thread.start()
+        self._beat = EmbeddedService(app, thread=True, schedule_filename=str(self.schedule_file))
+        self._beat.start()
+        logger.info("embedded Celery worker (%d threads) and beat started", self.concurrency)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._beat is not None:
+            self._beat.stop()
+        if self._worker is not None:
+            worker_state.should_terminate = 0
+            self._worker.stop(in_sighandler=False)
+            self._worker_thread.join(timeout)
+        logger.info("embedded Celery stopped")

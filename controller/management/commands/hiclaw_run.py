@@ -1,0 +1,63 @@
+"""``manage.py hiclaw_run``: the one-command controller (DESIGN §2).
+
+Migrates the database, makes sure an admin login exists, starts Celery in
+process when no Redis is configured (embedded mode) and serves the ASGI app
+(HTTP + WebSocket) with uvicorn on ``HOST``:``PORT``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import uvicorn
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from controller.embedded import EmbeddedCelery
+
+
+class Command(BaseCommand):
+    help = "Migrate, ensure an admin login, and serve the controller (embedded Celery unless REDIS_URL is set)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args, host: str, port: int, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+        self._ensure_admin()
+        # Agents started by this controller reach its API at the bind address.
+        os.environ.setdefault("HICLAW_CONTROLLER_URL", f"http://{host}:{port}")
+
+        celery = EmbeddedCelery(settings.DATA_DIR / "celerybeat-schedule") if settings.EMBEDDED else None
+        if celery:
+            celery.start()
+        mode = "embedded (in-process Celery)" if celery else "production (Celery on Redis)"
+        self.stdout.write(f"HiClaw controller on http://{host}:{port}/ — {mode}, data in {settings.DATA_DIR}")
+        try:
+            uvicorn.run("hiclaw_site.asgi:application", host=host, port=port, lifespan="off", log_level="info")
+        finally:
+            if celery:
+                celery.stop()
+
+    def _ensure_admin(self) -> None:
+        """Create the admin login from env, or once with a generated password."""
+        User = get_user_model()
+        username = os.environ.get("HICLAW_ADMIN_USER", "admin")
+        password = os.environ.get("HICLAW_ADMIN_PASSWORD")
+        if password:
+            user, _ = User.objects.get_or_create(username=username)
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+            self.stdout.write(f"Admin login: {username} (password from HICLAW_ADMIN_PASSWORD)")
+        elif not User.objects.filter(is_superuser=True).exists():
+            password = secrets.token_urlsafe(12)
+            User.objects.create_superuser(username=username, password=password, email="")
+            self.stdout.write(f"Admin login created: {username} / {password}  (shown once; keep it)")
+        else:
+            self.stdout.write("Admin login: an admin account already exists")

@@ -1,0 +1,33 @@
+"""The controller's resources (DESIGN §4) as Django models."""
+
+from controller.models.agent import AgentPhase, DesiredState, Runtime
+from controller.models.base import API_VERSION, ROLE_ANNOTATION, TEAM_ANNOTATION, ConditionStatus, Resource
+from controller.models.debugworker import DebugWorker, DebugWorkerPhase
+from controller.models.human import Human, HumanPhase, PermissionLevel
+from controller.models.manager import Manager
+from controller.models.team import Team, TeamPhase
+from controller.models.worker import MemberRole, Worker
+
+KINDS: dict[str, type[Resource]] = {model.kind: model for model in (Worker, Team, Human, Manager, DebugWorker)}
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "ROLE_ANNOTATION",
+    "TEAM_ANNOTATION",
+    "AgentPhase",
+    "ConditionStatus",
+    "DebugWorker",
+    "DebugWorkerPhase",
+    "DesiredState",
+    "Human",
+    "HumanPhase",
+    "Manager",
+    "MemberRole",
+    "PermissionLevel",
+    "Resource",
+    "Runtime",
+    "Team",
+    "TeamPhase",
+    "Worker",
+]

@@ -1,0 +1,62 @@
+"""Fields shared by the kinds that run an agent instance (Worker, Manager)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from controller.models.base import Resource
+
+
+class Runtime(models.TextChoices):
+    OPENCLAW = "openclaw"
+    COPAW = "copaw"
+    HERMES = "hermes"
+
+
+class DesiredState(models.TextChoices):
+    RUNNING = "Running"
+    SLEEPING = "Sleeping"
+    STOPPED = "Stopped"
+
+
+class AgentPhase(models.TextChoices):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SLEEPING = "Sleeping"
+    UPDATING = "Updating"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+
+
+class AgentResource(Resource):
+    """A resource that the controller runs as a container, pod or process."""
+
+    model = models.CharField(max_length=200, blank=True)
+    runtime = models.CharField(max_length=16, choices=Runtime.choices, default=Runtime.OPENCLAW)
+    image = models.CharField(max_length=500, blank=True, help_text="spec.image; empty means the runtime default")
+    state = models.CharField(max_length=16, choices=DesiredState.choices, default=DesiredState.RUNNING)
+
+    phase = models.CharField(max_length=16, choices=AgentPhase.choices, default=AgentPhase.PENDING, db_index=True)
+    container_state = models.CharField(max_length=32, blank=True)
+    matrix_user_id = models.CharField(max_length=255, blank=True)
+    room_id = models.CharField(max_length=255, blank=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Resource.Meta):
+        abstract = True
+
+    def index_spec(self) -> None:
+        self.model = self.spec.get("model", "")
+        self.runtime = self.spec.get("runtime", Runtime.OPENCLAW)
+        self.image = self.spec.get("image", "")
+        self.state = self.spec.get("state", DesiredState.RUNNING)
+
+    def kind_status(self) -> dict[str, Any]:
+        return {
+            "matrixUserID": self.matrix_user_id,
+            "roomID": self.room_id,
+            "containerState": self.container_state,
+            "lastHeartbeat": self.last_heartbeat.isoformat() if self.last_heartbeat else None,
+        }

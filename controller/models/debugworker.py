@@ -1,0 +1,53 @@
+"""The DebugWorker: an instance that mirrors other agents' workspaces for analysis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from controller.models.base import Resource
+
+
+class DebugWorkerPhase(models.TextChoices):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    FAILED = "Failed"
+    EXPIRED = "Expired"
+
+
+class DebugWorker(Resource):
+    kind = "DebugWorker"
+
+    target_type = models.CharField(max_length=16, blank=True, help_text="spec.target.type (team or worker)")
+    target_name = models.CharField(max_length=63, blank=True, help_text="spec.target.name")
+    # The Matrix access token used to export room messages. It must be usable,
+    # so it cannot be hashed; it lives outside the spec so that no export, API
+    # answer or admin page ever shows it.
+    matrix_access_token = models.TextField(blank=True, editable=False)
+
+    phase = models.CharField(
+        max_length=16, choices=DebugWorkerPhase.choices, default=DebugWorkerPhase.PENDING, db_index=True
+    )
+    matrix_user_id = models.CharField(max_length=255, blank=True)
+    room_id = models.CharField(max_length=255, blank=True)
+    container_state = models.CharField(max_length=32, blank=True)
+    mounted_workspaces = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Resource.Meta):
+        pass
+
+    def index_spec(self) -> None:
+        target = self.spec.get("target") or {}
+        self.target_type = target.get("type", "")
+        self.target_name = target.get("name", "")
+
+    def kind_status(self) -> dict[str, Any]:
+        return {
+            "matrixUserID": self.matrix_user_id,
+            "roomID": self.room_id,
+            "containerState": self.container_state,
+            "mountedWorkspaces": self.mounted_workspaces,
+            "expiresAt": self.expires_at.isoformat() if self.expires_at else None,
+        }

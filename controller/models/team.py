@@ -1,0 +1,61 @@
+"""The Team: a leader and workers reconciled as Worker rows it owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from controller.models.base import Resource
+
+
+class TeamPhase(models.TextChoices):
+    PENDING = "Pending"
+    ACTIVE = "Active"
+    DEGRADED = "Degraded"
+    UPDATING = "Updating"
+    FAILED = "Failed"
+
+
+class Team(Resource):
+    kind = "Team"
+
+    image = models.CharField(max_length=500, blank=True, help_text="spec.image: default image of members")
+    admin_name = models.CharField(max_length=150, blank=True, help_text="spec.admin.name")
+
+    phase = models.CharField(max_length=16, choices=TeamPhase.choices, default=TeamPhase.PENDING, db_index=True)
+    team_room_id = models.CharField(max_length=255, blank=True)
+    leader_room_id = models.CharField(max_length=255, blank=True)
+    leader_dm_room_id = models.CharField(max_length=255, blank=True)
+
+    class Meta(Resource.Meta):
+        pass
+
+    def index_spec(self) -> None:
+        self.image = self.spec.get("image", "")
+        self.admin_name = (self.spec.get("admin") or {}).get("name", "")
+
+    def kind_status(self) -> dict[str, Any]:
+        # Member status is derived from the member rows (prefetch "members" when
+        # listing teams) rather than copied, so it can never go stale.
+        members = [m for m in self.members.all() if m.deletion_requested_at is None]
+        ready = [m for m in members if m.phase == "Running"]
+        return {
+            "teamRoomID": self.team_room_id,
+            "leaderRoomID": self.leader_room_id,
+            "leaderDMRoomID": self.leader_dm_room_id,
+            "leaderReady": any(m.role == "team_leader" for m in ready),
+            "readyWorkers": sum(1 for m in ready if m.role == "worker"),
+            "totalWorkers": sum(1 for m in members if m.role == "worker"),
+            "members": [
+                {
+                    "name": m.name,
+                    "role": m.role,
+                    "ready": m in ready,
+                    "roomID": m.room_id,
+                    "matrixUserID": m.matrix_user_id,
+                    "exposedPorts": m.exposed_ports,
+                }
+                for m in members
+            ],
+        }

@@ -1,0 +1,1 @@
+"""Services: the state changes that requests, commands and the admin ask for."""

@@ -1,0 +1,193 @@
+"""Apply manifests: write desired state, all documents or none, then queue reconciles.
+
+Nothing here talks to an external system. Every changed resource gets a
+reconcile queued after the transaction commits; a dry run goes through the
+same checks and rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from controller.manifests import Document, ManifestError, ManifestInvalid, parse
+from controller.manifests.members import member_specs
+from controller.models import KINDS, ROLE_ANNOTATION, TEAM_ANNOTATION, DebugWorker, Resource, Team, Worker
+from controller.tasks import request_reconcile
+
+CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    name: str
+    action: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}/{self.name} {self.action}"
+
+
+class Refused(Exception):
+    """A document is valid on its own but conflicts with what is stored."""
+
+    def __init__(self, field: str, rule: str, message: str):
+        self.field, self.rule, self.message = field, rule, message
+        super().__init__(message)
+
+
+def apply_text(text: str, *, dry_run: bool = False) -> list[Outcome]:
+    return apply_documents(parse(text), dry_run=dry_run)
+
+
+def apply_documents(documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
+    """Apply every document or none; raise ``ManifestInvalid`` listing each conflict."""
+    outcomes, errors = [], []
+    with transaction.atomic():
+        for document in documents:
+            try:
+                outcomes.append(Outcome(document.kind, document.name, _APPLIERS[document.kind](document)))
+            except Refused as refusal:
+                errors.append(
+                    ManifestError(document.index, refusal.field, refusal.rule, refusal.message, document.resource)
+                )
+        if errors or dry_run:
+            # Discards the writes and the reconciles queued for after commit.
+            transaction.set_rollback(True)
+    if errors:
+        raise ManifestInvalid(errors)
+    return outcomes
+
+
+# --- per kind ---------------------------------------------------------------------------
+def _apply_worker(document: Document) -> str:
+    existing = _locked(Worker, document.name)
+    if existing is not None and existing.team_id is not None:
+        # A member's spec is derived from its Team; an unchanged export of it
+        # applies as a no-op, anything else must go through the Team.
+        if existing.spec == document.spec and document.annotations == existing.annotations:
+            return UNCHANGED
+        team = existing.team.name
+        raise Refused(
+            "spec",
+            "team-member",
+            f"worker/{document.name} is a member of team/{team}; change it in that Team's spec "
+            f"(spec.leader or spec.workers) instead",
+        )
+    if TEAM_ANNOTATION in document.annotations:
+        raise Refused(
+            f"metadata.annotations.{TEAM_ANNOTATION}",
+            "team-member",
+            "team membership is set by listing the worker in a Team's spec.workers, not by this annotation",
+        )
+    return _upsert(Worker, document, existing)
+
+
+def _apply_team(document: Document) -> str:
+    existing = _locked(Team, document.name)
+    action = _upsert(Team, document, existing)
+    team = existing or Team.objects.get(name=document.name)
+    members_changed = _sync_members(team, document)
+    return CONFIGURED if action == UNCHANGED and members_changed else action
+
+
+def _apply_debugworker(document: Document) -> str:
+    existing = _locked(DebugWorker, document.name)
+    token = document.secrets.get("matrix_access_token")
+
+    def keep_token(resource: Resource) -> bool:
+        # An export carries no token, so an absent token keeps the stored one.
+        if token is None or token == resource.matrix_access_token:
+            return False
+        resource.matrix_access_token = token
+        return True
+
+    return _upsert(DebugWorker, document, existing, extra=keep_token)
+
+
+def _apply_plain(model: type[Resource]) -> Callable[[Document], str]:
+    return lambda document: _upsert(model, document, _locked(model, document.name))
+
+
+_APPLIERS: dict[str, Callable[[Document], str]] = {
+    "Worker": _apply_worker,
+    "Team": _apply_team,
+    "DebugWorker": _apply_debugworker,
+    "Human": _apply_plain(KINDS["Human"]),
+    "Manager": _apply_plain(KINDS["Manager"]),
+}
+
+
+# --- shared steps -----------------------------------------------------------------------
+def _locked(model: type[Resource], name: str) -> Resource | None:
+    return model.objects.select_for_update().filter(name=name).first()
+
+
+def _upsert(
+    model: type[Resource],
+    document: Document,
+    existing: Resource | None,
+    extra: Callable[[Resource], bool] | None = None,
+) -> str:
+    if existing is not None and existing.deletion_requested_at is not None:
+        raise Refused(
+            "metadata.name", "deleting", f"{document.resource} is being deleted; apply it again once it is gone"
+        )
+    resource = existing or model(name=document.name)
+    changed = resource.set_spec(document.spec)
+    if extra is not None and extra(resource) and existing is not None and not changed:
+        resource.generation += 1  # a new secret is a spec change too
+        changed = True
+    metadata_changed = (resource.labels, resource.annotations) != (document.labels, document.annotations)
+    resource.labels, resource.annotations = document.labels, document.annotations
+    if existing is None:
+        resource.index_spec()
+        resource.save()
+        request_reconcile(resource)
+        return CREATED
+    if changed or metadata_changed:
+        resource.save()
+        request_reconcile(resource)
+        return CONFIGURED
+    return UNCHANGED
+
+
+def _sync_members(team: Team, document: Document) -> bool:
+    """Make the Team's Worker rows match its spec. Returns whether any changed."""
+    desired = member_specs(document.spec)
+    current = {worker.name: worker for worker in Worker.objects.select_for_update().filter(team=team)}
+    others = {
+        worker.name: worker
+        for worker in Worker.objects.filter(name__in=[m.name for m in desired])
+        .exclude(team=team)
+        .select_related("team")
+    }
+    changed = False
+    for member in desired:
+        if member.name in others:
+            owner = others[member.name].team
+            holder = f"a member of team/{owner.name}" if owner else "a standalone worker"
+            raise Refused(
+                member.field, "name-taken", f"worker name {member.name!r} is taken by {holder}; choose another name"
+            )
+        worker = current.pop(member.name, None) or Worker(name=member.name, team=team)
+        annotations = {TEAM_ANNOTATION: team.name, ROLE_ANNOTATION: member.role}
+        is_new = worker.pk is None
+        dirty = worker.set_spec(member.spec) | (worker.role != member.role) | (worker.annotations != annotations)
+        dirty |= worker.deletion_requested_at is not None  # re-added while being removed
+        if is_new or dirty:
+            worker.role, worker.annotations, worker.deletion_requested_at = member.role, annotations, None
+            worker.index_spec()
+            worker.save()
+            request_reconcile(worker)
+            changed = True
+    for removed in current.values():
+        if removed.deletion_requested_at is None:
+            removed.deletion_requested_at = timezone.now()
+            removed.save(update_fields=["deletion_requested_at", "updated_at"])
+            request_reconcile(removed)
+            changed = True
+    return changed

@@ -1,0 +1,86 @@
+"""Desired-state changes on existing resources: run state and deletion.
+
+Each change is expressed as a patch of the resource's manifest and goes
+through ``apply_documents``, so it is validated, versioned (generation) and
+reconciled exactly like an applied manifest. A team member's state lives in
+its Team's spec, so changing it patches the Team.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.db import transaction
+from django.utils import timezone
+
+from controller.manifests import Document
+from controller.models import DesiredState, Resource, Team, Worker
+from controller.services.apply import Outcome, apply_documents
+from controller.tasks import request_reconcile
+
+
+class LifecycleRefused(Exception):
+    """The change is not allowed for this resource; the message says why."""
+
+
+def set_desired_state(resource: Resource, state: str) -> Outcome:
+    """Ask for ``state`` (Running, Sleeping or Stopped) on a Worker or Manager."""
+    if state not in DesiredState.values:
+        raise LifecycleRefused(f"state must be one of {', '.join(DesiredState.values)}, got {state!r}")
+    if "state" not in resource.spec:
+        raise LifecycleRefused(f"{resource} has no run state to change")
+    if isinstance(resource, Worker) and resource.team_id is not None:
+        return _set_member_state(resource, state)
+    spec = {**resource.spec, "state": state}
+    return apply_documents([_document(resource, spec)])[0]
+
+
+def _set_member_state(worker: Worker, state: str) -> Outcome:
+    team = worker.team
+    spec = copy.deepcopy(team.spec)
+    if spec["leader"]["name"] == worker.name:
+        spec["leader"]["state"] = state
+    else:
+        for member in spec["workers"]:
+            if member["name"] == worker.name:
+                member["state"] = state
+    apply_documents([_document(team, spec)])
+    return Outcome(worker.kind, worker.name, "configured" if worker.state != state else "unchanged")
+
+
+def request_deletion(resource: Resource) -> bool:
+    """Mark a resource for deletion; its reconciler cleans up, then removes the row.
+
+    A Team takes its members with it. Returns False when already marked.
+    """
+    if isinstance(resource, Worker) and resource.team_id is not None:
+        raise LifecycleRefused(
+            f"{resource} is a member of team/{resource.team.name}; remove it from that Team's spec.workers instead"
+        )
+    with transaction.atomic():
+        now = timezone.now()
+        marked = (
+            type(resource)
+            .objects.filter(pk=resource.pk, deletion_requested_at__isnull=True)
+            .update(deletion_requested_at=now)
+        )
+        if not marked:
+            return False
+        request_reconcile(resource)
+        if isinstance(resource, Team):
+            for member in Worker.objects.filter(team=resource, deletion_requested_at__isnull=True):
+                member.deletion_requested_at = now
+                member.save(update_fields=["deletion_requested_at", "updated_at"])
+                request_reconcile(member)
+    return True
+
+
+def _document(resource: Resource, spec: dict) -> Document:
+    return Document(
+        index=1,
+        kind=resource.kind,
+        name=resource.name,
+        labels=resource.labels,
+        annotations=resource.annotations,
+        spec=spec,
+    )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DebugUIConfig(AppConfig):
+    name = "debugui"
+    verbose_name = "HiClaw dashboard"

@@ -1,0 +1,3 @@
+"""WebSocket routes of the dashboard (Channels consumers)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,6 @@
+from django.urls import path
+
+from debugui import views
+
+app_name = "debugui"
+urlpatterns = [path("", views.overview, name="overview")]

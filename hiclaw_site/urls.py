@@ -1,0 +1,17 @@
+"""URL map: dashboard at /, Django admin at /admin/, login at /accounts/, probes."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from controller import probes
+
+admin.site.site_header = "HiClaw controller"
+admin.site.site_title = "HiClaw"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("healthz", probes.healthz, name="healthz"),
+    path("readyz", probes.readyz, name="readyz"),
+    path("", include("debugui.urls")),
+]

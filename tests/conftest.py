@@ -1,0 +1,43 @@
+"""Shared fixtures: example manifests, an apply helper, eager Celery on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.services.apply import Outcome, apply_text
+from hiclaw_site.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def eager_celery():
+    """Run queued tasks inline, so the effect of a reconcile can be observed."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def apply(db, django_capture_on_commit_callbacks):
+    """Apply YAML text; after-commit callbacks (queued reconciles) are captured and returned."""
+
+    def _apply(text: str, **kwargs) -> list[Outcome]:
+        with django_capture_on_commit_callbacks() as callbacks:
+            outcomes = apply_text(text, **kwargs)
+        _apply.callbacks = callbacks
+        return outcomes
+
+    return _apply
+
+
+def example(name: str) -> str:
+    return (EXAMPLES / name).read_text()
