@@ -30,3 +30,13 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
+
+# Servers used only by tests live in their own virtualenvs so their pins never
+# constrain the controller's (DESIGN §13). The fixtures in tests/services/ use them.
+TEST_VENVS := .venvs/synapse/.installed .venvs/moto/.installed
+$(VENV)/.test: $(TEST_VENVS)
+
+.venvs/%/.installed: tests/requirements-%.txt
+	$(PYTHON) -m venv .venvs/$*
+	.venvs/$*/bin/pip install --quiet -r $<
+	touch $@

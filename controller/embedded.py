@@ -1,8 +1,8 @@
 """Celery worker and beat inside the server process, for the embedded mode.
 
-With no Redis the broker is kombu's in-memory transport, which only reaches
-consumers in the same process, so the worker and the beat scheduler run as
-threads beside the ASGI server (DESIGN §2, "embedded").
+With no Redis the broker is kombu's filesystem transport under the data dir,
+and the worker and the beat scheduler run as threads beside the ASGI server,
+so one process is the whole controller (DESIGN §2, "embedded").
 """
 
 from __future__ import annotations

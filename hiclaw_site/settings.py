@@ -145,7 +145,19 @@ X_FRAME_OPTIONS = "DENY"
 # --- Celery and Channels: Redis when REDIS_URL is set, else in-process -------------
 REDIS_URL = env_secret("REDIS_URL")
 EMBEDDED = not REDIS_URL
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    # Embedded: a broker in files under the data dir, so reconciles queued by
+    # any local process (server, manage.py commands) reach the in-process worker.
+    BROKER_DIR = DATA_DIR / "broker"
+    BROKER_DIR.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR),
+        "data_folder_out": str(BROKER_DIR),
+        "control_folder": str(BROKER_DIR / "control"),
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -171,6 +183,9 @@ else:
 HICLAW_BACKEND = env_choice("HICLAW_BACKEND", ("auto", "docker", "kubernetes", "process"), "auto")
 HICLAW_RESOURCE_PREFIX = env_str("HICLAW_RESOURCE_PREFIX", "hiclaw-")
 HICLAW_CONTROLLER_URL = env_str("HICLAW_CONTROLLER_URL")
+HICLAW_GATEWAY_URL = env_str("HICLAW_GATEWAY_URL")
+HICLAW_GATEWAY_USER = env_str("HICLAW_GATEWAY_USER", "admin")
+HICLAW_GATEWAY_PASSWORD = env_secret("HICLAW_GATEWAY_PASSWORD")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -9,6 +9,12 @@ import pytest
 from controller.services.apply import Outcome, apply_text
 from hiclaw_site.celery import app as celery_app
 
+pytest_plugins = ["tests.services.synapse", "tests.services.moto", "tests.services.docker"]
+
+# Tasks queued by tests stay in this process; nothing is left behind in the
+# data dir or a Redis for a later run to pick up.
+celery_app.conf.broker_url = "memory://localhost/"
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 

@@ -1,0 +1,1 @@
+"""Session fixtures that start the real services the tests use (DESIGN §13)."""

@@ -1,0 +1,1 @@
+"""Session fixture for docker (filled in with its client)."""

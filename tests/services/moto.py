@@ -1,0 +1,1 @@
+"""Session fixture for moto (filled in with its client)."""

@@ -1,0 +1,1 @@
+"""Session fixture for synapse (filled in with its client)."""
