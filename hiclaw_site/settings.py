@@ -182,14 +182,40 @@ else:
 # --- HiClaw product settings (DESIGN §12) ------------------------------------------
 HICLAW_BACKEND = env_choice("HICLAW_BACKEND", ("auto", "docker", "kubernetes", "process"), "auto")
 HICLAW_RESOURCE_PREFIX = env_str("HICLAW_RESOURCE_PREFIX", "hiclaw-")
+# Value of the hiclaw.io/controller label on our instances: two controllers with
+# different prefixes sharing one Docker engine never see each other's containers.
+HICLAW_CONTROLLER_ID = HICLAW_RESOURCE_PREFIX.strip("-_.") or "hiclaw"
+HICLAW_DOCKER_NETWORK = env_str("HICLAW_DOCKER_NETWORK", "hiclaw-net")
 HICLAW_CONTROLLER_URL = env_str("HICLAW_CONTROLLER_URL")
+HICLAW_WORKER_IMAGE = env_str("HICLAW_WORKER_IMAGE", "hiclaw/worker-agent:latest")
+HICLAW_COPAW_WORKER_IMAGE = env_str("HICLAW_COPAW_WORKER_IMAGE", "hiclaw/copaw-worker:latest")
+HICLAW_HERMES_WORKER_IMAGE = env_str("HICLAW_HERMES_WORKER_IMAGE", "hiclaw/hermes-worker:latest")
+HICLAW_MANAGER_IMAGE = env_str("HICLAW_MANAGER_IMAGE", "hiclaw/manager-agent:latest")
+HICLAW_DEBUG_WORKER_IMAGE = env_str("HICLAW_DEBUG_WORKER_IMAGE", "hiclaw/debug-worker:latest")
+# Deleting a Worker keeps its workspace in storage unless this is set.
+HICLAW_DELETE_STORAGE_ON_DELETE = env_bool("HICLAW_DELETE_STORAGE_ON_DELETE", False)
+# Seconds between the reference worker's heartbeats (and workspace syncs).
+HICLAW_AGENT_HEARTBEAT_SECONDS = env_int("HICLAW_AGENT_HEARTBEAT_SECONDS", 30)
+HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"
+# Matrix: unset HICLAW_MATRIX_URL disables it. The reconciler generates and keeps
+# an admin password when none is configured.
+HICLAW_MATRIX_URL = env_str("HICLAW_MATRIX_URL")
+HICLAW_MATRIX_DOMAIN = env_str("HICLAW_MATRIX_DOMAIN")
+HICLAW_MATRIX_REGISTRATION_SECRET = env_secret("HICLAW_MATRIX_REGISTRATION_SECRET")
+HICLAW_MATRIX_REGISTRATION_TOKEN = env_secret("HICLAW_MATRIX_REGISTRATION_TOKEN")
+HICLAW_MATRIX_ADMIN_USER = env_str("HICLAW_MATRIX_ADMIN_USER", "admin")
+HICLAW_MATRIX_ADMIN_PASSWORD = env_secret("HICLAW_MATRIX_ADMIN_PASSWORD")
 HICLAW_GATEWAY_URL = env_str("HICLAW_GATEWAY_URL")
 HICLAW_GATEWAY_USER = env_str("HICLAW_GATEWAY_USER", "admin")
 HICLAW_GATEWAY_PASSWORD = env_secret("HICLAW_GATEWAY_PASSWORD")
+# The gateway's LLM provider that AI routes for worker models point at.
+HICLAW_GATEWAY_PROVIDER = env_str("HICLAW_GATEWAY_PROVIDER", "default")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "controller.api.errors.hiclaw_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
 
 LOGGING = {

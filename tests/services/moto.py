@@ -1,1 +1,94 @@
-"""Session fixture for moto (filled in with its client)."""
+"""Session fixture that runs a real S3 server (moto) on loopback for the storage tests (DESIGN §13).
+
+moto lives in its own virtualenv (`.venvs/moto`, made by `make test`) so its pins never
+constrain the controller's. Tests talk to it with the minio SDK exactly as to MinIO.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MOTO_SERVER = ROOT / ".venvs" / "moto" / "bin" / "moto_server"
+STARTUP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class MotoEndpoint:
+    """Where the test S3 server listens and the credentials to use (moto accepts any)."""
+
+    host: str
+    port: int
+    access_key: str = "hiclaw-test-key"
+    secret_key: str = "hiclaw-test-secret"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def storage_url(self, bucket: str) -> str:
+        """A HICLAW_STORAGE_URL for `bucket` on this server."""
+        key, secret = quote(self.access_key, safe=""), quote(self.secret_key, safe="")
+        return f"s3://{key}:{secret}@{self.host}:{self.port}/{bucket}?secure=false"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> Iterator[MotoEndpoint]:
+    """Start `moto_server` once per test session and stop it at the end."""
+    if not MOTO_SERVER.exists():
+        pytest.fail(f"{MOTO_SERVER} is missing: run `make test`, which installs tests/requirements-moto.txt")
+    endpoint = MotoEndpoint(host="127.0.0.1", port=free_port())
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", endpoint.host, "-p", str(endpoint.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _answers(endpoint.url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto_server did not start on {endpoint.url}; its log:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.05)  # waiting for a real process, bounded by the deadline
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def s3_storage_url(moto_server: MotoEndpoint) -> str:
+    """A storage URL on the test S3 server with a bucket name no other test uses."""
+    return moto_server.storage_url(f"test-{uuid.uuid4().hex[:16]}")

@@ -1,1 +1,193 @@
-"""Session fixture for synapse (filled in with its client)."""
+"""Session fixture running a real Synapse homeserver on a free loopback port (DESIGN §13).
+
+Synapse lives in its own virtualenv (``.venvs/synapse``, made by ``make test``).
+The config is generated once per session, then overridden for tests: SQLite, a
+plain-HTTP client listener, no federation, quiet logs, rate limits lifted, and
+both registration paths enabled (shared secret, registration token).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from controller.clients.matrix import MatrixClient, MatrixSession
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNAPSE_PYTHON = ROOT / ".venvs" / "synapse" / "bin" / "python"
+SERVER_NAME = "hiclaw.test"
+START_DEADLINE = 30.0
+
+# High enough that no test meets a 429.
+_UNLIMITED = {"per_second": 10000, "burst_count": 10000}
+_RATE_LIMITS = {
+    "rc_message": _UNLIMITED,
+    "rc_registration": _UNLIMITED,
+    "rc_registration_token_validity": _UNLIMITED,
+    "rc_login": {"address": _UNLIMITED, "account": _UNLIMITED, "failed_attempts": _UNLIMITED},
+    "rc_joins": {"local": _UNLIMITED, "remote": _UNLIMITED},
+    "rc_joins_per_room": _UNLIMITED,
+    "rc_invites": {"per_room": _UNLIMITED, "per_user": _UNLIMITED, "per_issuer": _UNLIMITED},
+    "rc_room_creation": _UNLIMITED,
+    "rc_3pid_validation": _UNLIMITED,
+    "rc_third_party_invite": _UNLIMITED,
+    "rc_admin_redaction": _UNLIMITED,
+    "rc_profile": _UNLIMITED,
+    "rc_presence": {"per_user": _UNLIMITED},
+}
+
+_LOG_CONFIG = """\
+version: 1
+formatters:
+  plain: {format: "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+handlers:
+  file: {class: logging.FileHandler, formatter: plain, filename: "LOG_FILE"}
+root: {level: WARNING, handlers: [file]}
+disable_existing_loggers: false
+"""
+
+
+@dataclass(frozen=True)
+class SynapseServer:
+    base_url: str
+    server_name: str
+    registration_secret: str
+    registration_token: str
+    admin: MatrixSession
+
+    def client(self, *, use_token: bool = False, timeout: float = 10) -> MatrixClient:
+        """A client registering by shared secret, or with ``use_token`` by registration token."""
+        if use_token:
+            return MatrixClient(
+                self.base_url, self.server_name, registration_token=self.registration_token, timeout=timeout
+            )
+        return MatrixClient(
+            self.base_url, self.server_name, registration_secret=self.registration_secret, timeout=timeout
+        )
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
+    if not SYNAPSE_PYTHON.exists():
+        pytest.fail(f"Synapse is not installed in {SYNAPSE_PYTHON.parent.parent}: run `make test`, which installs it")
+    workdir = tmp_path_factory.mktemp("synapse")
+    port = _free_port()
+    shared_secret = secrets.token_hex(16)
+    config = _write_config(workdir, port, shared_secret)
+    with (workdir / "stdout.log").open("w") as output:
+        process = subprocess.Popen(
+            [str(SYNAPSE_PYTHON), "-m", "synapse.app.homeserver", "--config-path", str(config)],
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(process, base_url, workdir)
+        client = MatrixClient(base_url, SERVER_NAME, registration_secret=shared_secret)
+        admin = client.register("admin", secrets.token_urlsafe(16), admin=True)
+        response = requests.post(
+            f"{base_url}/_synapse/admin/v1/registration_tokens/new",
+            json={},
+            headers={"Authorization": f"Bearer {admin.access_token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        yield SynapseServer(base_url, SERVER_NAME, shared_secret, response.json()["token"], admin)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _write_config(workdir: Path, port: int, shared_secret: str) -> Path:
+    """Generate Synapse's config (keys and secrets), then override what the tests need."""
+    config = workdir / "homeserver.yaml"
+    subprocess.run(
+        [
+            str(SYNAPSE_PYTHON),
+            "-m",
+            "synapse.app.homeserver",
+            "--generate-config",
+            "--server-name",
+            SERVER_NAME,
+            "--config-path",
+            str(config),
+            "--data-directory",
+            str(workdir),
+            "--report-stats=no",
+        ],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    log_config = workdir / "log.yaml"
+    log_config.write_text(_LOG_CONFIG.replace("LOG_FILE", str(workdir / "homeserver.log")))
+    settings = yaml.safe_load(config.read_text())
+    settings.update(
+        {
+            "listeners": [
+                {
+                    "port": port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": False,
+                    "x_forwarded": False,
+                    "resources": [{"names": ["client"], "compress": False}],
+                }
+            ],
+            "database": {"name": "sqlite3", "args": {"database": str(workdir / "homeserver.db")}},
+            "media_store_path": str(workdir / "media_store"),
+            "log_config": str(log_config),
+            "registration_shared_secret": shared_secret,
+            "enable_registration": True,
+            "registration_requires_token": True,
+            "trusted_key_servers": [],
+            "suppress_key_server_warning": True,
+            "federation_domain_whitelist": [],
+            "presence": {"enabled": False},
+            "bcrypt_rounds": 4,  # the default 12 costs ~0.2 s per registration and login
+            **_RATE_LIMITS,
+        }
+    )
+    config.write_text(yaml.safe_dump(settings))
+    return config
+
+
+def _wait_healthy(process: subprocess.Popen, base_url: str, workdir: Path) -> None:
+    deadline = time.monotonic() + START_DEADLINE
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"synapse exited with {process.returncode} while starting:\n{_tail(workdir)}")
+        try:
+            if requests.get(f"{base_url}/health", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)  # waiting for a real process to listen, bounded by the deadline
+    pytest.fail(f"synapse did not answer /health within {START_DEADLINE:.0f}s:\n{_tail(workdir)}")
+
+
+def _tail(workdir: Path) -> str:
+    return "\n".join(
+        (workdir / name).read_text()[-3000:] for name in ("stdout.log", "homeserver.log") if (workdir / name).exists()
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,1 @@
+"""Adapters to the outside world: Matrix, object storage and the AI gateway."""
