@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import transaction
 
 from controller import reconcilers
-from controller.models import KINDS, Resource
+from controller.models import Resource
+from controller.reconcilers.resync import resync
+from controller.reconcilers.services import default_services
+
+logger = logging.getLogger(__name__)
 
 
 def request_reconcile(resource: Resource) -> None:
@@ -16,15 +22,18 @@ def request_reconcile(resource: Resource) -> None:
 
 
 @shared_task
-def reconcile_resource(kind: str, name: str) -> None:
-    result = reconcilers.reconcile(kind, name)
+def reconcile_resource(kind: str, name: str, from_resync: bool = False) -> None:
+    result = reconcilers.reconcile(kind, name, from_resync=from_resync)
     if result.requeue_after is not None:
         reconcile_resource.apply_async((kind, name), countdown=result.requeue_after)
 
 
 @shared_task
 def resync_all() -> None:
-    """Level-triggered safety net: queue a reconcile of every resource."""
-    for kind, model in KINDS.items():
-        for name in model.objects.values_list("name", flat=True).iterator():
-            reconcile_resource.delay(kind, name)
+    """Level-triggered safety net: reconcile whatever is not converged, collect orphans."""
+    report = resync(
+        default_services().backend, lambda kind, name: reconcile_resource.delay(kind, name, from_resync=True)
+    )
+    logger.info(
+        "resync: %d checked, %d queued, %d orphans deleted", report.checked, report.queued, report.orphans_deleted
+    )

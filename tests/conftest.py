@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.reconcilers.services import default_services
 from controller.services.apply import Outcome, apply_text
 from hiclaw_site.celery import app as celery_app
 
@@ -22,6 +23,24 @@ EXAMPLES = ROOT / "docs" / "examples"
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def embedded_services(settings, tmp_path):
+    """Reconciles in tests run embedded-style in a temp dir: process backend, file storage,
+    no Matrix, no gateway. Tests of real services build their own ``Services``."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.HICLAW_BACKEND = "process"
+    settings.HICLAW_STORAGE_URL = f"file://{tmp_path / 'storage'}"
+    settings.HICLAW_MATRIX_URL = ""
+    settings.HICLAW_GATEWAY_URL = ""
+    default_services.cache_clear()
+    yield
+    if default_services.cache_info().currsize:
+        backend = default_services().backend
+        for instance in backend.list():
+            backend.delete(instance.name)
+    default_services.cache_clear()
 
 
 @pytest.fixture

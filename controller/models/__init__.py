@@ -3,9 +3,11 @@
 from controller.models.agent import AgentPhase, DesiredState, Runtime
 from controller.models.base import API_VERSION, ROLE_ANNOTATION, TEAM_ANNOTATION, ConditionStatus, Resource
 from controller.models.debugworker import DebugWorker, DebugWorkerPhase
+from controller.models.heartbeat import AgentState, Heartbeat
 from controller.models.human import Human, HumanPhase, PermissionLevel
 from controller.models.manager import Manager
 from controller.models.team import Team, TeamPhase
+from controller.models.token import AgentToken, Identity
 from controller.models.worker import MemberRole, Worker
 
 KINDS: dict[str, type[Resource]] = {model.kind: model for model in (Worker, Team, Human, Manager, DebugWorker)}
@@ -16,12 +18,16 @@ __all__ = [
     "ROLE_ANNOTATION",
     "TEAM_ANNOTATION",
     "AgentPhase",
+    "AgentState",
+    "AgentToken",
     "ConditionStatus",
     "DebugWorker",
     "DebugWorkerPhase",
     "DesiredState",
+    "Heartbeat",
     "Human",
     "HumanPhase",
+    "Identity",
     "Manager",
     "MemberRole",
     "PermissionLevel",

@@ -51,6 +51,8 @@ class Resource(models.Model):
     observed_generation = models.PositiveBigIntegerField(default=0)
     conditions = models.JSONField(default=list, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    # Consecutive failed reconcile passes; drives the backoff, reset on success.
+    failures = models.PositiveIntegerField(default=0)
 
     class Meta:
         abstract = True

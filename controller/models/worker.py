@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from controller.models.agent import AgentResource
+from controller.models.heartbeat import AgentState, Heartbeat
 
 
 class MemberRole(models.TextChoices):
@@ -28,9 +30,53 @@ class Worker(AgentResource):
     skills_version = models.CharField(max_length=64, blank=True)
     running_image = models.CharField(max_length=500, blank=True, help_text="image of the running instance")
     exposed_ports = models.JSONField(default=list, blank=True)
+    runtime_version = models.CharField(max_length=64, blank=True)
+    active_tasks = models.PositiveIntegerField(default=0)
+    # Secrets the reconciler needs again on later passes; never shown.
+    matrix_access_token = models.TextField(blank=True, editable=False)
+    config_digest = models.CharField(max_length=64, blank=True, editable=False)
+    instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta(AgentResource.Meta):
         indexes = [models.Index(fields=["team", "role"])]
+
+    def record_heartbeat(
+        self,
+        state: str,
+        *,
+        active_tasks: int = 0,
+        runtime_version: str = "",
+        skills_version: str = "",
+        note: str = "",
+        now=None,
+    ) -> Heartbeat:
+        """Keep the latest report on the row and append it to the history.
+
+        ``idle_since`` starts at the first idle report with no active task and
+        is cleared by any busy report, so the idle timer survives restarts.
+        """
+        now = now or timezone.now()
+        idle = state == AgentState.IDLE and active_tasks == 0
+        idle_since = (self.idle_since or now) if idle else None
+        fields = {
+            "last_heartbeat": now,
+            "idle_since": idle_since,
+            "active_tasks": active_tasks,
+            "runtime_version": runtime_version or self.runtime_version,
+            "skills_version": skills_version or self.skills_version,
+        }
+        type(self).objects.filter(pk=self.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(self, key, value)
+        return Heartbeat.objects.create(
+            worker=self,
+            received_at=now,
+            state=state,
+            active_tasks=active_tasks,
+            runtime_version=runtime_version,
+            skills_version=skills_version,
+            note=note,
+        )
 
     def kind_status(self) -> dict[str, Any]:
         return {

@@ -1,39 +1,50 @@
-"""Reconcilers drive the world toward each resource's desired state.
+"""Reconcilers drive the world toward each resource's desired state (DESIGN §5).
 
-This first version has nothing outside the database to converge yet: it
-records the pass and completes two-phase deletions. The Worker reconciler
-(backends, Matrix, storage, gateway) replaces it.
+``reconcile(kind, name)`` takes the resource's lock, reads the row fresh and
+runs the kind's reconciler. Kinds whose reconciler has not been built yet
+(Team, Human, Manager, DebugWorker) only record the pass and finish
+two-phase deletions.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.utils import timezone
 
-from controller.models import KINDS, Team, Worker
+from controller.models import KINDS, Resource, Team, Worker
+from controller.reconcilers.base import Result
+from controller.reconcilers.locks import resource_lock
+from controller.reconcilers.services import Services, default_services
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Result:
-    """What a reconcile pass asks for next: nothing, or another pass later."""
-
-    requeue_after: float | None = None
+# Seconds before an event-triggered pass retries when another pass holds the lock.
+BUSY_RETRY_SECONDS = 2.0
 
 
-def reconcile(kind: str, name: str) -> Result:
-    model = KINDS[kind]
-    resource = model.objects.filter(name=name).first()
-    if resource is None:
-        return Result()
+def reconcile(kind: str, name: str, *, from_resync: bool = False, services: Services | None = None) -> Result:
+    with resource_lock(f"{kind}/{name}") as held:
+        if not held:
+            # A periodic resync has nothing to add to a pass in flight; an event
+            # (e.g. a new generation) must not be lost, so it comes back later.
+            return Result() if from_resync else Result(requeue_after=BUSY_RETRY_SECONDS)
+        resource = KINDS[kind].objects.filter(name=name).first()
+        if resource is None:
+            return Result()
+        if isinstance(resource, Worker):
+            from controller.reconcilers.worker import WorkerReconciler
+
+            return WorkerReconciler(services or default_services()).reconcile(resource)
+        return _record_only(resource)
+
+
+def _record_only(resource: Resource) -> Result:
     if resource.deletion_requested_at is not None:
         if isinstance(resource, Team) and Worker.objects.filter(team=resource).exists():
             return Result(requeue_after=2)  # members go first
-        logger.info("%s/%s: deletion finished", kind.lower(), name)
+        logger.info("%s: deletion finished", resource)
         resource.delete()
         return Result()
-    model.objects.filter(pk=resource.pk).update(reconciled_at=timezone.now())
+    type(resource).objects.filter(pk=resource.pk).update(reconciled_at=timezone.now())
     return Result()

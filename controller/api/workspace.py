@@ -1,0 +1,76 @@
+"""``/api/v1/workspace/files``: an agent reads and writes its own workspace in storage.
+
+Agents never get storage credentials (DESIGN §14); they sync through this API,
+limited to ``agents/<their name>/``. Keys are normalised by the storage client,
+so no path can leave that prefix.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controller.api.authentication import AgentTokenAuthentication
+from controller.clients.storage import InvalidKey, ObjectNotFound, normalize_key
+from controller.models import Identity
+from controller.reconcilers.naming import storage_prefix
+from controller.reconcilers.services import default_services
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+class RawBody(BaseParser):
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        data = stream.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ValidationError({"body": f"files are limited to {MAX_FILE_BYTES} bytes"})
+        return data
+
+
+def _own_prefix(request) -> str:
+    principal = request.user
+    if principal.identity not in (Identity.WORKER, Identity.TEAM_LEADER):
+        raise PermissionDenied("only a worker or team leader has a workspace here")
+    return storage_prefix(principal.name)
+
+
+def _key(prefix: str, path: str) -> str:
+    try:
+        return prefix + normalize_key(path)
+    except InvalidKey as error:
+        raise ValidationError({"path": str(error)}) from None
+
+
+class WorkspaceListView(APIView):
+    authentication_classes = [AgentTokenAuthentication]
+
+    def get(self, request):
+        prefix = _own_prefix(request)
+        storage = default_services().storage
+        files = [
+            {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
+        ]
+        return Response({"files": files})
+
+
+class WorkspaceFileView(APIView):
+    authentication_classes = [AgentTokenAuthentication]
+    parser_classes = [RawBody]
+
+    def get(self, request, path: str):
+        key = _key(_own_prefix(request), path)
+        try:
+            content = default_services().storage.get(key)
+        except ObjectNotFound:
+            raise NotFound(f"no file {path!r} in this workspace") from None
+        return HttpResponse(content, content_type="application/octet-stream")
+
+    def put(self, request, path: str):
+        key = _key(_own_prefix(request), path)
+        default_services().storage.put(key, request.data)
+        return Response({"path": path, "size": len(request.data)}, status=201)

@@ -1,0 +1,39 @@
+"""The outside world a reconciler talks to, built from the settings once per process."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from controller.backends import get_backend
+from controller.backends.base import WorkerBackend
+from controller.clients.gateway import DisabledGateway, GatewayClient, get_gateway
+from controller.clients.matrix import MatrixClient, MatrixSession, get_matrix
+from controller.clients.storage import Storage, get_storage
+from controller.reconcilers.naming import derived_secret
+
+
+@dataclass
+class Services:
+    backend: WorkerBackend
+    storage: Storage
+    matrix: MatrixClient | None
+    gateway: GatewayClient | DisabledGateway
+    admin_session: MatrixSession | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def matrix_admin(self) -> MatrixSession:
+        """The controller's own Matrix account (server admin), registered once per process."""
+        with self._lock:
+            if self.admin_session is None:
+                password = settings.HICLAW_MATRIX_ADMIN_PASSWORD or derived_secret("matrix-admin", "admin")
+                self.admin_session = self.matrix.register(settings.HICLAW_MATRIX_ADMIN_USER, password, admin=True)
+            return self.admin_session
+
+
+@functools.cache
+def default_services() -> Services:
+    return Services(backend=get_backend(), storage=get_storage(), matrix=get_matrix(), gateway=get_gateway())
