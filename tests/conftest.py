@@ -34,6 +34,8 @@ def embedded_services(settings, tmp_path):
     settings.HICLAW_STORAGE_URL = f"file://{tmp_path / 'storage'}"
     settings.HICLAW_MATRIX_URL = ""
     settings.HICLAW_GATEWAY_URL = ""
+    # Nothing listens there: reference workers started by a test keep retrying quietly.
+    settings.HICLAW_CONTROLLER_URL = "http://127.0.0.1:9"
     default_services.cache_clear()
     yield
     if default_services.cache_info().currsize:

@@ -288,6 +288,12 @@ class WorkerReconciler:
         return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
     def _instance_spec(self, worker: Worker, name: str) -> InstanceSpec:
+        if not settings.HICLAW_CONTROLLER_URL:
+            raise PermanentError(
+                "InstanceReady",
+                "NoControllerURL",
+                "HICLAW_CONTROLLER_URL is not set: agents would not reach the API; set it for the Celery workers",
+            )
         team = worker.team.name if worker.team else ""
         identity = Identity.TEAM_LEADER if worker.role == "team_leader" else Identity.WORKER
         _, token = AgentToken.mint(identity, worker.name, team=team, replace=True)

@@ -30,8 +30,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
         self._ensure_admin()
-        # Agents started by this controller reach its API at the bind address.
-        os.environ.setdefault("HICLAW_CONTROLLER_URL", f"http://{host}:{port}")
+        if not settings.HICLAW_CONTROLLER_URL:
+            # Agents started by this controller reach its API at the bind address.
+            reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            settings.HICLAW_CONTROLLER_URL = f"http://{reachable}:{port}"
 
         celery = EmbeddedCelery(settings.DATA_DIR / "celerybeat-schedule") if settings.EMBEDDED else None
         if celery:

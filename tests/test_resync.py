@@ -1,0 +1,86 @@
+"""The periodic resync queues only what is not converged, and collects orphan instances."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from controller import reconcilers
+from controller.backends.base import InstanceSpec
+from controller.models import Human, Worker
+from controller.reconcilers.resync import resync
+from controller.reconcilers.services import default_services
+from controller.services.apply import apply_text
+
+pytestmark = pytest.mark.django_db
+
+SLEEP = (sys.executable, "-c", "import time; time.sleep(600)")
+
+
+def worker(name: str, state: str = "Running") -> str:
+    return (
+        f"apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {{name: {name}}}\nspec: {{model: q, state: {state}}}\n"
+    )
+
+
+def run_resync() -> tuple[list[tuple[str, str]], object]:
+    queued: list[tuple[str, str]] = []
+    report = resync(default_services().backend, lambda kind, name: queued.append((kind, name)))
+    return queued, report
+
+
+def test_converged_resources_are_not_queued():
+    apply_text(worker("a") + "---\n" + worker("b", "Sleeping"))
+    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Human\nmetadata: {name: h}\nspec: {displayName: H}\n")
+    for name in ("a", "b"):
+        reconcilers.reconcile("Worker", name)
+    Human.objects.update(observed_generation=1)
+    queued, report = run_resync()
+    assert queued == [] and report.checked == 3
+
+
+def test_new_generation_failures_and_deletions_are_queued():
+    apply_text(worker("a") + "---\n" + worker("b") + "---\n" + worker("c"))
+    for name in ("a", "b", "c"):
+        reconcilers.reconcile("Worker", name)
+    apply_text(worker("a", "Stopped"))  # generation 2, not yet observed
+    Worker.objects.filter(name="b").update(failures=3)
+    Worker.objects.filter(name="c").update(deletion_requested_at="2026-01-01T00:00:00Z")
+    queued, _ = run_resync()
+    assert sorted(queued) == [("Worker", "a"), ("Worker", "b"), ("Worker", "c")]
+
+
+def test_an_instance_that_died_is_queued():
+    apply_text(worker("a"))
+    reconcilers.reconcile("Worker", "a")
+    default_services().backend.stop("hiclaw-worker-a")  # out of band
+    queued, _ = run_resync()
+    assert queued == [("Worker", "a")]
+    reconcilers.reconcile("Worker", "a")
+    assert default_services().backend.status("hiclaw-worker-a").running
+
+
+def test_orphan_instances_labelled_ours_are_deleted():
+    backend = default_services().backend
+    backend.create(InstanceSpec(name="hiclaw-worker-ghost", kind="worker", resource="ghost", command=SLEEP))
+    apply_text(worker("a"))
+    reconcilers.reconcile("Worker", "a")
+    _, report = run_resync()
+    assert report.orphans_deleted == 1
+    assert [info.resource for info in backend.list()] == ["a"]
+
+
+def test_queries_per_pass_do_not_grow_with_the_number_of_workers():
+    def queries_for(count: int) -> int:
+        Worker.objects.all().delete()
+        Worker.objects.bulk_create(
+            Worker(name=f"w{i}", spec={"model": "q"}, observed_generation=1, state="Stopped") for i in range(count)
+        )
+        with CaptureQueriesContext(connection) as context:
+            run_resync()
+        return len(context.captured_queries)
+
+    assert queries_for(10) == queries_for(300)
