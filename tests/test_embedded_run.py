@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -16,14 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.services import free_port
 
 WORKER = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: embedded-bot}\nspec: {model: qwen}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, process: subprocess.Popen, deadline: float) -> urllib.request.addinfourl:

@@ -6,7 +6,6 @@ constrain the controller's. Tests talk to it with the minio SDK exactly as to Mi
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.services import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MOTO_SERVER = ROOT / ".venvs" / "moto" / "bin" / "moto_server"
@@ -41,12 +42,6 @@ class MotoEndpoint:
         """A HICLAW_STORAGE_URL for `bucket` on this server."""
         key, secret = quote(self.access_key, safe=""), quote(self.secret_key, safe="")
         return f"s3://{key}:{secret}@{self.host}:{self.port}/{bucket}?secure=false"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -80,12 +75,7 @@ def moto_server(tmp_path_factory) -> Iterator[MotoEndpoint]:
             time.sleep(0.05)  # waiting for a real process, bounded by the deadline
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ both registration paths enabled (shared secret, registration token).
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import requests
 import yaml
 
 from controller.clients.matrix import MatrixClient, MatrixSession
+from tests.services import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNAPSE_PYTHON = ROOT / ".venvs" / "synapse" / "bin" / "python"
@@ -80,7 +80,7 @@ def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
     if not SYNAPSE_PYTHON.exists():
         pytest.fail(f"Synapse is not installed in {SYNAPSE_PYTHON.parent.parent}: run `make test`, which installs it")
     workdir = tmp_path_factory.mktemp("synapse")
-    port = _free_port()
+    port = free_port()
     shared_secret = secrets.token_hex(16)
     config = _write_config(workdir, port, shared_secret)
     with (workdir / "stdout.log").open("w") as output:
@@ -104,12 +104,7 @@ def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
         response.raise_for_status()
         yield SynapseServer(base_url, SERVER_NAME, shared_secret, response.json()["token"], admin)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _write_config(workdir: Path, port: int, shared_secret: str) -> Path:
@@ -185,9 +180,3 @@ def _tail(workdir: Path) -> str:
     return "\n".join(
         (workdir / name).read_text()[-3000:] for name in ("stdout.log", "homeserver.log") if (workdir / name).exists()
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
