@@ -1,28 +1,20 @@
-"""Bearer-token authentication of agents (``Authorization: Bearer hct_…``)."""
+"""Who is calling: agents by bearer token, people by their dashboard session.
+
+Both end as a ``controller.policy.Principal`` in ``request.user``, so views
+and the policy never care how the caller logged in.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
 from controller.models import AgentToken
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling, as the authorization policy sees it."""
-
-    identity: str  # admin | manager | team-leader | worker
-    name: str
-    team: str = ""
-    is_authenticated: bool = True
-
-    def __str__(self) -> str:
-        return f"{self.identity}:{self.name}" + (f"@{self.team}" if self.team else "")
+from controller.policy import Principal, principal_for_user
 
 
 class AgentTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer hct_…``; the token's identity becomes the principal."""
+
     keyword = "Bearer"
 
     def authenticate(self, request):
@@ -35,7 +27,18 @@ class AgentTokenAuthentication(authentication.BaseAuthentication):
         token = AgentToken.authenticate(clear.strip())
         if token is None:
             raise exceptions.AuthenticationFailed("invalid, expired or revoked token")
-        return Principal(token.identity, token.subject, token.team), token
+        return Principal(token.identity, token.subject, team=token.team), token
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class DashboardSessionAuthentication(authentication.SessionAuthentication):
+    """A logged-in dashboard user, scoped like their role; writes need the CSRF token."""
+
+    def authenticate(self, request):
+        authenticated = super().authenticate(request)
+        if authenticated is None:
+            return None
+        user, _ = authenticated
+        return principal_for_user(user), None

@@ -1,15 +1,36 @@
 """Error bodies the original HiClaw server and CLI understand.
 
 The original server wrote ``message`` and its CLI reads ``error``; both carry
-the same text, plus ``field`` when one field is at fault.
+the same text, plus ``field`` when one field is at fault. Domain exceptions
+map to statuses here: policy refusals 403, quotas and invalid manifests 422,
+unknown resources 404, refused state changes 409.
 """
 
 from __future__ import annotations
 
+from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from controller.manifests import ManifestInvalid
+from controller.policy import Denied, QuotaExceeded
+from controller.services.lifecycle import LifecycleRefused
+from controller.services.operations import NotFound
 
 
 def hiclaw_exception_handler(exc, context):
+    if isinstance(exc, ManifestInvalid):
+        first = exc.errors[0]
+        message = str(first) if len(exc.errors) == 1 else f"{len(exc.errors)} errors; first: {first}"
+        body = {"message": message, "error": message, "field": first.field}
+        body["errors"] = [error.as_dict() for error in exc.errors]
+        return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    exc = {
+        Denied: lambda e: exceptions.PermissionDenied(str(e)),
+        QuotaExceeded: lambda e: Unprocessable(str(e)),
+        NotFound: lambda e: exceptions.NotFound(str(e)),
+        LifecycleRefused: lambda e: Conflict(str(e)),
+    }.get(type(exc), lambda e: e)(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -19,6 +40,14 @@ def hiclaw_exception_handler(exc, context):
         body["field"] = field
     response.data = body
     return response
+
+
+class Unprocessable(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
 
 
 def _first_error(data, path: str = "") -> tuple[str, str]:

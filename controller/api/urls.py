@@ -1,12 +1,44 @@
-"""Routes of the REST API, versioned under /api/v1/."""
+"""Routes of the REST API, versioned under /api/v1/ (docs/api.md)."""
 
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
 
+from controller.api.apply import ApplyView
+from controller.api.base import PLURALS
 from controller.api.heartbeats import HeartbeatView
+from controller.api.lifecycle import (
+    EnsureReadyView,
+    IdleCheckView,
+    ReadyReportView,
+    TeamStatusView,
+    WorkerStateView,
+    WorkerStatusView,
+)
+from controller.api.resources import ResourceDetailView, ResourceListView
+from controller.api.system import ConfigPushView, StatusView, VersionView
 from controller.api.workspace import WorkspaceFileView, WorkspaceListView
+from controller.models import DesiredState
 
 urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("apply", ApplyView.as_view(), name="apply"),
     path("heartbeats", HeartbeatView.as_view(), name="heartbeats"),
+    path("config/push", ConfigPushView.as_view(), name="config-push"),
+    path("status", StatusView.as_view(), name="status"),
+    path("version", VersionView.as_view(), name="version"),
     path("workspace/files", WorkspaceListView.as_view(), name="workspace-files"),
     path("workspace/files/<path:path>", WorkspaceFileView.as_view(), name="workspace-file"),
+    # Fixed worker paths come before workers/<name>.
+    path("workers/idle-check", IdleCheckView.as_view(), name="workers-idle-check"),
+    path("workers/status", TeamStatusView.as_view(), name="workers-status"),
+    path("workers/<str:name>/wake", WorkerStateView.as_view(state=DesiredState.RUNNING), name="worker-wake"),
+    path("workers/<str:name>/sleep", WorkerStateView.as_view(state=DesiredState.SLEEPING), name="worker-sleep"),
+    path("workers/<str:name>/ensure-ready", EnsureReadyView.as_view(), name="worker-ensure-ready"),
+    path("workers/<str:name>/ready", ReadyReportView.as_view(), name="worker-ready"),
+    path("workers/<str:name>/status", WorkerStatusView.as_view(), name="worker-status"),
 ]
+for plural, kind in PLURALS.items():
+    urlpatterns += [
+        path(plural, ResourceListView.as_view(kind=kind, plural=plural), name=f"{plural}-list"),
+        path(f"{plural}/<str:name>", ResourceDetailView.as_view(kind=kind), name=f"{plural}-detail"),
+    ]

@@ -46,6 +46,14 @@ def _dns_label(value: str) -> str:
     return value
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds in a validated duration such as ``30m`` (``0`` is zero)."""
+    return 0 if value == "0" else int(value[:-1]) * _DURATION_UNITS[value[-1]]
+
+
 def _duration(value: str) -> str:
     if not _DURATION.match(value):
         raise PydanticCustomError(

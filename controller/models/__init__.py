@@ -1,11 +1,13 @@
 """The controller's resources (DESIGN §4) as Django models."""
 
 from controller.models.agent import AgentPhase, DesiredState, Runtime
+from controller.models.audit import AuditRecord
 from controller.models.base import API_VERSION, ROLE_ANNOTATION, TEAM_ANNOTATION, ConditionStatus, Resource
 from controller.models.debugworker import DebugWorker, DebugWorkerPhase
 from controller.models.heartbeat import AgentState, Heartbeat
 from controller.models.human import Human, HumanPhase, PermissionLevel
 from controller.models.manager import Manager
+from controller.models.push import ConfigPush
 from controller.models.team import Team, TeamPhase
 from controller.models.token import AgentToken, Identity
 from controller.models.worker import MemberRole, Worker
@@ -20,7 +22,9 @@ __all__ = [
     "AgentPhase",
     "AgentState",
     "AgentToken",
+    "AuditRecord",
     "ConditionStatus",
+    "ConfigPush",
     "DebugWorker",
     "DebugWorkerPhase",
     "DesiredState",

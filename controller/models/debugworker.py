@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import models
 
-from controller.models.base import Resource
+from controller.models.base import TEAM_ANNOTATION, Resource
 
 
 class DebugWorkerPhase(models.TextChoices):
@@ -21,6 +21,9 @@ class DebugWorker(Resource):
 
     target_type = models.CharField(max_length=16, blank=True, help_text="spec.target.type (team or worker)")
     target_name = models.CharField(max_length=63, blank=True, help_text="spec.target.name")
+    team_name = models.CharField(
+        max_length=63, blank=True, db_index=True, help_text="the team it debugs (its target, or hiclaw.io/team)"
+    )
     # The Matrix access token used to export room messages. It must be usable,
     # so it cannot be hashed; it lives outside the spec so that no export, API
     # answer or admin page ever shows it.
@@ -42,6 +45,8 @@ class DebugWorker(Resource):
         target = self.spec.get("target") or {}
         self.target_type = target.get("type", "")
         self.target_name = target.get("name", "")
+        team_target = target.get("name", "") if self.target_type == "team" else ""
+        self.team_name = team_target or self.annotations.get(TEAM_ANNOTATION, "")
 
     def kind_status(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from controller.manifests import Document, ManifestError, ManifestInvalid, parse
+from controller.manifests import Document, ManifestError, ManifestInvalid, parse, parse_objects
 from controller.manifests.members import member_specs
 from controller.models import KINDS, ROLE_ANNOTATION, TEAM_ANNOTATION, DebugWorker, Resource, Team, Worker
 from controller.tasks import request_reconcile
@@ -41,6 +41,17 @@ class Refused(Exception):
 
 def apply_text(text: str, *, dry_run: bool = False) -> list[Outcome]:
     return apply_documents(parse(text), dry_run=dry_run)
+
+
+def apply_patch(resource: Resource, spec: dict, *, dry_run: bool = False) -> Outcome:
+    """Apply ``resource`` with a new spec, validated exactly like a submitted manifest."""
+    manifest = {
+        "apiVersion": "hiclaw.io/v1beta1",
+        "kind": resource.kind,
+        "metadata": {"name": resource.name, "labels": resource.labels, "annotations": resource.annotations},
+        "spec": spec,
+    }
+    return apply_documents(parse_objects([manifest]), dry_run=dry_run)[0]
 
 
 def apply_documents(documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
@@ -137,18 +148,19 @@ def _upsert(
             "metadata.name", "deleting", f"{document.resource} is being deleted; apply it again once it is gone"
         )
     resource = existing or model(name=document.name)
+    metadata_changed = (resource.labels, resource.annotations) != (document.labels, document.annotations)
+    resource.labels, resource.annotations = document.labels, document.annotations
     changed = resource.set_spec(document.spec)
     if extra is not None and extra(resource) and existing is not None and not changed:
         resource.generation += 1  # a new secret is a spec change too
         changed = True
-    metadata_changed = (resource.labels, resource.annotations) != (document.labels, document.annotations)
-    resource.labels, resource.annotations = document.labels, document.annotations
     if existing is None:
         resource.index_spec()
         resource.save()
         request_reconcile(resource)
         return CREATED
     if changed or metadata_changed:
+        resource.index_spec()
         resource.save()
         request_reconcile(resource)
         return CONFIGURED

@@ -13,9 +13,8 @@ import copy
 from django.db import transaction
 from django.utils import timezone
 
-from controller.manifests import Document
 from controller.models import DesiredState, Resource, Team, Worker
-from controller.services.apply import Outcome, apply_documents
+from controller.services.apply import Outcome, apply_patch
 from controller.tasks import request_reconcile
 
 
@@ -31,8 +30,7 @@ def set_desired_state(resource: Resource, state: str) -> Outcome:
         raise LifecycleRefused(f"{resource} has no run state to change")
     if isinstance(resource, Worker) and resource.team_id is not None:
         return _set_member_state(resource, state)
-    spec = {**resource.spec, "state": state}
-    return apply_documents([_document(resource, spec)])[0]
+    return apply_patch(resource, {**resource.spec, "state": state})
 
 
 def _set_member_state(worker: Worker, state: str) -> Outcome:
@@ -44,7 +42,7 @@ def _set_member_state(worker: Worker, state: str) -> Outcome:
         for member in spec["workers"]:
             if member["name"] == worker.name:
                 member["state"] = state
-    apply_documents([_document(team, spec)])
+    apply_patch(team, spec)
     return Outcome(worker.kind, worker.name, "configured" if worker.state != state else "unchanged")
 
 
@@ -73,14 +71,3 @@ def request_deletion(resource: Resource) -> bool:
                 member.save(update_fields=["deletion_requested_at", "updated_at"])
                 request_reconcile(member)
     return True
-
-
-def _document(resource: Resource, spec: dict) -> Document:
-    return Document(
-        index=1,
-        kind=resource.kind,
-        name=resource.name,
-        labels=resource.labels,
-        annotations=resource.annotations,
-        spec=spec,
-    )

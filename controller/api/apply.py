@@ -1,0 +1,52 @@
+"""``POST /api/v1/apply``: apply manifests (YAML or JSON), each document authorized."""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.response import Response
+
+from controller.api.base import AgentAPIView
+from controller.manifests import parse, parse_objects
+from controller.services import operations
+
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+class YAMLTextParser(BaseParser):
+    """Keeps a YAML body as text; the manifest parser reports errors with line numbers."""
+
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> str:
+        data = stream.read(MAX_MANIFEST_BYTES + 1)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ValidationError({"body": f"manifests are limited to {MAX_MANIFEST_BYTES} bytes"})
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError({"body": "must be UTF-8 text"}) from None
+
+
+class AltYAMLTextParser(YAMLTextParser):
+    media_type = "application/x-yaml"
+
+
+class TextYAMLParser(YAMLTextParser):
+    media_type = "text/yaml"
+
+
+class ApplyView(AgentAPIView):
+    parser_classes = [YAMLTextParser, AltYAMLTextParser, TextYAMLParser, JSONParser]
+
+    def post(self, request):
+        dry_run = request.query_params.get("dryRun", "").lower() in ("1", "true", "yes")
+        if isinstance(request.data, str):
+            documents = parse(request.data)
+        elif isinstance(request.data, list | dict):
+            documents = parse_objects(request.data if isinstance(request.data, list) else [request.data])
+        else:
+            raise ValidationError({"body": "give manifests as YAML or JSON"})
+        outcomes = operations.apply_as(self.principal, documents, dry_run=dry_run)
+        results = [{"kind": o.kind, "name": o.name, "action": o.action} for o in outcomes]
+        return Response({"results": results, "dryRun": dry_run})

@@ -1,0 +1,129 @@
+"""``/api/v1/{workers,teams,humans,managers,debugworkers}``: list, get, delete, and the
+original CLI's flat create (POST) and update (PUT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from controller import policy
+from controller.api import compat
+from controller.api.base import AgentAPIView, existing, lookup, queryset_for
+from controller.api.debug import debugworker_spec
+from controller.api.errors import Conflict
+from controller.api.representation import present
+from controller.manifests import parse_objects
+from controller.models import API_VERSION, KINDS, Resource, Worker
+from controller.services import operations
+
+DEFAULT_LIMIT, MAX_LIMIT = 100, 500
+TEAM_FILTERS = {"Worker": "team__name", "Team": "name", "DebugWorker": "team_name"}
+SPEC_FROM_BODY = {
+    "Worker": compat.worker_spec,
+    "Manager": compat.manager_spec,
+    "Human": compat.human_spec,
+}
+
+
+class ResourceListView(AgentAPIView):
+    kind: str = ""
+    plural: str = ""
+
+    def get(self, request):
+        rows = policy.visible(self.principal, queryset_for(self.kind)).order_by("name")
+        team = request.query_params.get("team")
+        if team:
+            if self.kind not in TEAM_FILTERS:
+                raise ValidationError({"team": f"{self.plural} cannot be filtered by team"})
+            rows = rows.filter(**{TEAM_FILTERS[self.kind]: team})
+        if request.query_params.get("phase"):
+            rows = rows.filter(phase=request.query_params["phase"])
+        limit = _bounded_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset = _bounded_int(request, "offset", 0, 0, None)
+        total = rows.count()
+        page = [present(resource) for resource in rows[offset : offset + limit]]
+        following = None
+        if offset + limit < total:
+            query = request.query_params.copy()
+            query["offset"], query["limit"] = str(offset + limit), str(limit)
+            following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return Response({self.plural: page, "total": total, "next": following})
+
+    def post(self, request):
+        body = _body(request)
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValidationError({"name": "required: the resource name"})
+        if KINDS[self.kind].objects.filter(name=name).exists():
+            raise Conflict(f"{self.kind.lower()}/{name} already exists; update it with PUT")
+        if self.kind == "Worker":
+            operations.create_worker(self.principal, name, compat.worker_spec(body), team=body.get("team") or "")
+        else:
+            spec, annotations = _new_spec(self.kind, self.principal, body)
+            operations.apply_as(self.principal, _documents(self.kind, name, spec, annotations=annotations))
+        return Response(present(queryset_for(self.kind).get(name=name)), status=status.HTTP_201_CREATED)
+
+
+class ResourceDetailView(AgentAPIView):
+    kind: str = ""
+
+    def get(self, request, name: str):
+        return Response(present(lookup(self.principal, self.kind, name)))
+
+    def put(self, request, name: str):
+        resource = existing(self.kind, name)
+        body = _body(request)
+        if isinstance(resource, Worker):
+            operations.update_worker(self.principal, resource, compat.worker_spec(body))
+        else:
+            spec = _updated_spec(resource, body)
+            documents = _documents(self.kind, name, spec, resource.labels, resource.annotations)
+            operations.apply_as(self.principal, documents)
+        return Response(present(queryset_for(self.kind).get(name=name)))
+
+    def delete(self, request, name: str):
+        operations.delete(self.principal, existing(self.kind, name))
+        return Response({"name": name, "deletionRequested": True}, status=status.HTTP_202_ACCEPTED)
+
+
+def _new_spec(kind: str, principal: policy.Principal, body: dict[str, Any]) -> tuple[dict, dict]:
+    if kind == "Team":
+        return compat.team_spec(body), {}
+    if kind == "DebugWorker":
+        return debugworker_spec(principal, body)
+    return SPEC_FROM_BODY[kind](body), {}
+
+
+def _updated_spec(resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    if resource.kind == "Team":
+        return compat.team_spec(body, resource.spec)
+    if resource.kind == "DebugWorker":
+        raise Conflict("a DebugWorker is changed by applying its manifest (POST /api/v1/apply)")
+    return {**resource.spec, **SPEC_FROM_BODY[resource.kind](body)}
+
+
+def _documents(kind: str, name: str, spec: dict, labels: dict | None = None, annotations: dict | None = None):
+    metadata = {"name": name, "labels": labels or {}, "annotations": annotations or {}}
+    return parse_objects([{"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}])
+
+
+def _body(request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise ValidationError({"body": "must be a JSON object"})
+    return request.data
+
+
+def _bounded_int(request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: f"must be a whole number, got {raw!r}"}) from None
+    if value < low or (high is not None and value > high):
+        raise ValidationError({name: f"must be between {low} and {high}" if high else f"must be at least {low}"})
+    return value

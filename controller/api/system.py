@@ -1,0 +1,80 @@
+"""``/api/v1/status``, ``/api/v1/version`` and ``/api/v1/config/push``."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from django.conf import settings
+from django.db.models import Count
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from controller import policy
+from controller.api.base import AgentAPIView
+from controller.models import API_VERSION, KINDS
+from controller.reconcilers.services import default_services
+from controller.services import operations
+
+
+def controller_version() -> str:
+    try:
+        return version("hiclaw-controller")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+class VersionView(AgentAPIView):
+    def get(self, request):
+        return Response({"version": controller_version(), "apiVersion": API_VERSION})
+
+
+class StatusView(AgentAPIView):
+    """Counts of what the caller may see, by kind and phase, and whether each service answers."""
+
+    def get(self, request):
+        counts = {}
+        for kind, model in KINDS.items():
+            rows = policy.visible(self.principal, model.objects.all()).values("phase").annotate(n=Count("pk"))
+            counts[kind] = {row["phase"]: row["n"] for row in rows}
+        services = default_services()
+        body = {"resources": counts, "backend": services.backend.name}
+        if self.principal.identity in policy.ALL_POWERFUL:
+            body.update(
+                storage={"ok": _answers(services.storage.ping)},
+                matrix={"enabled": services.matrix is not None, "url": settings.HICLAW_MATRIX_URL},
+                gateway={"enabled": services.gateway.enabled, "ok": _answers(services.gateway.ping)},
+            )
+        return Response(body)
+
+
+def _answers(ping) -> bool:
+    try:
+        ping()
+    except Exception:
+        return False
+    return True
+
+
+class PushRequest(serializers.Serializer):
+    worker = serializers.CharField(required=False, allow_blank=False)
+    team = serializers.CharField(required=False, allow_blank=False)
+    all = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, data):
+        chosen = [key for key in ("worker", "team") if data.get(key)] + (["all"] if data.get("all") else [])
+        if len(chosen) != 1:
+            raise serializers.ValidationError("give exactly one of worker, team or all=true")
+        return data
+
+
+class ConfigPushView(AgentAPIView):
+    def post(self, request):
+        data = PushRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        push = operations.request_push(
+            self.principal,
+            worker=data.validated_data.get("worker", ""),
+            team=data.validated_data.get("team", ""),
+            everything=data.validated_data["all"],
+        )
+        return Response({"id": push.pk, "state": push.state, "targets": push.targets}, status=status.HTTP_202_ACCEPTED)

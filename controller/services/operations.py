@@ -1,0 +1,153 @@
+"""What a caller (agent, CLI user, dashboard user) asks of the controller, authorized.
+
+Each operation checks the policy, changes desired state through the apply
+path, and writes an audit record. Views, dashboard actions and commands call
+these; none of them decides authorization on its own.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.db import transaction
+
+from controller import policy
+from controller.manifests import Document, parse_objects
+from controller.models import API_VERSION, KINDS, TEAM_ANNOTATION, AuditRecord, ConfigPush, Resource, Team, Worker
+from controller.policy import Principal
+from controller.services.apply import Outcome, apply_documents, apply_patch
+from controller.services.lifecycle import request_deletion, set_desired_state
+
+
+def audit(principal: Principal, action: str, kind: str, name: str, **detail: Any) -> None:
+    AuditRecord.objects.create(
+        actor=principal.name,
+        identity=principal.identity,
+        team=principal.team,
+        action=action,
+        target_kind=kind,
+        target_name=name,
+        detail=detail,
+    )
+
+
+# --- manifests -------------------------------------------------------------------------
+def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
+    for document in documents:
+        existing = KINDS[document.kind].objects.filter(name=document.name).first()
+        action = policy.UPDATE if existing else policy.CREATE
+        policy.authorize(principal, action, document.kind, document.name, team=_document_team(document, existing))
+    with transaction.atomic():
+        outcomes = apply_documents(documents, dry_run=dry_run)
+        if not dry_run:
+            for outcome in outcomes:
+                if outcome.action != "unchanged":
+                    audit(principal, f"apply:{outcome.action}", outcome.kind, outcome.name)
+    return outcomes
+
+
+def _document_team(document: Document, existing: Resource | None) -> str:
+    if existing is not None:
+        return policy.team_of(existing)
+    if document.kind == "Team":
+        return document.name
+    target = document.spec.get("target") or {}
+    if document.kind == "DebugWorker" and target.get("type") == "team":
+        return target["name"]
+    return document.annotations.get(TEAM_ANNOTATION, "")
+
+
+# --- workers ---------------------------------------------------------------------------
+def create_worker(principal: Principal, name: str, spec: dict[str, Any], *, team: str = "") -> Outcome:
+    """A standalone worker, or a new member of ``team`` (held to the team's permissions)."""
+    policy.authorize(principal, policy.CREATE, "Worker", name, team=team)
+    if not team:
+        manifest = {"apiVersion": API_VERSION, "kind": "Worker", "metadata": {"name": name}, "spec": spec}
+        outcome = apply_documents(parse_objects([manifest]))[0]
+    else:
+        team_row = _team(team)
+        policy.check_member_quota(principal, team_row, adding=True, model=spec.get("model", ""))
+        team_spec = copy.deepcopy(team_row.spec)
+        team_spec["workers"] = [*team_spec.get("workers", []), {"name": name, **spec}]
+        apply_patch(team_row, team_spec)
+        outcome = Outcome("Worker", name, "created")
+    audit(principal, "create", "Worker", name, team=team)
+    return outcome
+
+
+def update_worker(principal: Principal, worker: Worker, changes: dict[str, Any]) -> Outcome:
+    """Change spec fields of a worker; a member's change goes into its Team's spec."""
+    team = policy.team_of(worker)
+    policy.authorize(principal, policy.UPDATE, "Worker", worker.name, team=team)
+    if not team:
+        outcome = apply_patch(worker, {**worker.spec, **changes})
+    else:
+        team_row = worker.team
+        new_model = changes.get("model", worker.model)
+        policy.check_member_quota(principal, team_row, adding=False, model=new_model, old_model=worker.model)
+        team_spec = copy.deepcopy(team_row.spec)
+        if team_spec["leader"]["name"] == worker.name:
+            team_spec["leader"].update(changes)
+        else:
+            for member in team_spec["workers"]:
+                if member["name"] == worker.name:
+                    member.update(changes)
+        apply_patch(team_row, team_spec)
+        outcome = Outcome("Worker", worker.name, "configured")
+    audit(principal, "update", "Worker", worker.name, fields=sorted(changes))
+    return outcome
+
+
+def set_state(principal: Principal, worker: Worker, state: str) -> Outcome:
+    policy.authorize(principal, policy.LIFECYCLE, "Worker", worker.name, team=policy.team_of(worker))
+    outcome = set_desired_state(worker, state)
+    audit(principal, f"state:{state}", "Worker", worker.name)
+    return outcome
+
+
+# --- any kind --------------------------------------------------------------------------
+def delete(principal: Principal, resource: Resource) -> None:
+    team = policy.team_of(resource)
+    policy.authorize(principal, policy.DELETE, resource.kind, resource.name, team=team)
+    if isinstance(resource, Worker) and resource.team_id is not None:
+        team_row = resource.team
+        if team_row.spec["leader"]["name"] == resource.name:
+            raise policy.Denied(f"worker/{resource.name} leads team/{team_row.name}; delete the Team instead")
+        team_spec = copy.deepcopy(team_row.spec)
+        team_spec["workers"] = [m for m in team_spec["workers"] if m["name"] != resource.name]
+        apply_patch(team_row, team_spec)
+    else:
+        request_deletion(resource)
+    audit(principal, "delete", resource.kind, resource.name)
+
+
+def request_push(principal: Principal, *, worker: str = "", team: str = "", everything: bool = False) -> ConfigPush:
+    """Record a config/skills push; the upgrades service carries it out."""
+    if everything:
+        if principal.identity not in policy.ALL_POWERFUL:
+            raise policy.Denied(f"{principal.identity} {principal.name} may not push to every worker")
+        targets = list(Worker.objects.filter(deletion_requested_at__isnull=True).values_list("name", flat=True))
+        scope, target = ConfigPush.Scope.ALL, ""
+    elif team:
+        policy.authorize(principal, policy.UPDATE, "Worker", f"(team {team})", team=team)
+        targets = list(Worker.objects.filter(team__name=team).values_list("name", flat=True))
+        scope, target = ConfigPush.Scope.TEAM, team
+    else:
+        row = Worker.objects.filter(name=worker).first()
+        policy.authorize(principal, policy.UPDATE, "Worker", worker, team=policy.team_of(row) if row else "")
+        targets, scope, target = ([worker] if row else []), ConfigPush.Scope.WORKER, worker
+    push = ConfigPush.objects.create(requested_by=str(principal), scope=scope, target=target, targets=sorted(targets))
+    audit(principal, "config-push", "Worker", target or "*", push=push.pk)
+    return push
+
+
+class NotFound(Exception):
+    """The named resource does not exist (404)."""
+
+
+def _team(name: str) -> Team:
+    team = Team.objects.filter(name=name, deletion_requested_at__isnull=True).first()
+    if team is None:
+        raise NotFound(f"team/{name} does not exist")
+    return team
