@@ -54,9 +54,9 @@ def test_unreachable_gateway_sets_condition_backs_off_and_keeps_earlier_progress
 
 @pytest.mark.django_db
 def test_a_program_that_cannot_run_is_a_permanent_failure(monkeypatch):
-    from controller.reconcilers import worker as worker_module
+    from controller.reconcilers import agent as agent_module
 
-    monkeypatch.setattr(worker_module.sys, "executable", "/nonexistent/python3")
+    monkeypatch.setattr(agent_module.sys, "executable", "/nonexistent/python3")
     apply_text(MANIFEST)
     result = reconcilers.reconcile("Worker", "bo")
     worker = Worker.objects.get(name="bo")

@@ -34,9 +34,11 @@ class RawBody(BaseParser):
 
 def _own_prefix(request) -> str:
     principal = request.user
-    if principal.identity not in (Identity.WORKER, Identity.TEAM_LEADER):
-        raise PermissionDenied("only a worker or team leader has a workspace here")
-    return storage_prefix(principal.name)
+    if principal.identity in (Identity.WORKER, Identity.TEAM_LEADER):
+        return storage_prefix("worker", principal.name)
+    if principal.identity == Identity.MANAGER:
+        return storage_prefix("manager", principal.name)
+    raise PermissionDenied("only an agent (worker, team leader or manager) has a workspace here")
 
 
 def _key(prefix: str, path: str) -> str:

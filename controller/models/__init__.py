@@ -1,6 +1,6 @@
 """The controller's resources (DESIGN §4) as Django models."""
 
-from controller.models.agent import AgentPhase, DesiredState, Runtime
+from controller.models.agent import AgentPhase, AgentResource, DesiredState, Runtime
 from controller.models.audit import AuditRecord
 from controller.models.base import API_VERSION, ROLE_ANNOTATION, TEAM_ANNOTATION, ConditionStatus, Resource
 from controller.models.debugworker import DebugWorker, DebugWorkerPhase
@@ -20,6 +20,7 @@ __all__ = [
     "ROLE_ANNOTATION",
     "TEAM_ANNOTATION",
     "AgentPhase",
+    "AgentResource",
     "AgentState",
     "AgentToken",
     "AuditRecord",

@@ -43,6 +43,10 @@ class AgentResource(Resource):
     matrix_user_id = models.CharField(max_length=255, blank=True)
     room_id = models.CharField(max_length=255, blank=True)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
+    # What the reconciler needs again on later passes; never shown.
+    matrix_access_token = models.TextField(blank=True, editable=False)
+    config_digest = models.CharField(max_length=64, blank=True, editable=False)
+    instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta(Resource.Meta):
         abstract = True

@@ -32,10 +32,6 @@ class Worker(AgentResource):
     exposed_ports = models.JSONField(default=list, blank=True)
     runtime_version = models.CharField(max_length=64, blank=True)
     active_tasks = models.PositiveIntegerField(default=0)
-    # Secrets the reconciler needs again on later passes; never shown.
-    matrix_access_token = models.TextField(blank=True, editable=False)
-    config_digest = models.CharField(max_length=64, blank=True, editable=False)
-    instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta(AgentResource.Meta):
         indexes = [models.Index(fields=["team", "role"])]

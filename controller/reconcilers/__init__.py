@@ -2,7 +2,7 @@
 
 ``reconcile(kind, name)`` takes the resource's lock, reads the row fresh and
 runs the kind's reconciler. Kinds whose reconciler has not been built yet
-(Team, Human, Manager, DebugWorker) only record the pass and finish
+only record the pass and finish
 two-phase deletions.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from controller.models import KINDS, Resource, Team, Worker
 from controller.reconcilers.base import Result
@@ -19,6 +20,11 @@ from controller.reconcilers.services import Services, default_services
 
 logger = logging.getLogger(__name__)
 
+# Reconciler per kind, imported when first needed (they pull in the clients).
+_RECONCILERS = {
+    "Worker": "controller.reconcilers.worker.WorkerReconciler",
+    "Manager": "controller.reconcilers.manager.ManagerReconciler",
+}
 # Seconds before an event-triggered pass retries when another pass holds the lock.
 BUSY_RETRY_SECONDS = 2.0
 
@@ -32,11 +38,10 @@ def reconcile(kind: str, name: str, *, from_resync: bool = False, services: Serv
         resource = KINDS[kind].objects.filter(name=name).first()
         if resource is None:
             return Result()
-        if isinstance(resource, Worker):
-            from controller.reconcilers.worker import WorkerReconciler
-
-            return WorkerReconciler(services or default_services()).reconcile(resource)
-        return _record_only(resource)
+        reconciler = _RECONCILERS.get(kind)
+        if reconciler is None:
+            return _record_only(resource)
+        return import_string(reconciler)(services or default_services()).reconcile(resource)
 
 
 def _record_only(resource: Resource) -> Result:

@@ -32,8 +32,22 @@ def config_file_name(runtime: str) -> str:
     return f"{runtime}.json"
 
 
-def agent_files(name: str, spec: dict[str, Any], wiring: AgentWiring, *, team: str = "") -> dict[str, bytes]:
-    """File name (relative to the agent's prefix) -> content."""
+def agent_files(
+    name: str,
+    spec: dict[str, Any],
+    wiring: AgentWiring,
+    *,
+    team: str = "",
+    agents_md: str | None = None,
+    channel_policy: dict[str, list[str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """File name (relative to the agent's prefix) -> content.
+
+    ``agents_md`` replaces the spec's AGENTS.md text (the leader's carries a
+    generated team block), ``channel_policy`` is the computed allow/deny
+    lists, ``extra`` adds kind-specific config keys (the Manager's).
+    """
     config = {
         "name": name,
         "team": team,
@@ -49,8 +63,9 @@ def agent_files(name: str, spec: dict[str, Any], wiring: AgentWiring, *, team: s
         "gateway": {"url": wiring.gateway_url, "consumer": wiring.gateway_consumer, "apiKey": wiring.gateway_key},
         "skills": spec.get("skills", []),
         "mcpServers": spec.get("mcpServers", []),
-        "channelPolicy": spec.get("channelPolicy", {}),
+        "channelPolicy": channel_policy if channel_policy is not None else spec.get("channelPolicy", {}),
         "expose": spec.get("expose", []),
+        **(extra or {}),
     }
     files = {config_file_name(config["runtime"]): json.dumps(config, indent=2, sort_keys=True).encode()}
     for field, file_name, default in (
@@ -59,6 +74,8 @@ def agent_files(name: str, spec: dict[str, Any], wiring: AgentWiring, *, team: s
         ("agents", "AGENTS.md", "# Agents\n"),
     ):
         files[file_name] = (spec.get(field) or default).encode()
+    if agents_md is not None:
+        files["AGENTS.md"] = agents_md.encode()
     return files
 
 

@@ -36,9 +36,16 @@ def consumer_name(kind: str, name: str) -> str:
     return f"{prefix()}{kind}-{name}"
 
 
-def storage_prefix(name: str) -> str:
-    """Where an agent's workspace and generated config live."""
-    return f"agents/{name}/"
+def storage_prefix(kind: str, name: str) -> str:
+    """Where an agent's workspace and generated config live: ``agents/<name>/`` for workers."""
+    return f"agents/{name}/" if kind == "worker" else f"{kind}s/{name}/"
+
+
+def matrix_user_id(kind: str, name: str) -> str:
+    """The Matrix ID an agent has (or will have), for configs written before it exists."""
+    localpart = matrix_localpart(kind, name)
+    domain = settings.HICLAW_MATRIX_DOMAIN
+    return f"@{localpart}:{domain}" if domain else localpart
 
 
 def derived_secret(purpose: str, name: str) -> str:

@@ -1,0 +1,336 @@
+"""What Worker and Manager reconciles share (DESIGN §5): the four steps of an agent.
+
+Each step records a condition (MatrixReady, GatewayReady, StorageReady,
+InstanceReady) and saves its progress on the row before the next step, so a
+pass interrupted by a crash resumes without redoing what succeeded. Steps read
+the world before changing it: a second pass over a converged agent changes
+nothing outside the database. Subclasses say who shares the agent's room,
+which files it gets and how its instance is described.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from controller.agent import reference_worker
+from controller.backends.base import BackendError, BackendUnavailable, InstanceSpec, InstanceState
+from controller.clients.gateway import GatewayError, GatewayUnavailable
+from controller.clients.matrix import MatrixError, MatrixSession, MatrixUnavailable
+from controller.clients.storage import StorageError
+from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
+from controller.reconcilers import naming
+from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
+from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff
+from controller.reconcilers.services import Services
+
+logger = logging.getLogger(__name__)
+
+STATUS_FIELDS = [
+    "phase",
+    "message",
+    "observed_generation",
+    "conditions",
+    "reconciled_at",
+    "failures",
+    "container_state",
+    "matrix_user_id",
+    "room_id",
+    "matrix_access_token",
+    "config_digest",
+    "instance_digest",
+    "updated_at",
+]
+# What the process backend runs (containers run their image's own command).
+REFERENCE_WORKER = Path(reference_worker.__file__)
+COORDINATOR_POWER = 100  # the manager (or team leader) and team admin moderate an agent's room
+SETTLED_PHASES = {
+    DesiredState.RUNNING: AgentPhase.RUNNING,
+    DesiredState.SLEEPING: AgentPhase.SLEEPING,
+    DesiredState.STOPPED: AgentPhase.STOPPED,
+}
+
+
+class AgentReconciler:
+    kind: str  # "worker" | "manager": names, labels and the instance kind
+    status_fields: list[str] = STATUS_FIELDS
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.steps = [self.ensure_matrix, self.ensure_gateway, self.write_config, self.ensure_instance]
+
+    # --- what subclasses decide -------------------------------------------------------
+    def room_members(self, agent: AgentResource, user_id: str) -> dict[str, int]:
+        """Matrix users of the agent's own room with their power levels (the agent itself included)."""
+        raise NotImplementedError
+
+    def files(self, agent: AgentResource, wiring: AgentWiring) -> dict[str, bytes]:
+        raise NotImplementedError
+
+    def identity(self, agent: AgentResource) -> tuple[str, str]:
+        """(token identity, team) of the agent's API token."""
+        raise NotImplementedError
+
+    def default_image(self, agent: AgentResource) -> str:
+        raise NotImplementedError
+
+    def room_title(self, agent: AgentResource) -> str:
+        return f"{self.kind.capitalize()}: {agent.name}"
+
+    # --- the pass ---------------------------------------------------------------------
+    def reconcile(self, agent: AgentResource) -> Result:
+        if agent.deletion_requested_at is not None:
+            return self.delete(agent)
+        try:
+            for step in self.steps:
+                step(agent)
+                self.save(agent)
+        except TemporaryError as error:
+            return self.failed(agent, error)
+        agent.phase = SETTLED_PHASES[agent.state]
+        agent.message = ""
+        agent.failures = 0
+        agent.observed_generation = agent.generation
+        agent.reconciled_at = timezone.now()
+        self.save(agent)
+        return Result()
+
+    def ensure_matrix(self, agent: AgentResource) -> None:
+        matrix = self.services.matrix
+        if matrix is None:
+            agent.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
+            return
+        try:
+            admin = self.services.matrix_admin()
+            session = self._agent_session(agent)
+            wanted = self.room_members(agent, session.user_id)
+            room_id = agent.room_id or matrix.resolve_alias(admin, naming.room_alias(self.kind, agent.name))
+            if not room_id or not self._room_matches(admin, room_id, wanted):
+                room_id = self._create_room(agent, admin, wanted)
+            agent.room_id = room_id
+            if matrix.room_members(admin, room_id).get(session.user_id) != "join":
+                matrix.join(session, room_id)
+        except MatrixUnavailable as error:
+            raise TemporaryError("MatrixReady", "Unavailable", str(error)) from None
+        except MatrixError as error:
+            raise TemporaryError("MatrixReady", error.errcode or "MatrixError", str(error)) from None
+        agent.set_condition("MatrixReady", "True", "Ready", f"{agent.matrix_user_id} in {agent.room_id}")
+
+    def ensure_gateway(self, agent: AgentResource) -> None:
+        gateway = self.services.gateway
+        if not gateway.enabled:
+            agent.set_condition("GatewayReady", "False", "Disabled", "HICLAW_GATEWAY_URL is not set")
+            return
+        consumer = naming.consumer_name(self.kind, agent.name)
+        try:
+            gateway.ensure_consumer(consumer, self._gateway_key(agent))
+            gateway.ensure_ai_route(
+                agent.model, prefix=naming.prefix(), provider=settings.HICLAW_GATEWAY_PROVIDER, consumers=[consumer]
+            )
+            gateway.authorize_mcp(consumer, agent.spec.get("mcpServers", []))
+        except GatewayUnavailable as error:
+            raise TemporaryError("GatewayReady", "Unavailable", str(error)) from None
+        except GatewayError as error:
+            raise PermanentError("GatewayReady", "Refused", str(error)) from None
+        agent.set_condition("GatewayReady", "True", "Ready", consumer)
+
+    def write_config(self, agent: AgentResource) -> None:
+        storage = self.services.storage
+        prefix = naming.storage_prefix(self.kind, agent.name)
+        files = self.files(agent, self._wiring(agent))
+        digest = files_digest(files)
+        try:
+            if digest != agent.config_digest or not storage.exists(prefix + config_file_name(agent.runtime)):
+                for file_name, content in files.items():
+                    storage.put(prefix + file_name, content)
+                agent.config_digest = digest
+        except StorageError as error:
+            raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
+        agent.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
+
+    def ensure_instance(self, agent: AgentResource) -> None:
+        backend = self.services.backend
+        name = naming.instance_name(self.kind, agent.name)
+        want_running = agent.state == DesiredState.RUNNING
+        digest = self._instance_digest(agent)
+        try:
+            status = backend.status(name)
+            replace = status.state != InstanceState.MISSING and agent.instance_digest not in ("", digest)
+            if replace:
+                # Image, runtime or resources changed: only a new instance can apply them.
+                backend.delete(name)
+            if (status.state == InstanceState.MISSING or replace) and want_running:
+                backend.create(self._instance_spec(agent, name))
+                agent.instance_digest = digest
+            elif want_running and not status.running:
+                backend.start(name)
+            elif not want_running and status.running:
+                backend.stop(name)
+            status = backend.status(name)
+        except BackendUnavailable as error:
+            raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
+        except BackendError as error:
+            raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
+        agent.container_state = status.state
+        self.record_instance(agent, status)
+        if want_running and not status.running:
+            raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
+        agent.set_condition("InstanceReady", "True", str(status.state), name)
+
+    def record_instance(self, agent: AgentResource, status) -> None:
+        """Kinds that keep more of the instance's status (e.g. its image) override this."""
+
+    # --- deletion -------------------------------------------------------------------
+    def delete(self, agent: AgentResource) -> Result:
+        try:
+            self.services.backend.delete(naming.instance_name(self.kind, agent.name))
+            if self.services.gateway.enabled:
+                consumer = naming.consumer_name(self.kind, agent.name)
+                self.services.gateway.revoke_mcp(consumer, agent.spec.get("mcpServers", []))
+                self.services.gateway.delete_consumer(consumer)
+            if self.services.matrix is not None and agent.matrix_user_id:
+                self.services.matrix.deactivate(self.services.matrix_admin(), agent.matrix_user_id)
+            if settings.HICLAW_DELETE_STORAGE_ON_DELETE:
+                self.services.storage.delete_prefix(naming.storage_prefix(self.kind, agent.name))
+        except (BackendError, GatewayError, MatrixError, StorageError) as error:
+            agent.failures += 1
+            agent.message = f"deletion waits: {error}"
+            self.save(agent)
+            return Result(requeue_after=backoff(agent.failures))
+        identity, _ = self.identity(agent)
+        AgentToken.objects.active().filter(identity=identity, subject=agent.name).update(revoked_at=timezone.now())
+        agent.delete()
+        logger.info("%s/%s: deleted", self.kind, agent.name)
+        return Result()
+
+    # --- status -----------------------------------------------------------------------
+    def failed(self, agent: AgentResource, error: TemporaryError) -> Result:
+        agent.set_condition(error.condition, "False", error.reason, error.message)
+        agent.failures += 1
+        agent.message = f"{error.condition}: {error.message}"
+        agent.reconciled_at = timezone.now()
+        permanent = isinstance(error, PermanentError)
+        agent.phase = AgentPhase.FAILED if permanent else AgentPhase.PENDING
+        self.save(agent)
+        logger.warning("%s/%s: %s (%s)", self.kind, agent.name, agent.message, "permanent" if permanent else "retry")
+        return Result(requeue_after=backoff(agent.failures))
+
+    def save(self, agent: AgentResource) -> None:
+        # Only status columns: a spec written concurrently by an apply survives.
+        agent.save(update_fields=self.status_fields)
+
+    # --- helpers ----------------------------------------------------------------------
+    def ensure_account(self, kind: str, name: str) -> str:
+        """The Matrix user ID of another agent, creating its account if it has none yet.
+
+        That agent's own reconciler keeps the account; creating it here lets a
+        room be complete before that agent's first pass.
+        """
+        matrix = self.services.matrix
+        localpart = naming.matrix_localpart(kind, name)
+        user_id = matrix.user_id(localpart)
+        if not matrix.user_exists(self.services.matrix_admin(), user_id):
+            matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
+        return user_id
+
+    def _agent_session(self, agent: AgentResource) -> MatrixSession:
+        matrix = self.services.matrix
+        localpart = naming.matrix_localpart(self.kind, agent.name)
+        user_id = matrix.user_id(localpart)
+        if agent.matrix_access_token:
+            session = MatrixSession(user_id, agent.matrix_access_token)
+            if matrix.whoami(session) == user_id:
+                agent.matrix_user_id = user_id
+                return session
+        password = naming.derived_secret("matrix-password", f"{self.kind}:{agent.name}")
+        session = matrix.register(localpart, password, display_name=agent.name)
+        agent.matrix_user_id, agent.matrix_access_token = session.user_id, session.access_token
+        self.save(agent)
+        return session
+
+    def _room_matches(self, admin: MatrixSession, room_id: str, wanted: dict[str, int]) -> bool:
+        matrix = self.services.matrix
+        members = matrix.room_members(admin, room_id)
+        if any(members.get(user) not in ("join", "invite") for user in wanted):
+            return False
+        levels = matrix.power_levels(admin, room_id).get("users", {})
+        return all(levels.get(user, 0) == level for user, level in wanted.items())
+
+    def _create_room(self, agent: AgentResource, admin: MatrixSession, wanted: dict[str, int]) -> str:
+        return self.services.matrix.create_room(
+            admin,
+            name=self.room_title(agent),
+            alias_localpart=naming.room_alias(self.kind, agent.name),
+            topic=f"HiClaw {self.kind} {agent.name}",
+            invite=list(wanted),
+            power_levels={user: level for user, level in wanted.items() if level},
+        )
+
+    def _gateway_key(self, agent: AgentResource) -> str:
+        return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")
+
+    def _wiring(self, agent: AgentResource) -> AgentWiring:
+        gateway = self.services.gateway
+        return AgentWiring(
+            matrix_url=settings.HICLAW_MATRIX_URL,
+            matrix_user_id=agent.matrix_user_id,
+            matrix_access_token=agent.matrix_access_token,
+            room_id=agent.room_id,
+            gateway_url=settings.HICLAW_GATEWAY_URL if gateway.enabled else "",
+            gateway_consumer=naming.consumer_name(self.kind, agent.name) if gateway.enabled else "",
+            gateway_key=self._gateway_key(agent) if gateway.enabled else "",
+            controller_url=settings.HICLAW_CONTROLLER_URL,
+        )
+
+    def _image(self, agent: AgentResource) -> str:
+        return agent.image or self.default_image(agent)
+
+    def _instance_digest(self, agent: AgentResource) -> str:
+        limits = (agent.spec.get("resources") or {}).get("limits") or {}
+        basis = {"image": self._image(agent), "runtime": agent.runtime, "limits": limits}
+        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+    def _instance_spec(self, agent: AgentResource, name: str) -> InstanceSpec:
+        if not settings.HICLAW_CONTROLLER_URL:
+            raise PermanentError(
+                "InstanceReady",
+                "NoControllerURL",
+                "HICLAW_CONTROLLER_URL is not set: agents would not reach the API; set it for the Celery workers",
+            )
+        identity, team = self.identity(agent)
+        _, token = AgentToken.mint(identity, agent.name, team=team, replace=True)
+        limits = (agent.spec.get("resources") or {}).get("limits") or {}
+        env = {
+            "HICLAW_CONTROLLER_URL": settings.HICLAW_CONTROLLER_URL,
+            "HICLAW_AGENT_TOKEN": token,
+            "HICLAW_AUTH_TOKEN": token,  # the name the original hiclaw CLI reads
+            "HICLAW_AGENT_KIND": self.kind,
+            "HICLAW_WORKER_NAME": agent.name,
+            "HICLAW_TEAM": team,
+            "HICLAW_RUNTIME": agent.runtime,
+            "HICLAW_MODEL": agent.model,
+            "HICLAW_MATRIX_URL": settings.HICLAW_MATRIX_URL,
+            "HICLAW_MATRIX_USER_ID": agent.matrix_user_id,
+            "HICLAW_MATRIX_ROOM_ID": agent.room_id,
+            "HICLAW_WORKSPACE_PREFIX": naming.storage_prefix(self.kind, agent.name),
+            "HICLAW_HEARTBEAT_SECONDS": str(settings.HICLAW_AGENT_HEARTBEAT_SECONDS),
+        }
+        return InstanceSpec(
+            name=name,
+            kind=self.kind,
+            resource=agent.name,
+            team=team,
+            image=self._image(agent),
+            command=(sys.executable, str(REFERENCE_WORKER)),
+            env=env,
+            labels=agent.spec.get("labels") or {},
+            cpu=limits.get("cpu"),
+            memory=limits.get("memory"),
+            workdir=str(settings.DATA_DIR / "workspaces" / f"{self.kind}-{agent.name}"),
+        )
