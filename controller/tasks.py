@@ -6,9 +6,11 @@ import logging
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from controller import reconcilers
 from controller.models import Resource
+from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.services import default_services
 
@@ -26,6 +28,21 @@ def reconcile_resource(kind: str, name: str, from_resync: bool = False) -> None:
     result = reconcilers.reconcile(kind, name, from_resync=from_resync)
     if result.requeue_after is not None:
         reconcile_resource.apply_async((kind, name), countdown=result.requeue_after)
+
+
+@shared_task
+def sweep_lifecycle() -> None:
+    """Missed heartbeats and idle workers; one sweep at a time across all Celery workers."""
+    # Imported here: the sweeper changes desired state through the services,
+    # which queue their reconciles through this module.
+    from controller.reconcilers.sweeper import sweep
+
+    with resource_lock("sweeper") as held:
+        if not held:
+            return
+        report = sweep(default_services(), timezone.now())
+    if report.unhealthy or report.slept:
+        logger.info("sweep: unhealthy %s, put to sleep %s", report.unhealthy, report.slept)
 
 
 @shared_task

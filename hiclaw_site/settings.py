@@ -173,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RESYNC_INTERVAL_SECONDS,
         "options": {"expires": max(RESYNC_INTERVAL_SECONDS - 5, 1)},
     },
+    "sweep-lifecycle": {
+        "task": "controller.tasks.sweep_lifecycle",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
 }
 
 if REDIS_URL:
@@ -195,6 +200,16 @@ HICLAW_MANAGER_IMAGE = env_str("HICLAW_MANAGER_IMAGE", "hiclaw/manager-agent:lat
 HICLAW_DEBUG_WORKER_IMAGE = env_str("HICLAW_DEBUG_WORKER_IMAGE", "hiclaw/debug-worker:latest")
 # Deleting a Worker keeps its workspace in storage unless this is set.
 HICLAW_DELETE_STORAGE_ON_DELETE = env_bool("HICLAW_DELETE_STORAGE_ON_DELETE", False)
+# E-mail: a new Human's Matrix credentials are mailed when HICLAW_EMAIL_CREDENTIALS is on.
+HICLAW_EMAIL_CREDENTIALS = env_bool("HICLAW_EMAIL_CREDENTIALS", False)
+EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("DJANGO_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("DJANGO_EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("HICLAW_EMAIL_FROM", "hiclaw@localhost")
 # Seconds between the reference worker's heartbeats (and workspace syncs).
 HICLAW_AGENT_HEARTBEAT_SECONDS = env_int("HICLAW_AGENT_HEARTBEAT_SECONDS", 30)
 HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"

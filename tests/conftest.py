@@ -10,7 +10,12 @@ from controller.reconcilers.services import default_services
 from controller.services.apply import Outcome, apply_text
 from hiclaw_site.celery import app as celery_app
 
-pytest_plugins = ["tests.services.synapse", "tests.services.moto", "tests.services.docker"]
+pytest_plugins = [
+    "tests.services.synapse",
+    "tests.services.moto",
+    "tests.services.docker",
+    "tests.services.world",
+]
 
 # Tasks queued by tests stay in this process; nothing is left behind in the
 # data dir or a Redis for a later run to pick up.

@@ -1,10 +1,10 @@
 """End to end on real services: Docker engine, Synapse, S3 (moto) — and a gateway stand-in.
 
 No Higress console can be had here, so the gateway side runs against the
-in-test HTTP stand-in of its console API (tests/gateway_standin.py). Every
-other service is the real thing, started by the session fixtures in
-tests/services/. Assertions read the world through each service's own API,
-never through the reconciler's memory.
+in-test HTTP stand-in of its console API (tests/gateway_standin.py, wired in
+tests/services/world.py). Every other service is the real thing, started by
+the session fixtures in tests/services/. Assertions read the world through
+each service's own API, never through the reconciler's memory.
 """
 
 from __future__ import annotations
@@ -14,16 +14,12 @@ import uuid
 import pytest
 import requests
 
-from controller.backends.docker import DockerBackend
-from controller.clients.gateway import GatewayClient
-from controller.clients.storage import storage_from_url
 from controller.models import Worker
 from controller.reconcilers import reconcile
 from controller.reconcilers.services import Services
 from controller.reconcilers.worker import WorkerReconciler
 from controller.services.apply import apply_text
 from controller.services.lifecycle import request_deletion, set_desired_state
-from tests.gateway_standin import HigressStandin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -64,29 +60,9 @@ class Recorder:
 
 
 @pytest.fixture
-def gateway_standin():
-    with HigressStandin(password="console-pass") as standin:
-        standin.add_provider("default")
-        standin.add_mcp_server("github")
-        yield standin
-
-
-@pytest.fixture
-def world(synapse, moto_server, docker_service, gateway_standin, settings):
-    settings.HICLAW_MATRIX_URL = synapse.base_url
-    settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
-    settings.HICLAW_GATEWAY_URL = gateway_standin.url
-    settings.HICLAW_WORKER_IMAGE = docker_service.image
-    settings.HICLAW_CONTROLLER_URL = "http://controller.test:8000"
-    services = Services(
-        backend=DockerBackend(controller_id=docker_service.controller_id, network=docker_service.network),
-        storage=storage_from_url(moto_server.storage_url(f"e2e-{uuid.uuid4().hex[:10]}")),
-        matrix=synapse.client(),
-        gateway=GatewayClient(gateway_standin.url, "admin", "console-pass"),
-        admin_session=synapse.admin,
-    )
+def world(real_services):
     apply_text(MANAGER)
-    return services
+    return real_services
 
 
 def unique(stem: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -54,6 +54,14 @@ class HumanAdmin(ResourceAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return [*super().get_fieldsets(request, obj), ("Dashboard login", {"fields": ["user"]})]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            human = Human.objects.get(pk=obj.pk)
+            # Shown this once: the password is derived, never stored.
+            message = f"Matrix initial password for {human.name}: {human.initial_password()} (shown once)"
+            self.message_user(request, message, messages.WARNING)
 
 
 @admin.register(Manager)

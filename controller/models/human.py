@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +25,10 @@ class PermissionLevel(models.IntegerChoices):
     WORKER = 3, "worker"
 
 
+def _new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
 class Human(Resource):
     kind = "Human"
 
@@ -37,6 +44,9 @@ class Human(Resource):
     matrix_user_id = models.CharField(max_length=255, blank=True)
     rooms = models.JSONField(default=list, blank=True)
     email_sent = models.BooleanField(default=False)
+    # The initial Matrix password is derived from the secret key and this
+    # nonce, so it is shown once and never stored (see Human.initial_password).
+    password_nonce = models.CharField(max_length=32, default=_new_nonce, editable=False)
 
     class Meta(Resource.Meta):
         pass
@@ -44,6 +54,15 @@ class Human(Resource):
     def index_spec(self) -> None:
         self.permission_level = self.spec.get("permissionLevel", PermissionLevel.WORKER)
         self.email = self.spec.get("email", "")
+
+    def initial_password(self) -> str:
+        """The password the Matrix account is created with: derived, never stored.
+
+        The API and the admin show it once, when the Human is created; the
+        person should change it at first login.
+        """
+        message = f"{settings.HICLAW_RESOURCE_PREFIX}|human-password|{self.name}|{self.password_nonce}".encode()
+        return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:24]
 
     def kind_status(self) -> dict[str, Any]:
         return {"matrixUserID": self.matrix_user_id, "rooms": self.rooms, "emailSent": self.email_sent}

@@ -31,6 +31,9 @@ class Worker(AgentResource):
     running_image = models.CharField(max_length=500, blank=True, help_text="image of the running instance")
     exposed_ports = models.JSONField(default=list, blank=True)
     runtime_version = models.CharField(max_length=64, blank=True)
+    # Set by the sweeper when heartbeats stop (the Healthy condition), cleared by the
+    # next heartbeat; a column of its own so it never races the reconciler's writes.
+    heartbeat_missed_since = models.DateTimeField(null=True, blank=True)
     active_tasks = models.PositiveIntegerField(default=0)
 
     class Meta(AgentResource.Meta):
@@ -56,6 +59,7 @@ class Worker(AgentResource):
         idle_since = (self.idle_since or now) if idle else None
         fields = {
             "last_heartbeat": now,
+            "heartbeat_missed_since": None,
             "idle_since": idle_since,
             "active_tasks": active_tasks,
             "runtime_version": runtime_version or self.runtime_version,
@@ -73,6 +77,22 @@ class Worker(AgentResource):
             skills_version=skills_version,
             note=note,
         )
+
+    @property
+    def healthy(self) -> bool:
+        return self.heartbeat_missed_since is None
+
+    def status_manifest(self) -> dict[str, Any]:
+        status = super().status_manifest()
+        if self.heartbeat_missed_since is not None:
+            since = self.heartbeat_missed_since.isoformat()
+            health = {"status": "False", "reason": "HeartbeatMissed", "message": f"no heartbeat since {since}"}
+            status["conditions"] = [*status["conditions"], {"type": "Healthy", **health, "lastTransitionTime": since}]
+        elif self.last_heartbeat is not None:
+            health = {"status": "True", "reason": "HeartbeatReceived", "message": ""}
+            moment = self.last_heartbeat.isoformat()
+            status["conditions"] = [*status["conditions"], {"type": "Healthy", **health, "lastTransitionTime": moment}]
+        return status
 
     def kind_status(self) -> dict[str, Any]:
         return {

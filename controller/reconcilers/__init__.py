@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 _RECONCILERS = {
     "Worker": "controller.reconcilers.worker.WorkerReconciler",
     "Manager": "controller.reconcilers.manager.ManagerReconciler",
+    "Team": "controller.reconcilers.team.TeamReconciler",
+    "Human": "controller.reconcilers.human.HumanReconciler",
 }
 # Seconds before an event-triggered pass retries when another pass holds the lock.
 BUSY_RETRY_SECONDS = 2.0

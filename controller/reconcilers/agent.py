@@ -28,6 +28,8 @@ from controller.models import AgentPhase, AgentResource, AgentToken, DesiredStat
 from controller.reconcilers import naming
 from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff
+from controller.reconcilers.human import queue_humans
+from controller.reconcilers.rooms import converge_room
 from controller.reconcilers.services import Services
 
 logger = logging.getLogger(__name__)
@@ -87,12 +89,23 @@ class AgentReconciler:
     def reconcile(self, agent: AgentResource) -> Result:
         if agent.deletion_requested_at is not None:
             return self.delete(agent)
+        phase_before = agent.phase
         try:
             for step in self.steps:
                 step(agent)
                 self.save(agent)
         except TemporaryError as error:
-            return self.failed(agent, error)
+            result = self.failed(agent, error)
+        else:
+            result = self.settled(agent)
+        if agent.phase != phase_before:
+            self.phase_changed(agent)
+        return result
+
+    def phase_changed(self, agent: AgentResource) -> None:
+        """Kinds whose phase others summarise (a team member's) override this."""
+
+    def settled(self, agent: AgentResource) -> Result:
         agent.phase = SETTLED_PHASES[agent.state]
         agent.message = ""
         agent.failures = 0
@@ -109,13 +122,19 @@ class AgentReconciler:
         try:
             admin = self.services.matrix_admin()
             session = self._agent_session(agent)
-            wanted = self.room_members(agent, session.user_id)
-            room_id = agent.room_id or matrix.resolve_alias(admin, naming.room_alias(self.kind, agent.name))
-            if not room_id or not self._room_matches(admin, room_id, wanted):
-                room_id = self._create_room(agent, admin, wanted)
-            agent.room_id = room_id
-            if matrix.room_members(admin, room_id).get(session.user_id) != "join":
-                matrix.join(session, room_id)
+            room_before = agent.room_id
+            agent.room_id = converge_room(
+                matrix,
+                admin,
+                alias=naming.room_alias(self.kind, agent.name),
+                title=self.room_title(agent),
+                wanted=self.room_members(agent, session.user_id),
+                sessions={session.user_id: session},
+                room_id=agent.room_id,
+            )
+            if agent.room_id != room_before:
+                self.save(agent)
+                queue_humans(self.services)
         except MatrixUnavailable as error:
             raise TemporaryError("MatrixReady", "Unavailable", str(error)) from None
         except MatrixError as error:
@@ -227,17 +246,7 @@ class AgentReconciler:
 
     # --- helpers ----------------------------------------------------------------------
     def ensure_account(self, kind: str, name: str) -> str:
-        """The Matrix user ID of another agent, creating its account if it has none yet.
-
-        That agent's own reconciler keeps the account; creating it here lets a
-        room be complete before that agent's first pass.
-        """
-        matrix = self.services.matrix
-        localpart = naming.matrix_localpart(kind, name)
-        user_id = matrix.user_id(localpart)
-        if not matrix.user_exists(self.services.matrix_admin(), user_id):
-            matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
-        return user_id
+        return ensure_account(self.services, kind, name)
 
     def _agent_session(self, agent: AgentResource) -> MatrixSession:
         matrix = self.services.matrix
@@ -253,24 +262,6 @@ class AgentReconciler:
         agent.matrix_user_id, agent.matrix_access_token = session.user_id, session.access_token
         self.save(agent)
         return session
-
-    def _room_matches(self, admin: MatrixSession, room_id: str, wanted: dict[str, int]) -> bool:
-        matrix = self.services.matrix
-        members = matrix.room_members(admin, room_id)
-        if any(members.get(user) not in ("join", "invite") for user in wanted):
-            return False
-        levels = matrix.power_levels(admin, room_id).get("users", {})
-        return all(levels.get(user, 0) == level for user, level in wanted.items())
-
-    def _create_room(self, agent: AgentResource, admin: MatrixSession, wanted: dict[str, int]) -> str:
-        return self.services.matrix.create_room(
-            admin,
-            name=self.room_title(agent),
-            alias_localpart=naming.room_alias(self.kind, agent.name),
-            topic=f"HiClaw {self.kind} {agent.name}",
-            invite=list(wanted),
-            power_levels={user: level for user, level in wanted.items() if level},
-        )
 
     def _gateway_key(self, agent: AgentResource) -> str:
         return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")
@@ -334,3 +325,17 @@ class AgentReconciler:
             memory=limits.get("memory"),
             workdir=str(settings.DATA_DIR / "workspaces" / f"{self.kind}-{agent.name}"),
         )
+
+
+def ensure_account(services: Services, kind: str, name: str) -> str:
+    """The Matrix user ID of an agent, creating its account if it has none yet.
+
+    That agent's own reconciler keeps the account; creating it here lets a
+    room be complete before that agent's first pass.
+    """
+    matrix = services.matrix
+    localpart = naming.matrix_localpart(kind, name)
+    user_id = matrix.user_id(localpart)
+    if not matrix.user_exists(services.matrix_admin(), user_id):
+        matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
+    return user_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -23,6 +24,8 @@ class Services:
     matrix: MatrixClient | None
     gateway: GatewayClient | DisabledGateway
     admin_session: MatrixSession | None = field(default=None, repr=False)
+    # How a reconciler asks for another resource's reconcile (a Celery task by default).
+    enqueue: Callable[[str, str], None] = field(default=lambda kind, name: _queue(kind, name), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def matrix_admin(self) -> MatrixSession:
@@ -32,6 +35,13 @@ class Services:
                 password = settings.HICLAW_MATRIX_ADMIN_PASSWORD or derived_secret("matrix-admin", "admin")
                 self.admin_session = self.matrix.register(settings.HICLAW_MATRIX_ADMIN_USER, password, admin=True)
             return self.admin_session
+
+
+def _queue(kind: str, name: str) -> None:
+    # Imported here: the tasks module imports the reconcilers, which use these services.
+    from controller.tasks import reconcile_resource
+
+    reconcile_resource.delay(kind, name)
 
 
 @functools.cache

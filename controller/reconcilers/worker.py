@@ -61,5 +61,10 @@ class WorkerReconciler(AgentReconciler):
     def default_image(self, worker: Worker) -> str:
         return getattr(settings, RUNTIME_IMAGES[worker.runtime])
 
+    def phase_changed(self, worker: Worker) -> None:
+        # The team's phase and readiness summarise its members'.
+        if worker.team_id is not None:
+            self.services.enqueue("Team", worker.team.name)
+
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

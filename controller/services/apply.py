@@ -202,4 +202,9 @@ def _sync_members(team: Team, document: Document) -> bool:
             removed.save(update_fields=["deletion_requested_at", "updated_at"])
             request_reconcile(removed)
             changed = True
+    if changed:
+        # The leader's generated team context lists the members.
+        leader = Worker.objects.filter(team=team, role="team_leader").first()
+        if leader is not None:
+            request_reconcile(leader)
     return changed

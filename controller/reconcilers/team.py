@@ -1,0 +1,205 @@
+"""The Team reconciler (DESIGN §5, Team): rooms, the default DebugWorker, team status.
+
+Members are Worker rows the Team owns (kept in step with the spec when it is
+applied) and are reconciled as Workers; this pass adds what belongs to the
+team as a whole: the team room (leader, team admin and workers — never the
+Manager), the leader DM (team admin and leader), the default DebugWorker when
+``debug.enabled``, and the team's phase from its members' phases.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from controller.clients.matrix import MatrixError, MatrixSession, MatrixUnavailable
+from controller.manifests import ManifestInvalid, parse_objects
+from controller.models import API_VERSION, TEAM_ANNOTATION, AgentPhase, DebugWorker, MemberRole, Team, TeamPhase
+from controller.reconcilers import naming
+from controller.reconcilers.agent import ensure_account
+from controller.reconcilers.base import Result, TemporaryError, backoff
+from controller.reconcilers.human import queue_humans
+from controller.reconcilers.rooms import converge_room
+from controller.reconcilers.services import Services
+from controller.reconcilers.team_context import team_admin_id
+from controller.services.apply import apply_documents
+from controller.services.lifecycle import request_deletion
+
+logger = logging.getLogger(__name__)
+
+LEADER_POWER = ADMIN_POWER = 100
+OWNER_LABEL = "hiclaw.io/owner"
+STATUS_FIELDS = [
+    "phase",
+    "message",
+    "observed_generation",
+    "conditions",
+    "reconciled_at",
+    "failures",
+    "team_room_id",
+    "leader_room_id",
+    "leader_dm_room_id",
+    "updated_at",
+]
+SETTLED = {AgentPhase.RUNNING, AgentPhase.SLEEPING, AgentPhase.STOPPED}
+
+
+class TeamReconciler:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def reconcile(self, team: Team) -> Result:
+        if team.deletion_requested_at is not None:
+            return self.delete(team)
+        members = list(team.members.filter(deletion_requested_at__isnull=True))
+        try:
+            self.ensure_rooms(team, members)
+            self.ensure_debugworker(team)
+        except TemporaryError as error:
+            team.set_condition(error.condition, "False", error.reason, error.message)
+            team.failures += 1
+            team.message = f"{error.condition}: {error.message}"
+            self.save(team)
+            return Result(requeue_after=backoff(team.failures))
+        team.phase = team_phase(members)
+        team.message = ""
+        team.failures = 0
+        team.observed_generation = team.generation
+        team.reconciled_at = timezone.now()
+        self.save(team)
+        return Result()
+
+    def ensure_rooms(self, team: Team, members: list) -> None:
+        matrix = self.services.matrix
+        if matrix is None:
+            team.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
+            return
+        leader_name = team.spec["leader"]["name"]
+        leader = next((m for m in members if m.name == leader_name), None)
+        admin_id = team_admin_id(team)
+        try:
+            admin = self.services.matrix_admin()
+            sessions = {
+                m.matrix_user_id: MatrixSession(m.matrix_user_id, m.matrix_access_token)
+                for m in members
+                if m.matrix_user_id and m.matrix_access_token
+            }
+            leader_id = self._account(leader_name)
+            wanted = {leader_id: LEADER_POWER, **({admin_id: ADMIN_POWER} if admin_id else {})}
+            for member in members:
+                if member.role == MemberRole.WORKER:
+                    wanted.setdefault(self._account(member.name), 0)
+            room_before = team.team_room_id
+            team.team_room_id = converge_room(
+                matrix,
+                admin,
+                alias=f"{naming.prefix()}team-{team.name}",
+                title=f"Team: {team.name}",
+                wanted=wanted,
+                sessions=sessions,
+                room_id=team.team_room_id,
+            )
+            if admin_id:
+                team.leader_dm_room_id = converge_room(
+                    matrix,
+                    admin,
+                    alias=f"{naming.prefix()}team-{team.name}-leader-dm",
+                    title=f"{team.name}: admin and leader",
+                    wanted={leader_id: LEADER_POWER, admin_id: ADMIN_POWER},
+                    sessions=sessions,
+                    direct=True,
+                    room_id=team.leader_dm_room_id,
+                )
+            team.leader_room_id = leader.room_id if leader is not None else ""
+            if team.team_room_id != room_before:
+                self.save(team)
+                queue_humans(self.services)
+        except MatrixUnavailable as error:
+            raise TemporaryError("MatrixReady", "Unavailable", str(error)) from None
+        except MatrixError as error:
+            raise TemporaryError("MatrixReady", error.errcode or "MatrixError", str(error)) from None
+        team.set_condition("MatrixReady", "True", "Ready", f"team room {team.team_room_id}")
+        self.save(team)
+
+    def ensure_debugworker(self, team: Team) -> None:
+        """The team's default DebugWorker exists exactly while ``debug.enabled``."""
+        name = default_debugworker_name(team.name)
+        existing = DebugWorker.objects.filter(name=name).first()
+        debug = team.spec.get("debug") or {}
+        if not debug.get("enabled", True):
+            if existing is not None and existing.labels.get(OWNER_LABEL) == team.name:
+                request_deletion(existing)
+            team.set_condition("DebugReady", "False", "Disabled", "spec.debug.enabled is false")
+            return
+        if existing is not None and existing.labels.get(OWNER_LABEL) != team.name:
+            team.set_condition("DebugReady", "False", "NameTaken", f"debugworker/{name} is not this team's")
+            return
+        allowed = (debug.get("accessControl") or {}).get("allowedUsers") or [
+            team_admin_id(team) or (team.spec.get("admin") or {}).get("name", "")
+        ]
+        manifest = {
+            "apiVersion": API_VERSION,
+            "kind": "DebugWorker",
+            "metadata": {
+                "name": name,
+                "labels": {OWNER_LABEL: team.name},
+                "annotations": {TEAM_ANNOTATION: team.name},
+            },
+            "spec": {
+                "target": {"type": "team", "name": team.name},
+                "retention": "0",  # kept while the team wants it
+                "accessControl": {"allowedUsers": [user for user in allowed if user]},
+            },
+        }
+        try:
+            with transaction.atomic():
+                apply_documents(parse_objects([manifest]))
+        except ManifestInvalid as invalid:
+            team.set_condition("DebugReady", "False", "Invalid", str(invalid.errors[0]))
+            return
+        team.set_condition("DebugReady", "True", "Ready", f"debugworker/{name}")
+
+    def delete(self, team: Team) -> Result:
+        if team.members.exists():
+            return Result(requeue_after=2)  # members (and their instances) go first
+        if self.services.matrix is not None and team.team_room_id:
+            try:
+                admin = self.services.matrix_admin()
+                for room_id in filter(None, (team.team_room_id, team.leader_dm_room_id)):
+                    for user, membership in self.services.matrix.room_members(admin, room_id).items():
+                        if membership in ("join", "invite") and user != admin.user_id:
+                            self.services.matrix.kick(admin, room_id, user, reason="team deleted")
+            except MatrixError as error:
+                team.failures += 1
+                team.message = f"deletion waits: {error}"
+                self.save(team)
+                return Result(requeue_after=backoff(team.failures))
+        DebugWorker.objects.filter(labels__contains={OWNER_LABEL: team.name}).update(
+            deletion_requested_at=timezone.now()
+        )
+        team.delete()
+        logger.info("team/%s: deleted", team.name)
+        return Result()
+
+    def _account(self, worker_name: str) -> str:
+        return ensure_account(self.services, "worker", worker_name)
+
+    @staticmethod
+    def save(team: Team) -> None:
+        team.save(update_fields=STATUS_FIELDS)
+
+
+def default_debugworker_name(team: str) -> str:
+    return f"{team[:57]}-debug"
+
+
+def team_phase(members: list) -> str:
+    """Active when every member has settled into its desired state, Degraded when the
+    leader has but a worker has not, Failed when the leader failed, else Pending."""
+    leader = next((m for m in members if m.role == MemberRole.TEAM_LEADER), None)
+    if leader is None or leader.phase not in SETTLED:
+        return TeamPhase.FAILED if leader is not None and leader.phase == AgentPhase.FAILED else TeamPhase.PENDING
+    workers = [m for m in members if m.role == MemberRole.WORKER]
+    return TeamPhase.ACTIVE if all(w.phase in SETTLED for w in workers) else TeamPhase.DEGRADED

@@ -1,0 +1,110 @@
+"""Humans get exactly the rooms their permission level grants, on a real Synapse.
+
+Backend and storage are the embedded ones (process, files): rooms are what
+matters here. The gateway is disabled.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core import mail
+
+from controller.models import Human, Team, Worker
+from controller.reconcilers.services import Services, default_services
+from controller.services.apply import apply_text
+from tests.services.world import Driver
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture
+def driver(synapse, settings):
+    settings.HICLAW_MATRIX_URL = synapse.base_url
+    settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
+    embedded = default_services()
+    return Driver(
+        Services(
+            backend=embedded.backend,
+            storage=embedded.storage,
+            matrix=synapse.client(),
+            gateway=embedded.gateway,
+            admin_session=synapse.admin,
+        )
+    )
+
+
+def team(name: str, workers: list[str]) -> str:
+    members = ", ".join(f"{{name: {name}-{w}, model: q}}" for w in workers)
+    return (
+        f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: {name}}}\n"
+        f"spec: {{leader: {{name: {name}-lead, model: q}}, workers: [{members}], debug: {{enabled: false}}}}\n"
+    )
+
+
+def human(name: str, level: int, extra: str = "") -> str:
+    return (
+        f"apiVersion: hiclaw.io/v1beta1\nkind: Human\nmetadata: {{name: {name}}}\n"
+        f"spec: {{displayName: {name}, email: {name}@example.com, permissionLevel: {level}{extra}}}\n"
+    )
+
+
+def test_each_level_gets_exactly_its_rooms_and_follows_team_changes(driver, settings):
+    settings.HICLAW_EMAIL_CREDENTIALS = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    tag = uuid.uuid4().hex[:5]
+    red, blue = f"red{tag}", f"blue{tag}"
+    apply_text(team(red, ["a"]) + "---\n" + team(blue, ["a"]))
+    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: solo" + tag + "}\nspec: {model: q}\n")
+    names = list(Worker.objects.values_list("name", flat=True))
+    driver.converge(*[("Worker", n) for n in names], ("Team", red), ("Team", blue))
+
+    root, lead, viewer = f"root{tag}", f"lead{tag}", f"view{tag}"
+    apply_text(
+        human(root, 1)
+        + "---\n"
+        + human(lead, 2, f", accessibleTeams: [{red}]")
+        + "---\n"
+        + human(viewer, 3, f", accessibleWorkers: [solo{tag}]")
+    )
+    driver.converge(("Human", root), ("Human", lead), ("Human", viewer))
+
+    def room(worker: str) -> str:
+        return Worker.objects.get(name=worker).room_id
+
+    def team_room(name: str) -> str:
+        return Team.objects.get(name=name).team_room_id
+
+    def rooms_of(person: str) -> set[str]:
+        user = driver.services.matrix.user_id(person)
+        admin = driver.services.admin_session
+        everything = {r for r in Worker.objects.values_list("room_id", flat=True)} | {
+            r for r in Team.objects.values_list("team_room_id", flat=True)
+        }
+        return {r for r in everything if driver.services.matrix.room_members(admin, r).get(user) in ("join", "invite")}
+
+    all_rooms = {room(n) for n in names} | {team_room(red), team_room(blue)}
+    assert rooms_of(root) == all_rooms
+    assert rooms_of(lead) == {team_room(red), room(f"{red}-a")}
+    assert rooms_of(viewer) == {room(f"solo{tag}")}
+    assert Human.objects.get(name=lead).rooms == sorted({team_room(red), room(f"{red}-a")})
+
+    # Credentials were mailed once, with the derived initial password, which logs in.
+    sent = [m for m in mail.outbox if m.to == [f"{lead}@example.com"]]
+    assert len(sent) == 1 and Human.objects.get(name=lead).email_sent
+    password = Human.objects.get(name=lead).initial_password()
+    assert password in sent[0].body
+    assert driver.services.matrix.login(lead, password).user_id == driver.services.matrix.user_id(lead)
+
+    # The red team gains a worker: its room reaches the level-1 and level-2 people.
+    apply_text(team(red, ["a", "b"]))
+    driver.converge(("Worker", f"{red}-b"), ("Team", red))
+    assert room(f"{red}-b") in rooms_of(root)
+    assert rooms_of(lead) == {team_room(red), room(f"{red}-a"), room(f"{red}-b")}
+    assert rooms_of(viewer) == {room(f"solo{tag}")}
+
+    # Narrowing access removes the person from the rooms no longer granted.
+    apply_text(human(lead, 3, f", accessibleWorkers: [{red}-b]"))
+    driver.converge(("Human", lead))
+    assert rooms_of(lead) == {room(f"{red}-b")}
