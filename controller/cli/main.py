@@ -1,0 +1,56 @@
+"""Entry point of the ``hiclaw`` console script: argparse wiring and error reporting.
+
+Every failure ends as one ``error: …`` line on stderr (preceded by one line per
+manifest error when the controller lists them) and exit status 1; usage
+mistakes exit 2, as argparse does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from controller.cli.client import TOKEN_FILE_VARIABLE, TOKEN_VARIABLES, Client, CLIError, settings_from_env
+from controller.cli.commands import apply, compat, get, system, worker
+
+EPILOG = """environment:
+  HICLAW_CONTROLLER_URL   the controller, e.g. http://127.0.0.1:8000 (required)
+  HICLAW_AGENT_TOKEN, HICLAW_ADMIN_TOKEN, HICLAW_AUTH_TOKEN
+                          bearer token, the first one set is used
+  HICLAW_AUTH_TOKEN_FILE  file holding the token, if none of those is set
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hiclaw",
+        description="Drive a HiClaw controller through its REST API.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for area in (apply, get, compat, worker, system):
+        area.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_env(os.environ)
+        if not settings.token and getattr(args, "needs_token", True):
+            raise CLIError(f"no API token: set {' or '.join(TOKEN_VARIABLES)}, or {TOKEN_FILE_VARIABLE} to a file")
+        return args.handler(args, Client(settings))
+    except CLIError as exc:
+        for detail in exc.details:
+            print(f"error: {detail}", file=sys.stderr)
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

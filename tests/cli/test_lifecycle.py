@@ -1,0 +1,175 @@
+"""``hiclaw worker …``, ``config push``, ``debug …``, ``status`` and ``version`` against a live controller."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from controller.models import AuditRecord, ConfigPush, DebugWorker, Heartbeat, Worker
+from tests.cli.conftest import HICLAW, failed, ok
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_sleep_and_wake_set_the_desired_state(hiclaw):
+    assert (
+        ok(hiclaw("worker", "sleep", "--name", "a-dev", persona="leader-a"))
+        == "worker/a-dev state Sleeping (phase Pending)\n"
+    )
+    assert Worker.objects.get(name="a-dev").state == "Sleeping"
+    assert ok(hiclaw("worker", "wake", "--name", "a-dev", persona="leader-a")).startswith("worker/a-dev state Running")
+    assert Worker.objects.get(name="a-dev").state == "Running"
+    assert AuditRecord.objects.filter(actor="a-lead", action="state:Sleeping", target_name="a-dev").exists()
+
+
+def test_leader_cannot_sleep_another_teams_worker(hiclaw):
+    line = failed(hiclaw("worker", "sleep", "--name", "b-dev", persona="leader-a"))
+    assert line == "error: team-leader a-lead may only act on team team-a; worker/b-dev (team team-b) is outside it"
+    assert Worker.objects.get(name="b-dev").state == "Running"
+
+
+def test_bad_token_is_refused(hiclaw):
+    process = hiclaw("get", "workers", env={"HICLAW_AGENT_TOKEN": "hct_not-a-token"})
+    assert failed(process) == "error: invalid, expired or revoked token"
+
+
+def test_token_is_read_from_the_file_when_no_variable_is_set(hiclaw, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("hct_from-the-file\n")
+    process = hiclaw("status", env={"HICLAW_AGENT_TOKEN": "", "HICLAW_AUTH_TOKEN_FILE": str(token_file)})
+    # The file's token was sent (and is unknown to the server), not the fixture's.
+    assert failed(process) == "error: invalid, expired or revoked token"
+
+
+def test_ensure_ready_that_times_out_exits_1(hiclaw):
+    started = time.monotonic()
+    line = failed(hiclaw("worker", "ensure-ready", "--name", "solo", "--timeout", "0"))
+    assert line == "error: worker/solo is not ready (phase Pending): timed out after 0 s"
+    assert time.monotonic() - started < 10
+
+
+def test_ensure_ready_wakes_a_sleeping_worker(hiclaw):
+    ok(hiclaw("worker", "sleep", "--name", "solo"))
+    failed(hiclaw("worker", "ensure-ready", "--name", "solo", "--timeout", "0"))
+    assert Worker.objects.get(name="solo").state == "Running"
+
+
+def test_ensure_ready_of_a_running_worker_succeeds(hiclaw):
+    Worker.objects.filter(name="solo").update(phase="Running")
+    assert (
+        ok(hiclaw("worker", "ensure-ready", "--name", "solo", "--timeout", "1"))
+        == "worker/solo ready (phase Running)\n"
+    )
+
+
+def test_worker_status_for_a_team_and_one_worker(hiclaw):
+    lines = ok(hiclaw("worker", "status", "--team", "team-a", persona="leader-a")).splitlines()
+    assert lines[0].split()[:5] == ["NAME", "TEAM", "PHASE", "STATE", "READY"]
+    assert [line.split()[0] for line in lines[1:]] == ["a-dev", "a-lead"]
+    one = json.loads(ok(hiclaw("worker", "status", "--name", "a-dev", "-o", "json", persona="worker-a")))
+    assert (one["name"], one["phase"], one["ready"]) == ("a-dev", "Pending", False)
+
+
+def test_check_idle_shows_time_left(hiclaw):
+    ok(hiclaw("worker", "report-ready", "--name", "a-dev", persona="worker-a"))  # idle from now on
+    lines = ok(hiclaw("worker", "check-idle", "--team", "team-a")).splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "ACTIVE", "IDLE-SINCE", "TIME-LEFT"]
+    # team-a's idle timeout is the default 720m: 12 hours, shown in whole hours.
+    assert lines[1].split() == ["a-dev", "Running", "0", "0s", "ago", "11h"]
+
+
+def test_report_ready_with_a_bounded_heartbeat_loop(hiclaw):
+    process = hiclaw(
+        "worker",
+        "report-ready",
+        "--name",
+        "a-dev",
+        "--heartbeat",
+        "--interval",
+        "0.05",
+        "--count",
+        "3",
+        persona="worker-a",
+    )
+    assert ok(process) == "worker/a-dev reported ready\nworker/a-dev sent 3 heartbeat(s)\n"
+    # The ready report counts as a heartbeat too.
+    assert Heartbeat.objects.filter(worker__name="a-dev").count() == 4
+    assert Worker.objects.get(name="a-dev").last_heartbeat is not None
+
+
+def test_heartbeats_about_another_worker_are_refused(hiclaw):
+    line = failed(hiclaw("worker", "report-ready", "--name", "solo", "--heartbeat", "--count", "1", persona="worker-a"))
+    assert line == "error: worker a-dev may only act on itself (worker/a-dev), not worker/solo"
+
+
+def test_config_push_for_a_team_and_for_all(hiclaw):
+    assert ok(hiclaw("config", "push", "--team", "team-a", persona="leader-a")).endswith(
+        "for 2 worker(s): a-dev, a-lead\n"
+    )
+    assert ConfigPush.objects.get().targets == ["a-dev", "a-lead"]
+    line = failed(hiclaw("config", "push", "--apply-to-all", persona="leader-a"))
+    assert line == "error: team-leader a-lead may not push to every worker"
+    assert "queued for 5 worker(s)" in ok(hiclaw("config", "push", "--apply-to-all"))
+
+
+def test_debug_create_list_and_delete(hiclaw):
+    assert (
+        ok(hiclaw("debug", "create", "--name", "dbg", "--retention", "24h", persona="leader-a"))
+        == "debugworker/dbg created\n"
+    )
+    debug = DebugWorker.objects.get(name="dbg")
+    assert (debug.spec["target"], debug.spec["retention"]) == ({"type": "team", "name": "team-a"}, "24h")
+    ok(
+        hiclaw(
+            "debug",
+            "create",
+            "--name",
+            "pair",
+            "--target-worker",
+            "a-dev",
+            "b-dev",
+            "--allowed-user",
+            "@ops:example.org",
+        )
+    )
+    assert DebugWorker.objects.get(name="pair").spec["targets"] == ["a-dev", "b-dev"]
+
+    lines = ok(hiclaw("debug", "list", persona="leader-a")).splitlines()
+    assert lines[0].split() == ["NAME", "TEAM", "PHASE", "TARGET", "RETENTION", "AGE"]
+    assert [line.split()[:5] for line in lines[1:]] == [["dbg", "team-a", "Pending", "team/team-a", "24h"]]
+
+    assert ok(hiclaw("debug", "delete", "--name", "dbg", persona="leader-a")) == "debugworker/dbg deletion requested\n"
+    assert DebugWorker.objects.get(name="dbg").deletion_requested_at is not None
+    line = failed(hiclaw("debug", "create", "--name", "x", "--team", "team-b", persona="leader-a"))
+    assert line == "error: team-leader a-lead may only debug its own team, not team team-b"
+
+
+def test_status_and_version(hiclaw):
+    lines = ok(hiclaw("status")).splitlines()
+    assert lines[:4] == ["backend: process", "storage: ok", "matrix: disabled", "gateway: disabled"]
+    assert lines[5].split() == ["Worker", "5", "Pending", "5"]
+    assert ok(hiclaw("version")) == "hiclaw CLI 0.1.0\ncontroller 0.1.0 (API hiclaw.io/v1beta1)\n"
+    # Agent images that give the API root as the controller URL work too.
+    assert ok(hiclaw("version", env={"HICLAW_CONTROLLER_URL": f"{hiclaw.url}/api/v1/"})).startswith("hiclaw CLI")
+
+
+def test_heartbeat_loop_ends_cleanly_on_sigterm(hiclaw):
+    command = [str(HICLAW), "worker", "report-ready", "--name", "a-dev", "--heartbeat", "--interval", "30"]
+    process = subprocess.Popen(
+        command, env=hiclaw.env("worker-a"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline() == "worker/a-dev reported ready\n"
+        deadline = time.monotonic() + 10
+        while not Heartbeat.objects.filter(worker__name="a-dev", note="").exists():
+            assert time.monotonic() < deadline, "no heartbeat after the ready report"
+            time.sleep(0.05)  # waiting for the real process's first heartbeat
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert (process.returncode, out, err) == (0, "worker/a-dev sent 1 heartbeat(s)\n", "")
