@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,6 +15,7 @@ from controller.models import Resource
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.services import default_services
+from controller.services.heartbeats import FLUSH_BATCH, flush_buffer, prune_history
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,29 @@ def sweep_lifecycle() -> None:
         report = sweep(default_services(), timezone.now())
     if report.unhealthy or report.slept:
         logger.info("sweep: unhealthy %s, put to sleep %s", report.unhealthy, report.slept)
+
+
+@shared_task
+def flush_heartbeats() -> None:
+    """Apply the heartbeats the API's fast path buffered in Redis (production mode)."""
+    with resource_lock("heartbeat-flush") as held:
+        if held:
+            while flush_buffer(_redis()) == FLUSH_BATCH:
+                pass  # a full batch: more are waiting
+
+
+@shared_task
+def prune_heartbeats() -> None:
+    deleted = prune_history()
+    if deleted:
+        logger.info("pruned %d heartbeats from the history", deleted)
+
+
+@functools.cache
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
 
 
 @shared_task

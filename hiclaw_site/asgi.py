@@ -11,12 +11,18 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from controller.ingest import HeartbeatIngest  # noqa: E402
 from debugui.routing import websocket_urlpatterns  # noqa: E402
+
+# With Redis, heartbeats take the fast path (controller/ingest.py); embedded
+# mode records them through the API view.
+http_app = HeartbeatIngest(django_asgi_app, settings.REDIS_URL) if settings.REDIS_URL else django_asgi_app
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

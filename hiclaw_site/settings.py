@@ -84,7 +84,15 @@ TEMPLATES = [
 # --- Database: PostgreSQL from DATABASE_URL, else SQLite in the data dir ---------
 DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+    # A connection pool per process (psycopg_pool): under ASGI each request runs in a
+    # thread of its own, so persistent per-thread connections would pile up, and a new
+    # connection per request would cost more than the request itself.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("HICLAW_DB_POOL_MIN", 2),
+        "max_size": env_int("HICLAW_DB_POOL_MAX", 20),
+        "timeout": 10,
+    }
 else:
     DATABASES = {
         "default": {
@@ -173,6 +181,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RESYNC_INTERVAL_SECONDS,
         "options": {"expires": max(RESYNC_INTERVAL_SECONDS - 5, 1)},
     },
+    "prune-heartbeats": {
+        "task": "controller.tasks.prune_heartbeats",
+        "schedule": 3600,
+        "options": {"expires": 3000},
+    },
     "sweep-lifecycle": {
         "task": "controller.tasks.sweep_lifecycle",
         "schedule": 60,
@@ -181,6 +194,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 if REDIS_URL:
+    # Heartbeats buffered by the API's fast path are applied every second.
+    CELERY_BEAT_SCHEDULE["flush-heartbeats"] = {
+        "task": "controller.tasks.flush_heartbeats",
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -210,6 +229,12 @@ EMAIL_HOST_PASSWORD = env_secret("DJANGO_EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("HICLAW_EMAIL_FROM", "hiclaw@localhost")
+# Heartbeat history kept per worker (pruned hourly).
+HICLAW_HEARTBEAT_HISTORY_DAYS = env_int("HICLAW_HEARTBEAT_HISTORY_DAYS", 7)
+HICLAW_HEARTBEAT_HISTORY_MAX = env_int("HICLAW_HEARTBEAT_HISTORY_MAX", 500)
+# How long a verified agent token is trusted by the heartbeat fast path before it is
+# looked up again (so a revoked token stops working within this many seconds there).
+HICLAW_TOKEN_CACHE_SECONDS = env_int("HICLAW_TOKEN_CACHE_SECONDS", 30)
 # Seconds between the reference worker's heartbeats (and workspace syncs).
 HICLAW_AGENT_HEARTBEAT_SECONDS = env_int("HICLAW_AGENT_HEARTBEAT_SECONDS", 30)
 HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"

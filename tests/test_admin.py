@@ -58,7 +58,7 @@ def test_add_through_yaml_applies_the_manifest(operator, db, django_capture_on_c
         )
     assert response.status_code == 302
     assert Worker.objects.get(name="research-bot").generation == 1
-    assert len(callbacks) == 1  # a reconcile is queued after commit
+    assert len(callbacks) == 2  # the reconcile and the live update, after commit
 
 
 def test_invalid_yaml_in_the_admin_shows_the_field_and_saves_nothing(operator, db):

@@ -34,7 +34,7 @@ def members(status: str = "live") -> set[str]:
 
 def test_create_then_unchanged_reapply_keeps_generation_and_queues_nothing(apply):
     assert [str(o) for o in apply(solo())] == ["worker/solo created"]
-    assert len(apply.callbacks) == 1  # one reconcile queued
+    assert len(apply.callbacks) == 2  # the reconcile and the live update
     assert [str(o) for o in apply(solo())] == ["worker/solo unchanged"]
     assert apply.callbacks == []
     assert Worker.objects.get(name="solo").generation == 1
@@ -45,7 +45,7 @@ def test_spec_change_bumps_generation_and_queues_a_reconcile(apply):
     assert [str(o) for o in apply(solo(model="claude"))] == ["worker/solo configured"]
     worker = Worker.objects.get(name="solo")
     assert (worker.generation, worker.model) == (2, "claude")
-    assert len(apply.callbacks) == 1
+    assert len(apply.callbacks) == 2  # the reconcile and the live update
 
 
 def test_label_change_is_configured_without_a_new_generation(apply):

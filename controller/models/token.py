@@ -25,7 +25,7 @@ class Identity(models.TextChoices):
     WORKER = "worker"
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
     # Tokens are 256 random bits, so a fast hash is enough: there is nothing
     # to brute-force, and lookups stay one indexed query per request.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -75,7 +75,7 @@ class AgentToken(models.Model):
             identity=identity,
             subject=subject,
             team=team,
-            digest=_digest(clear),
+            digest=token_digest(clear),
             hint=clear[: len(TOKEN_PREFIX) + 4],
             expires_at=expires_at,
         )
@@ -83,7 +83,7 @@ class AgentToken(models.Model):
 
     @classmethod
     def authenticate(cls, clear: str) -> AgentToken | None:
-        token = cls.objects.active().filter(digest=_digest(clear)).first()
+        token = cls.objects.active().filter(digest=token_digest(clear)).first()
         if token is not None:
             cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token

@@ -17,6 +17,17 @@ class MemberRole(models.TextChoices):
     WORKER = "worker", "worker"
 
 
+# What a heartbeat changes on a Worker row.
+HEARTBEAT_FIELDS = [
+    "last_heartbeat",
+    "heartbeat_missed_since",
+    "idle_since",
+    "active_tasks",
+    "runtime_version",
+    "skills_version",
+]
+
+
 class Worker(AgentResource):
     kind = "Worker"
 
@@ -39,7 +50,7 @@ class Worker(AgentResource):
     class Meta(AgentResource.Meta):
         indexes = [models.Index(fields=["team", "role"])]
 
-    def record_heartbeat(
+    def apply_heartbeat(
         self,
         state: str,
         *,
@@ -49,26 +60,22 @@ class Worker(AgentResource):
         note: str = "",
         now=None,
     ) -> Heartbeat:
-        """Keep the latest report on the row and append it to the history.
+        """Take a report into this row (in memory) and return its unsaved history entry.
 
         ``idle_since`` starts at the first idle report with no active task and
-        is cleared by any busy report, so the idle timer survives restarts.
+        is cleared by any busy report, so the idle timer survives restarts. A
+        heartbeat also clears a missed-heartbeat mark (the Healthy condition).
+        Callers save ``HEARTBEAT_FIELDS``: one row, or many in one query.
         """
         now = now or timezone.now()
         idle = state == AgentState.IDLE and active_tasks == 0
-        idle_since = (self.idle_since or now) if idle else None
-        fields = {
-            "last_heartbeat": now,
-            "heartbeat_missed_since": None,
-            "idle_since": idle_since,
-            "active_tasks": active_tasks,
-            "runtime_version": runtime_version or self.runtime_version,
-            "skills_version": skills_version or self.skills_version,
-        }
-        type(self).objects.filter(pk=self.pk).update(**fields)
-        for key, value in fields.items():
-            setattr(self, key, value)
-        return Heartbeat.objects.create(
+        self.idle_since = (self.idle_since or now) if idle else None
+        self.last_heartbeat = now
+        self.heartbeat_missed_since = None
+        self.active_tasks = active_tasks
+        self.runtime_version = runtime_version or self.runtime_version
+        self.skills_version = skills_version or self.skills_version
+        return Heartbeat(
             worker=self,
             received_at=now,
             state=state,
@@ -77,6 +84,13 @@ class Worker(AgentResource):
             skills_version=skills_version,
             note=note,
         )
+
+    def record_heartbeat(self, state: str, **report) -> Heartbeat:
+        """Apply one report and save it with its history entry."""
+        heartbeat = self.apply_heartbeat(state, **report)
+        self.save(update_fields=HEARTBEAT_FIELDS)
+        heartbeat.save()
+        return heartbeat
 
     @property
     def healthy(self) -> bool:

@@ -100,7 +100,11 @@ class AgentReconciler:
             result = self.settled(agent)
         if agent.phase != phase_before:
             self.phase_changed(agent)
+        self.announce(agent)
         return result
+
+    def announce(self, agent: AgentResource) -> None:
+        """Tell live pages a pass ran (kinds shown on the dashboard override this)."""
 
     def phase_changed(self, agent: AgentResource) -> None:
         """Kinds whose phase others summarise (a team member's) override this."""

@@ -29,6 +29,7 @@ from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, DesiredState, Manager, MemberRole, Worker
 from controller.reconcilers.services import Services
 from controller.reconcilers.team_context import team_admin_id
+from controller.services import live
 from controller.services.lifecycle import set_desired_state
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def sweep(services: Services, now: datetime) -> SweepReport:
         if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
             report.unhealthy.append(worker.name)
             _notify_unhealthy(services, worker)
+            live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
         if worker.role != MemberRole.TEAM_LEADER and _idle_too_long(worker, leader, manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
             report.slept.append(worker.name)

@@ -24,6 +24,7 @@ from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room
 from controller.reconcilers.services import Services
 from controller.reconcilers.team_context import team_admin_id
+from controller.services import live
 from controller.services.apply import apply_documents
 from controller.services.lifecycle import request_deletion
 
@@ -69,6 +70,7 @@ class TeamReconciler:
         team.observed_generation = team.generation
         team.reconciled_at = timezone.now()
         self.save(team)
+        live.team_changed(team.name)
         return Result()
 
     def ensure_rooms(self, team: Team, members: list) -> None:

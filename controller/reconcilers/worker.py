@@ -15,6 +15,7 @@ from controller.models import Identity, Manager, MemberRole, Worker
 from controller.reconcilers.agent import COORDINATOR_POWER, STATUS_FIELDS, AgentReconciler
 from controller.reconcilers.agent_files import AgentWiring, agent_files
 from controller.reconcilers.team_context import channel_policy, leader_agents_md, team_admin_id
+from controller.services import live
 
 RUNTIME_IMAGES = {
     "openclaw": "HICLAW_WORKER_IMAGE",
@@ -65,6 +66,9 @@ class WorkerReconciler(AgentReconciler):
         # The team's phase and readiness summarise its members'.
         if worker.team_id is not None:
             self.services.enqueue("Team", worker.team.name)
+
+    def announce(self, worker: Worker) -> None:
+        live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
 
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

@@ -16,6 +16,7 @@ from django.utils import timezone
 from controller.manifests import Document, ManifestError, ManifestInvalid, parse, parse_objects
 from controller.manifests.members import member_specs
 from controller.models import KINDS, ROLE_ANNOTATION, TEAM_ANNOTATION, DebugWorker, Resource, Team, Worker
+from controller.services import live
 from controller.tasks import request_reconcile
 
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
@@ -157,14 +158,23 @@ def _upsert(
     if existing is None:
         resource.index_spec()
         resource.save()
-        request_reconcile(resource)
+        _changed(resource)
         return CREATED
     if changed or metadata_changed:
         resource.index_spec()
         resource.save()
-        request_reconcile(resource)
+        _changed(resource)
         return CONFIGURED
     return UNCHANGED
+
+
+def _changed(resource: Resource) -> None:
+    """A resource's desired state changed: reconcile it and tell live pages."""
+    request_reconcile(resource)
+    if isinstance(resource, Worker):
+        live.worker_changed(resource.name, resource.team.name if resource.team_id else "")
+    elif isinstance(resource, Team):
+        live.team_changed(resource.name)
 
 
 def _sync_members(team: Team, document: Document) -> bool:
@@ -194,7 +204,7 @@ def _sync_members(team: Team, document: Document) -> bool:
             worker.role, worker.annotations, worker.deletion_requested_at = member.role, annotations, None
             worker.index_spec()
             worker.save()
-            request_reconcile(worker)
+            _changed(worker)
             changed = True
     for removed in current.values():
         if removed.deletion_requested_at is None:

@@ -1,0 +1,145 @@
+"""Heartbeats: check a report, then apply it now or buffer it and apply many at once.
+
+Embedded mode records each report as it arrives. With Redis, the API's fast
+path (controller/ingest.py) only checks and buffers reports in a Redis list;
+the ``flush_heartbeats`` task applies them in batches — one read, one bulk
+update and one bulk insert per batch, whatever the number of workers — so
+ingestion is never held up by the database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from controller.models import AgentState, Heartbeat, Worker
+from controller.models.worker import HEARTBEAT_FIELDS
+from controller.services import live
+
+MAX_VERSION, MAX_NOTE = 64, 500
+FLUSH_BATCH = 20_000
+
+
+class InvalidHeartbeat(ValueError):
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class Report:
+    worker: str
+    state: str
+    active_tasks: int
+    runtime_version: str
+    skills_version: str
+    note: str
+    at: datetime
+
+
+def parse_report(worker: str, data: Any, now: datetime | None = None) -> Report:
+    """A heartbeat body (``{"state", "activeTasks", "runtimeVersion", "skillsVersion", "note"}``) checked."""
+    if not isinstance(data, dict):
+        raise InvalidHeartbeat("body", "must be a JSON object")
+    state = data.get("state")
+    if state not in AgentState.values:
+        raise InvalidHeartbeat("state", f"must be one of {', '.join(AgentState.values)}, got {state!r}")
+    active = data.get("activeTasks", 0)
+    if isinstance(active, bool) or not isinstance(active, int) or active < 0:
+        raise InvalidHeartbeat("activeTasks", f"must be a whole number of at least 0, got {active!r}")
+    texts = {}
+    for key, limit in (("runtimeVersion", MAX_VERSION), ("skillsVersion", MAX_VERSION), ("note", MAX_NOTE)):
+        value = data.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or len(value) > limit:
+            raise InvalidHeartbeat(key, f"must be text of at most {limit} characters")
+        texts[key] = value
+    return Report(
+        worker=worker,
+        state=state,
+        active_tasks=active,
+        runtime_version=texts["runtimeVersion"],
+        skills_version=texts["skillsVersion"],
+        note=texts["note"],
+        at=now or timezone.now(),
+    )
+
+
+def apply_reports(reports: list[Report]) -> int:
+    """Apply reports in arrival order; reports for unknown or deleted workers are dropped."""
+    if not reports:
+        return 0
+    with transaction.atomic():
+        workers = {
+            w.name: w
+            for w in Worker.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .filter(name__in={r.worker for r in reports}, deletion_requested_at__isnull=True)
+        }
+        history = [
+            workers[r.worker].apply_heartbeat(
+                r.state,
+                active_tasks=r.active_tasks,
+                runtime_version=r.runtime_version,
+                skills_version=r.skills_version,
+                note=r.note,
+                now=r.at,
+            )
+            for r in reports
+            if r.worker in workers
+        ]
+        touched = [w for w in workers.values() if w.last_heartbeat is not None]
+        Worker.objects.bulk_update(touched, HEARTBEAT_FIELDS, batch_size=1000)
+        Heartbeat.objects.bulk_create(history, batch_size=1000)
+        for worker in touched:
+            live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+    return len(history)
+
+
+# --- the Redis buffer --------------------------------------------------------------------
+def buffer_key() -> str:
+    return f"{settings.HICLAW_RESOURCE_PREFIX}heartbeats"
+
+
+def encode(report: Report) -> str:
+    return json.dumps({**asdict(report), "at": report.at.isoformat()})
+
+
+def decode(item: bytes | str) -> Report:
+    data = json.loads(item)
+    return Report(**{**data, "at": parse_datetime(data["at"])})
+
+
+def flush_buffer(redis, limit: int = FLUSH_BATCH) -> int:
+    """Apply up to ``limit`` buffered reports; return how many were applied."""
+    items = redis.lpop(buffer_key(), limit) or []
+    return apply_reports([decode(item) for item in items])
+
+
+def prune_history(now: datetime | None = None) -> int:
+    """Keep each worker's last ``HICLAW_HEARTBEAT_HISTORY_MAX`` reports of the last
+    ``HICLAW_HEARTBEAT_HISTORY_DAYS`` days; return how many were deleted."""
+    now = now or timezone.now()
+    deleted, _ = Heartbeat.objects.filter(
+        received_at__lt=now - timedelta(days=settings.HICLAW_HEARTBEAT_HISTORY_DAYS)
+    ).delete()
+    keep = settings.HICLAW_HEARTBEAT_HISTORY_MAX
+    table = Heartbeat._meta.db_table
+    # One statement for every worker over the cap: rank each worker's rows newest first.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "  # noqa: S608
+            f"(PARTITION BY worker_id ORDER BY received_at DESC, id DESC) AS rank FROM {table}) ranked "
+            "WHERE rank > %s)",
+            [keep],
+        )
+        deleted += cursor.rowcount
+    return deleted

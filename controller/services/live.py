@@ -1,0 +1,52 @@
+"""Live status for browsers: after a change commits, tell the Channels groups watching it.
+
+Messages name what changed, never its data: the dashboard's consumer re-reads
+the row and checks the same authorization policy before sending anything to
+a browser. Groups: ``overview`` (every change), ``team-<name>`` (a team and
+its members), ``worker-<name>`` (one worker). Sending is best effort — a page
+that missed a message is corrected by the snapshot it gets on reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+OVERVIEW_GROUP = "overview"
+
+
+def team_group(team: str) -> str:
+    return f"team-{team}"
+
+
+def worker_group(worker: str) -> str:
+    return f"worker-{worker}"
+
+
+def worker_changed(name: str, team: str = "") -> None:
+    groups = [OVERVIEW_GROUP, worker_group(name), *([team_group(team)] if team else [])]
+    _after_commit(groups, {"type": "worker.changed", "worker": name, "team": team})
+
+
+def team_changed(team: str) -> None:
+    _after_commit([OVERVIEW_GROUP, team_group(team)], {"type": "team.changed", "team": team})
+
+
+def _after_commit(groups: list[str], message: dict) -> None:
+    transaction.on_commit(lambda: _send(groups, message))
+
+
+def _send(groups: list[str], message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        for group in groups:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:  # a broken channel layer must not break a reconcile or an API call
+        logger.warning("live update %s not sent", message.get("type"), exc_info=True)
