@@ -84,3 +84,15 @@ def test_queries_per_pass_do_not_grow_with_the_number_of_workers():
         return len(context.captured_queries)
 
     assert queries_for(10) == queries_for(300)
+
+
+def test_orphan_manager_instances_are_deleted_and_a_stopped_manager_is_queued():
+    backend = default_services().backend
+    backend.create(InstanceSpec(name="hiclaw-manager-ghost", kind="manager", resource="ghost", command=SLEEP))
+    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: boss}\nspec: {model: q}\n")
+    reconcilers.reconcile("Manager", "boss")
+    backend.stop("hiclaw-manager-boss")
+    queued, report = run_resync()
+    assert report.orphans_deleted == 1
+    assert queued == [("Manager", "boss")]
+    assert [info.resource for info in backend.list()] == ["boss"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -42,6 +43,7 @@ from controller.backends.base import (
 )
 
 logger = logging.getLogger(__name__)
+_NETWORK_LOCK = threading.Lock()
 
 _STOPPED_STATES = {"created", "paused", "exited"}
 _FAILED_STATES = {"restarting", "dead", "removing"}
@@ -219,17 +221,31 @@ class DockerBackend(WorkerBackend):
     def _ensure_network(self) -> None:
         if self._network_ready:
             return
-        try:
-            with engine_errors(f"inspect network {self.network}"):
-                self.client.networks.get(self.network)
-        except InstanceNotFound:
+        # One creator per process: two concurrent creates of one name both succeed on
+        # older engines, and containers then fail with "network … is ambiguous".
+        with _NETWORK_LOCK:
+            with engine_errors(f"list networks {self.network}"):
+                same_name = [n for n in self.client.networks.list(names=[self.network]) if n.name == self.network]
+            if not same_name:
+                try:
+                    with engine_errors(f"create network {self.network}"):
+                        self.client.networks.create(self.network, driver="bridge", check_duplicate=True)
+                    logger.info("docker: created network %s", self.network)
+                except InstanceConflict:
+                    pass  # created by another controller process meanwhile
+            elif len(same_name) > 1:
+                self._remove_duplicate_networks(same_name)
+            self._network_ready = True
+
+    def _remove_duplicate_networks(self, networks: list) -> None:
+        """Keep the oldest of several networks sharing our name (left by a create race)."""
+        for network in sorted(networks, key=lambda n: n.attrs.get("Created", ""))[1:]:
             try:
-                with engine_errors(f"create network {self.network}"):
-                    self.client.networks.create(self.network, driver="bridge")
-                logger.info("docker: created network %s", self.network)
-            except InstanceConflict:
-                pass  # created concurrently by another reconcile
-        self._network_ready = True
+                with engine_errors(f"remove duplicate network {self.network}"):
+                    network.remove()
+                logger.warning("docker: removed a duplicate network %s (%s)", self.network, network.id[:12])
+            except BackendError as error:
+                logger.warning("docker: duplicate network %s (%s) kept: %s", self.network, network.id[:12], error)
 
     def _status_of(self, attrs: dict) -> InstanceStatus:
         state = attrs.get("State", {})

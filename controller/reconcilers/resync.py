@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.backends.base import InstanceState, WorkerBackend
-from controller.models import KINDS, DesiredState, Worker
+from controller.models import KINDS, DesiredState
 from controller.reconcilers import naming
 
 logger = logging.getLogger(__name__)
@@ -29,45 +29,57 @@ class ResyncReport:
     orphans_deleted: int = 0
 
 
+# Kinds that run an instance, by the instance kind the backend labels them with.
+INSTANCE_KINDS = {"Worker": "worker", "Manager": "manager"}
+COMMON_FIELDS = ("name", "generation", "observed_generation", "failures", "deletion_requested_at")
+
+
 def resync(backend: WorkerBackend, enqueue: Callable[[str, str], None]) -> ResyncReport:
     report = ResyncReport()
     instances = {info.name: info for info in backend.list()}
+    seen: dict[str, set[str]] = {instance_kind: set() for instance_kind in INSTANCE_KINDS.values()}
     for kind, model in KINDS.items():
-        rows = model.objects.values_list(
-            "name", "generation", "observed_generation", "failures", "deletion_requested_at"
-        )
-        if model is Worker:
-            rows = model.objects.values_list(
-                "name", "generation", "observed_generation", "failures", "deletion_requested_at", "state"
-            )
-        for row in rows.iterator(chunk_size=BATCH_SIZE):
+        instance_kind = INSTANCE_KINDS.get(kind)
+        fields = (*COMMON_FIELDS, "state") if instance_kind else COMMON_FIELDS
+        for row in model.objects.values_list(*fields).iterator(chunk_size=BATCH_SIZE):
             report.checked += 1
-            if _needs_reconcile(kind, row, instances):
+            if instance_kind:
+                seen[instance_kind].add(row[0])
+            if _needs_reconcile(instance_kind, row, instances):
                 enqueue(kind, row[0])
                 report.queued += 1
-    report.orphans_deleted = _collect_orphans(backend, instances)
+    report.orphans_deleted = _collect_orphans(backend, instances, seen)
     return report
 
 
-def _needs_reconcile(kind: str, row: tuple, instances: dict) -> bool:
+def _needs_reconcile(instance_kind: str | None, row: tuple, instances: dict) -> bool:
     name, generation, observed, failures, deleting = row[:5]
     if generation != observed or failures or deleting is not None:
         return True
-    if kind != "Worker":
+    if instance_kind is None:
         return False
-    instance = instances.get(naming.instance_name("worker", name))
+    instance = instances.get(naming.instance_name(instance_kind, name))
     running = instance is not None and instance.state == InstanceState.RUNNING
     return running != (row[5] == DesiredState.RUNNING)
 
 
-def _collect_orphans(backend: WorkerBackend, instances: dict) -> int:
-    """Delete worker instances labelled as ours whose Worker row is gone."""
-    names = {info.resource for info in instances.values() if info.kind == "worker"}
-    existing = set(Worker.objects.filter(name__in=names).values_list("name", flat=True))
+def _collect_orphans(backend: WorkerBackend, instances: dict, seen: dict[str, set[str]]) -> int:
+    """Delete instances labelled as ours whose resource is gone.
+
+    ``seen`` holds the names the pass has just read, so a converged pass asks
+    the database nothing more. The few candidates are looked up again right
+    before their deletion: a resource re-created since the pass read its
+    table keeps its instance.
+    """
+    models = {instance_kind: KINDS[kind] for kind, instance_kind in INSTANCE_KINDS.items()}
     deleted = 0
     for info in instances.values():
-        if info.kind == "worker" and info.resource not in existing:
-            logger.info("garbage-collecting orphan instance %s (no worker/%s)", info.name, info.resource)
-            backend.delete(info.name)
-            deleted += 1
+        model = models.get(info.kind)
+        if model is None or info.resource in seen[info.kind]:
+            continue
+        if model.objects.filter(name=info.resource).exists():
+            continue
+        logger.info("garbage-collecting orphan instance %s (no %s/%s)", info.name, info.kind, info.resource)
+        backend.delete(info.name)
+        deleted += 1
     return deleted
