@@ -12,27 +12,14 @@ import pytest
 from django.core import mail
 
 from controller.models import Human, Team, Worker
-from controller.reconcilers.services import Services, default_services
 from controller.services.apply import apply_text
-from tests.services.world import Driver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture
-def driver(synapse, settings):
-    settings.HICLAW_MATRIX_URL = synapse.base_url
-    settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
-    embedded = default_services()
-    return Driver(
-        Services(
-            backend=embedded.backend,
-            storage=embedded.storage,
-            matrix=synapse.client(),
-            gateway=embedded.gateway,
-            admin_session=synapse.admin,
-        )
-    )
+def driver(matrix_driver):
+    return matrix_driver
 
 
 def team(name: str, workers: list[str]) -> str:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controller.models import Team, Worker
-from controller.reconcilers.services import Services, default_services
 from controller.reconcilers.sweeper import sweep, within_hours
 from controller.services.apply import apply_text
 from controller.services.lifecycle import set_desired_state
@@ -117,19 +116,8 @@ def test_active_hours_windows(hour, start, end, inside):
 
 
 @pytest.mark.slow
-def test_unhealthy_worker_is_announced_in_the_team_room(synapse, settings):
-    settings.HICLAW_MATRIX_URL = synapse.base_url
-    settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
-    embedded = default_services()
-    driver = Driver(
-        Services(
-            backend=embedded.backend,
-            storage=embedded.storage,
-            matrix=synapse.client(),
-            gateway=embedded.gateway,
-            admin_session=synapse.admin,
-        )
-    )
+def test_unhealthy_worker_is_announced_in_the_team_room(matrix_driver, synapse):
+    driver = matrix_driver
     name = f"m{uuid.uuid4().hex[:6]}"
     apply_text(team(name))
     driver.converge(("Worker", f"{name}-lead"), ("Worker", f"{name}-a"), ("Team", name))

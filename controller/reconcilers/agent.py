@@ -22,32 +22,26 @@ from django.utils import timezone
 from controller.agent import reference_worker
 from controller.backends.base import BackendError, BackendUnavailable, InstanceSpec, InstanceState
 from controller.clients.gateway import GatewayError, GatewayUnavailable
-from controller.clients.matrix import MatrixError, MatrixSession, MatrixUnavailable
+from controller.clients.matrix import MatrixError, MatrixSession
 from controller.clients.storage import StorageError
 from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
-from controller.reconcilers import naming
+from controller.reconcilers import base, naming
 from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff
 from controller.reconcilers.human import queue_humans
-from controller.reconcilers.rooms import converge_room
+from controller.reconcilers.rooms import converge_room, matrix_errors
 from controller.reconcilers.services import Services
 
 logger = logging.getLogger(__name__)
 
 STATUS_FIELDS = [
-    "phase",
-    "message",
-    "observed_generation",
-    "conditions",
-    "reconciled_at",
-    "failures",
+    *base.STATUS_FIELDS,
     "container_state",
     "matrix_user_id",
     "room_id",
     "matrix_access_token",
     "config_digest",
     "instance_digest",
-    "updated_at",
 ]
 # What the process backend runs (containers run their image's own command).
 REFERENCE_WORKER = Path(reference_worker.__file__)
@@ -123,7 +117,7 @@ class AgentReconciler:
         if matrix is None:
             agent.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
             return
-        try:
+        with matrix_errors():
             admin = self.services.matrix_admin()
             session = self._agent_session(agent)
             room_before = agent.room_id
@@ -139,10 +133,6 @@ class AgentReconciler:
             if agent.room_id != room_before:
                 self.save(agent)
                 queue_humans(self.services)
-        except MatrixUnavailable as error:
-            raise TemporaryError("MatrixReady", "Unavailable", str(error)) from None
-        except MatrixError as error:
-            raise TemporaryError("MatrixReady", error.errcode or "MatrixError", str(error)) from None
         agent.set_condition("MatrixReady", "True", "Ready", f"{agent.matrix_user_id} in {agent.room_id}")
 
     def ensure_gateway(self, agent: AgentResource) -> None:

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Status columns every reconciler writes (kinds add their own).
+STATUS_FIELDS = [
+    "phase",
+    "message",
+    "observed_generation",
+    "conditions",
+    "reconciled_at",
+    "failures",
+    "updated_at",
+]
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 

@@ -20,23 +20,13 @@ from django.utils import timezone
 
 from controller.clients.matrix import MatrixError, MatrixUnavailable
 from controller.models import Human, HumanPhase, Manager, MemberRole, PermissionLevel, Team, Worker
+from controller.reconcilers import base
 from controller.reconcilers.base import Result, backoff
 from controller.reconcilers.services import Services
 
 logger = logging.getLogger(__name__)
 
-STATUS_FIELDS = [
-    "phase",
-    "message",
-    "observed_generation",
-    "conditions",
-    "reconciled_at",
-    "failures",
-    "matrix_user_id",
-    "rooms",
-    "email_sent",
-    "updated_at",
-]
+STATUS_FIELDS = [*base.STATUS_FIELDS, "matrix_user_id", "rooms", "email_sent"]
 
 
 class HumanReconciler:

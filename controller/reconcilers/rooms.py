@@ -10,8 +10,12 @@ level. Reads come first, so a room that is already right costs no write.
 
 from __future__ import annotations
 
-from controller.clients.matrix import MatrixClient, MatrixSession
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from controller.clients.matrix import MatrixClient, MatrixError, MatrixSession, MatrixUnavailable
 from controller.reconcilers import naming
+from controller.reconcilers.base import TemporaryError
 
 ACTIVE = ("join", "invite")
 
@@ -61,3 +65,14 @@ def converge_room(
 def _is_agent(user_id: str) -> bool:
     """Accounts this controller made for agents (their localpart carries the resource prefix)."""
     return user_id.startswith(f"@{naming.prefix()}")
+
+
+@contextmanager
+def matrix_errors(condition: str = "MatrixReady") -> Iterator[None]:
+    """Homeserver failures become a temporary error on ``condition`` (retried with backoff)."""
+    try:
+        yield
+    except MatrixUnavailable as error:
+        raise TemporaryError(condition, "Unavailable", str(error)) from None
+    except MatrixError as error:
+        raise TemporaryError(condition, error.errcode or "MatrixError", str(error)) from None

@@ -14,14 +14,14 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from controller.clients.matrix import MatrixError, MatrixSession, MatrixUnavailable
+from controller.clients.matrix import MatrixError, MatrixSession
 from controller.manifests import ManifestInvalid, parse_objects
 from controller.models import API_VERSION, TEAM_ANNOTATION, AgentPhase, DebugWorker, MemberRole, Team, TeamPhase
-from controller.reconcilers import naming
+from controller.reconcilers import base, naming
 from controller.reconcilers.agent import ensure_account
 from controller.reconcilers.base import Result, TemporaryError, backoff
 from controller.reconcilers.human import queue_humans
-from controller.reconcilers.rooms import converge_room
+from controller.reconcilers.rooms import converge_room, matrix_errors
 from controller.reconcilers.services import Services
 from controller.reconcilers.team_context import team_admin_id
 from controller.services import live
@@ -32,18 +32,7 @@ logger = logging.getLogger(__name__)
 
 LEADER_POWER = ADMIN_POWER = 100
 OWNER_LABEL = "hiclaw.io/owner"
-STATUS_FIELDS = [
-    "phase",
-    "message",
-    "observed_generation",
-    "conditions",
-    "reconciled_at",
-    "failures",
-    "team_room_id",
-    "leader_room_id",
-    "leader_dm_room_id",
-    "updated_at",
-]
+STATUS_FIELDS = [*base.STATUS_FIELDS, "team_room_id", "leader_room_id", "leader_dm_room_id"]
 SETTLED = {AgentPhase.RUNNING, AgentPhase.SLEEPING, AgentPhase.STOPPED}
 
 
@@ -81,7 +70,7 @@ class TeamReconciler:
         leader_name = team.spec["leader"]["name"]
         leader = next((m for m in members if m.name == leader_name), None)
         admin_id = team_admin_id(team)
-        try:
+        with matrix_errors():
             admin = self.services.matrix_admin()
             sessions = {
                 m.matrix_user_id: MatrixSession(m.matrix_user_id, m.matrix_access_token)
@@ -118,10 +107,6 @@ class TeamReconciler:
             if team.team_room_id != room_before:
                 self.save(team)
                 queue_humans(self.services)
-        except MatrixUnavailable as error:
-            raise TemporaryError("MatrixReady", "Unavailable", str(error)) from None
-        except MatrixError as error:
-            raise TemporaryError("MatrixReady", error.errcode or "MatrixError", str(error)) from None
         team.set_condition("MatrixReady", "True", "Ready", f"team room {team.team_room_id}")
         self.save(team)
 

@@ -12,6 +12,7 @@ import pytest
 
 from controller.models import AgentToken
 from controller.services.apply import apply_text
+from tests.api.conftest import PERSONAS
 
 HICLAW = Path(sys.executable).parent / "hiclaw"
 # A subprocess is given nothing of the caller's HICLAW_* settings but what a test sets.
@@ -46,13 +47,6 @@ kind: Worker
 metadata: {name: solo, labels: {tier: gold}}
 spec: {model: qwen, soul: "Be brief."}
 """
-
-PERSONAS = {
-    "admin": ("admin", "root", ""),
-    "leader-a": ("team-leader", "a-lead", "team-a"),
-    "worker-a": ("worker", "a-dev", "team-a"),
-    "solo": ("worker", "solo", ""),
-}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -73,6 +73,23 @@ def real_driver(real_services) -> Driver:
 
 
 @pytest.fixture
+def matrix_driver(synapse, settings) -> Driver:
+    """Real Synapse; the embedded backend and storage; no gateway."""
+    settings.HICLAW_MATRIX_URL = synapse.base_url
+    settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
+    embedded = default_services()
+    return Driver(
+        Services(
+            backend=embedded.backend,
+            storage=embedded.storage,
+            matrix=synapse.client(),
+            gateway=embedded.gateway,
+            admin_session=synapse.admin,
+        )
+    )
+
+
+@pytest.fixture
 def embedded_driver() -> Driver:
     """The embedded services of tests/conftest.py (process backend, file storage)."""
     return Driver(default_services())
