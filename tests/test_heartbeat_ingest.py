@@ -130,3 +130,8 @@ def test_history_is_pruned_by_age_and_count(settings, worker):
     assert prune_history(now) == 3  # one too old, two over the cap
     kept = Heartbeat.objects.filter(worker=fast).order_by("received_at")
     assert [int((now - h.received_at).total_seconds() // 60) for h in kept] == [30, 20, 10]
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database(ingest, worker):
+    status, body = call(ingest, "/api/v1/heartbeats", b'{"state": "idle", "note": "a\\u0000b"}', worker)
+    assert (status, body["field"]) == (400, "note")

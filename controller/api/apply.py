@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
-from controller.api.base import AgentAPIView
+from controller.api.base import AgentAPIView, NulFreeJSONParser
+from controller.api.schema import APPLY_JSON_BODY, DRY_RUN, ApplyAnswerSerializer, errors
 from controller.manifests import parse, parse_objects
 from controller.services import operations
 
@@ -37,8 +40,19 @@ class TextYAMLParser(YAMLTextParser):
 
 
 class ApplyView(AgentAPIView):
-    parser_classes = [YAMLTextParser, AltYAMLTextParser, TextYAMLParser, JSONParser]
+    parser_classes = [YAMLTextParser, AltYAMLTextParser, TextYAMLParser, NulFreeJSONParser]
 
+    @extend_schema(
+        operation_id="apply",
+        summary="Apply manifests",
+        description="YAML text (one or many documents) or JSON (one manifest or a list); each document is authorized.",
+        parameters=[DRY_RUN],
+        request={
+            **{parser.media_type: OpenApiTypes.STR for parser in (YAMLTextParser, AltYAMLTextParser, TextYAMLParser)},
+            "application/json": APPLY_JSON_BODY,
+        },
+        responses={200: ApplyAnswerSerializer, **errors(400, 403, 422)},
+    )
     def post(self, request):
         dry_run = request.query_params.get("dryRun", "").lower() in ("1", "true", "yes")
         if isinstance(request.data, str):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from controller import policy
 from controller.api.authentication import AgentTokenAuthentication, DashboardSessionAuthentication
+from controller.manifests import nul_path
 from controller.models import KINDS, Resource, Team, Worker
 
+NUL_REFUSED = "NUL characters (\\x00) are not allowed"
 PLURALS = {
     "workers": "Worker",
     "teams": "Team",
@@ -18,14 +24,34 @@ PLURALS = {
 }
 
 
+class NulFreeJSONParser(JSONParser):
+    """JSON bodies, refused with a 400 naming the field when a key or string holds a NUL character:
+    PostgreSQL text cannot store one, so a lookup or a write with it would fail in the database."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        field = nul_path(data)
+        if field is not None:
+            raise ValidationError({field or "body": NUL_REFUSED})
+        return data
+
+
 class AgentAPIView(APIView):
     """A view for agents (bearer token) and dashboard sessions alike."""
 
     authentication_classes = [AgentTokenAuthentication, DashboardSessionAuthentication]
+    parser_classes = [NulFreeJSONParser]
 
     @property
     def principal(self) -> policy.Principal:
         return self.request.user
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Names in the path and query end in lookups; refused for the same reason as in bodies.
+        for name, value in [*kwargs.items(), *request.query_params.lists()]:
+            if "\x00" in name or nul_path(value) is not None:
+                raise ValidationError({name: NUL_REFUSED})
 
 
 def queryset_for(kind: str):

@@ -32,8 +32,8 @@ HUMAN_FIELDS = ("displayName", "email", "permissionLevel", "accessibleTeams", "a
 
 def worker_spec(body: dict[str, Any]) -> dict[str, Any]:
     spec = _pick(body, WORKER_FIELDS)
-    if "expose" in spec:
-        spec["expose"] = [_port(entry) for entry in spec["expose"] or []]
+    if isinstance(spec.get("expose"), list):
+        spec["expose"] = [_port(entry) for entry in spec["expose"]]
     if "mcpServers" in spec:
         spec["mcpServers"] = _names(spec["mcpServers"])
     if isinstance(spec.get("skills"), str):
@@ -68,8 +68,9 @@ def team_spec(body: dict[str, Any], current: dict[str, Any] | None = None) -> di
     if leader:
         spec["leader"] = leader
     if "workers" in body:
-        default_model = leader.get("model", "")
-        spec["workers"] = [_team_worker(entry, default_model) for entry in body["workers"] or []]
+        members, default_model = body["workers"] or [], leader.get("model", "")
+        # Anything but a list is left for the schema to name what is wrong with it.
+        spec["workers"] = [_team_worker(m, default_model) for m in members] if isinstance(members, list) else members
     return spec
 
 

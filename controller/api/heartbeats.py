@@ -1,38 +1,59 @@
-"""``POST /api/v1/heartbeats``: an agent reports its own state."""
+"""``POST /api/v1/heartbeats``: an agent reports its own state.
+
+This view records reports in embedded mode. With Redis, the same route is
+answered by the fast path in controller/ingest.py before Django sees it; both
+check reports with ``controller.services.heartbeats.parse_report`` and answer
+alike.
+"""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
+from controller.api.schema import HeartbeatAnswerSerializer, errors
 from controller.models import AgentState, Identity, Worker
+from controller.services.heartbeats import (
+    MAX_ACTIVE_TASKS,
+    MAX_NOTE,
+    MAX_VERSION,
+    InvalidHeartbeat,
+    apply_reports,
+    parse_report,
+)
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatBody(serializers.Serializer):
+    """The report's shape, for the API schema (``parse_report`` checks it)."""
+
     state = serializers.ChoiceField(choices=AgentState.choices)
-    activeTasks = serializers.IntegerField(min_value=0, default=0, source="active_tasks")
-    runtimeVersion = serializers.CharField(max_length=64, default="", allow_blank=True, source="runtime_version")
-    skillsVersion = serializers.CharField(max_length=64, default="", allow_blank=True, source="skills_version")
-    note = serializers.CharField(max_length=500, default="", allow_blank=True)
+    activeTasks = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_TASKS, default=0)
+    runtimeVersion = serializers.CharField(max_length=MAX_VERSION, default="", allow_blank=True)
+    skillsVersion = serializers.CharField(max_length=MAX_VERSION, default="", allow_blank=True)
+    note = serializers.CharField(max_length=MAX_NOTE, default="", allow_blank=True)
 
 
 class HeartbeatView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
+    @extend_schema(
+        summary="Report the caller's own state",
+        request=HeartbeatBody,
+        responses={202: HeartbeatAnswerSerializer, **errors(400, 403)},
+    )
     def post(self, request):
         principal = request.user
         if principal.identity not in (Identity.WORKER, Identity.TEAM_LEADER):
             raise PermissionDenied("heartbeats come from a worker or team leader, about itself")
-        worker = Worker.objects.filter(name=principal.name, deletion_requested_at__isnull=True).first()
-        if worker is None:
+        if not Worker.objects.filter(name=principal.name, deletion_requested_at__isnull=True).exists():
             raise PermissionDenied(f"no worker named {principal.name!r} for this token")
-        data = HeartbeatSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        worker.record_heartbeat(**data.validated_data)
-        return Response(
-            {"worker": worker.name, "lastHeartbeat": worker.last_heartbeat.isoformat()},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        try:
+            report = parse_report(principal.name, request.data)
+        except InvalidHeartbeat as error:
+            raise ValidationError({error.field: str(error).split(": ", 1)[1]}) from None
+        apply_reports([report])
+        return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)

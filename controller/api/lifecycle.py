@@ -5,12 +5,22 @@ from __future__ import annotations
 import time
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from controller import policy
 from controller.api.base import AgentAPIView, existing, lookup, queryset_for
+from controller.api.kind_schema import WorkerSerializer
 from controller.api.representation import present
+from controller.api.schema import (
+    TIMEOUT,
+    WORKER_LINES,
+    EnsureReadySerializer,
+    WorkerStatusLineSerializer,
+    errors,
+    team_parameter,
+)
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, AgentState, DesiredState, Manager, Worker
 from controller.services import operations
@@ -24,6 +34,11 @@ class WorkerStateView(AgentAPIView):
 
     state: str = DesiredState.RUNNING
 
+    @extend_schema(
+        summary="Set the worker's desired state (wake: Running, sleep: Sleeping); the reconcile follows",
+        request=None,
+        responses={200: WorkerSerializer, **errors(403, 404)},
+    )
     def post(self, request, name: str):
         worker = existing("Worker", name)
         operations.set_state(self.principal, worker, self.state)
@@ -33,6 +48,12 @@ class WorkerStateView(AgentAPIView):
 class EnsureReadyView(AgentAPIView):
     """Wake the worker if needed and wait until it runs, or say it did not in time."""
 
+    @extend_schema(
+        summary="Wake the worker if needed and wait until it runs",
+        parameters=[TIMEOUT],
+        request=None,
+        responses={200: EnsureReadySerializer, **errors(400, 403, 404)},
+    )
     def post(self, request, name: str):
         timeout = _timeout(request)
         worker = existing("Worker", name)
@@ -54,6 +75,7 @@ class EnsureReadyView(AgentAPIView):
 class WorkerStatusView(AgentAPIView):
     """``GET /workers/{name}/status`` (the original CLI's)."""
 
+    @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLineSerializer, **errors(404)})
     def get(self, request, name: str):
         worker = _visible_worker(self.principal, name)
         return Response(_status_line(worker))
@@ -62,6 +84,7 @@ class WorkerStatusView(AgentAPIView):
 class ReadyReportView(AgentAPIView):
     """``POST /workers/{name}/ready``: the worker says it is up; counts as a heartbeat."""
 
+    @extend_schema(request=None, responses={200: WorkerStatusLineSerializer, **errors(403, 404)})
     def post(self, request, name: str):
         worker = existing("Worker", name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
@@ -72,6 +95,11 @@ class ReadyReportView(AgentAPIView):
 class TeamStatusView(AgentAPIView):
     """``GET /workers/status?team=T``: one line per visible worker."""
 
+    @extend_schema(
+        operation_id="workers_status_list",
+        parameters=[team_parameter("workers")],
+        responses={200: WORKER_LINES["status"], **errors()},
+    )
     def get(self, request):
         return Response({"workers": [_status_line(worker) for worker in _team_workers(self.principal, request)]})
 
@@ -79,6 +107,11 @@ class TeamStatusView(AgentAPIView):
 class IdleCheckView(AgentAPIView):
     """``GET /workers/idle-check?team=T``: idle since when, and time left before sleep."""
 
+    @extend_schema(
+        operation_id="workers_idle_check",
+        parameters=[team_parameter("workers")],
+        responses={200: WORKER_LINES["idle"], **errors()},
+    )
     def get(self, request):
         now = timezone.now()
         manager = Manager.objects.order_by("name").first()
@@ -114,7 +147,6 @@ def _team_workers(principal: policy.Principal, request):
 
 
 def _status_line(worker: Worker) -> dict:
-    healthy = worker.condition("Healthy")
     return {
         "name": worker.name,
         "team": worker.team.name if worker.team_id else "",
@@ -123,7 +155,7 @@ def _status_line(worker: Worker) -> dict:
         "ready": worker.phase == AgentPhase.RUNNING,
         "containerState": worker.container_state,
         "lastHeartbeat": worker.last_heartbeat.isoformat() if worker.last_heartbeat else None,
-        "healthy": healthy is None or healthy["status"] == "True",
+        "healthy": worker.healthy,
         "message": worker.message,
     }
 

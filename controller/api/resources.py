@@ -14,9 +14,10 @@ from controller.api import compat
 from controller.api.base import AgentAPIView, existing, lookup, queryset_for
 from controller.api.debug import debugworker_spec
 from controller.api.errors import Conflict
+from controller.api.kind_schema import KindSchema
 from controller.api.representation import present
 from controller.manifests import parse_objects
-from controller.models import API_VERSION, KINDS, Resource, Worker
+from controller.models import API_VERSION, KINDS, Human, Resource, Worker
 from controller.services import operations
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 500
@@ -29,8 +30,11 @@ SPEC_FROM_BODY = {
 
 
 class ResourceListView(AgentAPIView):
+    """``/{kind}s``: the caller's page of one kind, and the original CLI's flat create."""
+
     kind: str = ""
     plural: str = ""
+    schema = KindSchema()
 
     def get(self, request):
         rows = policy.visible(self.principal, queryset_for(self.kind)).order_by("name")
@@ -44,7 +48,8 @@ class ResourceListView(AgentAPIView):
         limit = _bounded_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         offset = _bounded_int(request, "offset", 0, 0, None)
         total = rows.count()
-        page = [present(resource) for resource in rows[offset : offset + limit]]
+        # Past the end there is nothing to fetch, and an offset beyond bigint would fail in the database.
+        page = [present(resource) for resource in rows[offset : offset + limit]] if offset < total else []
         following = None
         if offset + limit < total:
             query = request.query_params.copy()
@@ -57,18 +62,29 @@ class ResourceListView(AgentAPIView):
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise ValidationError({"name": "required: the resource name"})
-        if KINDS[self.kind].objects.filter(name=name).exists():
+        existing_row = KINDS[self.kind].objects.filter(name=name).first()
+        if existing_row is not None:
+            # Ask the policy first, so a caller learns nothing about resources it may not touch.
+            policy.authorize(self.principal, policy.UPDATE, self.kind, name, team=policy.team_of(existing_row))
             raise Conflict(f"{self.kind.lower()}/{name} already exists; update it with PUT")
         if self.kind == "Worker":
-            operations.create_worker(self.principal, name, compat.worker_spec(body), team=body.get("team") or "")
+            operations.create_worker(self.principal, name, compat.worker_spec(body), team=_team_name(body))
         else:
             spec, annotations = _new_spec(self.kind, self.principal, body)
             operations.apply_as(self.principal, _documents(self.kind, name, spec, annotations=annotations))
-        return Response(present(queryset_for(self.kind).get(name=name)), status=status.HTTP_201_CREATED)
+        created = queryset_for(self.kind).get(name=name)
+        body = present(created)
+        if isinstance(created, Human):
+            # Shown this once: the password is derived, never stored, and the person changes it.
+            body["initialPassword"] = created.initial_password()
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ResourceDetailView(AgentAPIView):
+    """``/{kind}s/{name}``: one resource, the original CLI's flat update, and deletion."""
+
     kind: str = ""
+    schema = KindSchema()
 
     def get(self, request, name: str):
         return Response(present(lookup(self.principal, self.kind, name)))
@@ -108,6 +124,13 @@ def _updated_spec(resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
 def _documents(kind: str, name: str, spec: dict, labels: dict | None = None, annotations: dict | None = None):
     metadata = {"name": name, "labels": labels or {}, "annotations": annotations or {}}
     return parse_objects([{"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}])
+
+
+def _team_name(body: dict[str, Any]) -> str:
+    team = body.get("team") or ""
+    if not isinstance(team, str):
+        raise ValidationError({"team": "must be a team name"})
+    return team
 
 
 def _body(request) -> dict[str, Any]:

@@ -6,11 +6,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from django.conf import settings
 from django.db.models import Count
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from controller import policy
 from controller.api.base import AgentAPIView
+from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
 from controller.models import API_VERSION, KINDS
 from controller.reconcilers.services import default_services
 from controller.services import operations
@@ -24,6 +26,9 @@ def controller_version() -> str:
 
 
 class VersionView(AgentAPIView):
+    """The controller's version and the manifest apiVersion it speaks."""
+
+    @extend_schema(operation_id="version", responses={200: VersionSerializer, **errors()})
     def get(self, request):
         return Response({"version": controller_version(), "apiVersion": API_VERSION})
 
@@ -31,6 +36,7 @@ class VersionView(AgentAPIView):
 class StatusView(AgentAPIView):
     """Counts of what the caller may see, by kind and phase, and whether each service answers."""
 
+    @extend_schema(operation_id="status", responses={200: StatusSerializer, **errors()})
     def get(self, request):
         counts = {}
         for kind, model in KINDS.items():
@@ -68,6 +74,14 @@ class PushRequest(serializers.Serializer):
 
 
 class ConfigPushView(AgentAPIView):
+    """Record a config/skills push; the upgrades service carries it out."""
+
+    @extend_schema(
+        operation_id="config_push",
+        summary="Push config and skills to a worker, a team or every worker",
+        request=PushRequest,
+        responses={202: PushAnswerSerializer, **errors(400, 403)},
+    )
     def post(self, request):
         data = PushRequest(data=request.data)
         data.is_valid(raise_exception=True)

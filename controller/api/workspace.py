@@ -8,12 +8,15 @@ so no path can leave that prefix.
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
+from controller.api.schema import WORKSPACE_LIST, WorkspaceWrittenSerializer, errors
 from controller.clients.storage import InvalidKey, ObjectNotFound, normalize_key
 from controller.models import Identity
 from controller.reconcilers.naming import storage_prefix
@@ -51,6 +54,7 @@ def _key(prefix: str, path: str) -> str:
 class WorkspaceListView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
+    @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403)})
     def get(self, request):
         prefix = _own_prefix(request)
         storage = default_services().storage
@@ -64,6 +68,7 @@ class WorkspaceFileView(APIView):
     authentication_classes = [AgentTokenAuthentication]
     parser_classes = [RawBody]
 
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 403, 404)})
     def get(self, request, path: str):
         key = _key(_own_prefix(request), path)
         try:
@@ -72,6 +77,10 @@ class WorkspaceFileView(APIView):
             raise NotFound(f"no file {path!r} in this workspace") from None
         return HttpResponse(content, content_type="application/octet-stream")
 
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={201: WorkspaceWrittenSerializer, **errors(400, 403)},
+    )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
         default_services().storage.put(key, request.data)

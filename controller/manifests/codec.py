@@ -97,6 +97,10 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
 
     if not isinstance(raw, dict):
         return None, [error("(document)", "type", f"a manifest must be a mapping, got {type(raw).__name__}")]
+    nul = nul_path(raw)
+    if nul is not None:
+        # PostgreSQL text and jsonb cannot hold NUL; YAML's "\0" escape and JSON's "\u0000" both make one.
+        return None, [error(nul, "nul-character", "must not contain NUL characters (\\x00)")]
     errors = [
         error(key, "unknown-field", f"unknown top-level field {key!r}; allowed: {', '.join(ENVELOPE_FIELDS)}")
         for key in raw
@@ -105,7 +109,7 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
     if raw.get("apiVersion") != API_VERSION:
         errors.append(error("apiVersion", "enum", f"must be {API_VERSION!r}, got {raw.get('apiVersion')!r}"))
     kind = raw.get("kind")
-    if kind not in SPEC_SHAPES:
+    if not isinstance(kind, str) or kind not in SPEC_SHAPES:
         errors.append(error("kind", "enum", f"must be one of {', '.join(SPEC_SHAPES)}, got {kind!r}"))
         return None, errors
 
@@ -141,6 +145,25 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
         ),
         [],
     )
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string in ``value`` holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        children = [(f"{path}.{key}" if path else str(key), key, item) for key, item in value.items()]
+    elif isinstance(value, list):
+        children = [(f"{path}[{index}]", "", item) for index, item in enumerate(value)]
+    else:
+        return None
+    for child_path, key, item in children:
+        if isinstance(key, str) and "\x00" in key:
+            return child_path
+        found = nul_path(item, child_path)
+        if found is not None:
+            return found
+    return None
 
 
 def _from_pydantic(

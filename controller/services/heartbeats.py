@@ -24,6 +24,7 @@ from controller.models.worker import HEARTBEAT_FIELDS
 from controller.services import live
 
 MAX_VERSION, MAX_NOTE = 64, 500
+MAX_ACTIVE_TASKS = 2**31 - 1  # stored in a PostgreSQL integer column
 FLUSH_BATCH = 20_000
 
 
@@ -52,15 +53,15 @@ def parse_report(worker: str, data: Any, now: datetime | None = None) -> Report:
     if state not in AgentState.values:
         raise InvalidHeartbeat("state", f"must be one of {', '.join(AgentState.values)}, got {state!r}")
     active = data.get("activeTasks", 0)
-    if isinstance(active, bool) or not isinstance(active, int) or active < 0:
-        raise InvalidHeartbeat("activeTasks", f"must be a whole number of at least 0, got {active!r}")
+    if isinstance(active, bool) or not isinstance(active, int) or not 0 <= active <= MAX_ACTIVE_TASKS:
+        raise InvalidHeartbeat("activeTasks", f"must be a whole number from 0 to {MAX_ACTIVE_TASKS}, got {active!r}")
     texts = {}
     for key, limit in (("runtimeVersion", MAX_VERSION), ("skillsVersion", MAX_VERSION), ("note", MAX_NOTE)):
         value = data.get(key, "")
         if value is None:
             value = ""
-        if not isinstance(value, str) or len(value) > limit:
-            raise InvalidHeartbeat(key, f"must be text of at most {limit} characters")
+        if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+            raise InvalidHeartbeat(key, f"must be text of at most {limit} characters, without NUL characters")
         texts[key] = value
     return Report(
         worker=worker,

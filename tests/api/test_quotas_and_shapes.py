@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from controller.models import AuditRecord, ConfigPush, DebugWorker, Team, Worker
+from controller.models import AuditRecord, ConfigPush, DebugWorker, Human, Team, Worker
 from controller.services.apply import apply_text
 from tests.api.conftest import persona_client
 
@@ -148,6 +148,9 @@ def test_original_cli_bodies_are_accepted(as_persona):
     form = admin.post("/api/v1/humans", {"name": "eve", "displayName": "Eve"})
     assert form.status_code == 415
     assert human.status_code == 201 and human.json()["permissionLevel"] == 3
+    password = human.json()["initialPassword"]
+    assert password == Human.objects.get(name="bob").initial_password()
+    assert "initialPassword" not in admin.get("/api/v1/humans/bob").json()
     manager = admin.put("/api/v1/managers/default", {"model": "qwen-max"}, format="json")
     assert manager.status_code == 200 and manager.json()["model"] == "qwen-max"
 

@@ -1,0 +1,220 @@
+"""The OpenAPI description of the REST API (docs/api.md), for drf-spectacular.
+
+The views build their JSON answers by hand, so these serializers only describe
+shapes for ``/api/v1/schema/``; none of them runs on a request. Here: who may
+call (the authentication extensions), errors, the answers of single operations
+and query parameters, used by the views' ``@extend_schema``; the resource kinds'
+shapes are in ``kind_schema``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.authentication import SessionScheme
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent, build_bearer_security_scheme_object
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, inline_serializer
+from rest_framework import serializers
+
+from controller.models import API_VERSION, KINDS, DesiredState
+
+
+# --- who is calling ------------------------------------------------------------------------
+class AgentTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "controller.api.authentication.AgentTokenAuthentication"
+    name = "agentToken"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        scheme = build_bearer_security_scheme_object("Authorization", "Bearer", bearer_format="hct_…")
+        return {**scheme, "description": "A token from `manage.py hiclaw_token create`, bound to one identity."}
+
+
+class DashboardSessionScheme(SessionScheme):
+    target_class = "controller.api.authentication.DashboardSessionAuthentication"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        note = "A dashboard login, scoped like its role; writes also need the X-CSRFToken header."
+        return {**super().get_security_definition(auto_schema), "description": note}
+
+
+# --- a worker's or manager's desired state ----------------------------------------------------
+class DesiredStateField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=DesiredState.choices, **kwargs)
+
+
+class DesiredStateFieldScheme(OpenApiSerializerFieldExtension):
+    """One named ``DesiredState`` component: several shapes have a ``state`` field, and a heartbeat's
+    ``state`` (idle/busy) is another set, which drf-spectacular's enum naming cannot tell apart."""
+
+    target_class = DesiredStateField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = {"type": "string", "enum": DesiredState.values, "description": "what the controller aims for"}
+        component = ResolvedComponent("DesiredState", ResolvedComponent.SCHEMA, object="DesiredState", schema=schema)
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
+
+
+# --- errors ----------------------------------------------------------------------------------
+class ManifestErrorSerializer(serializers.Serializer):
+    document = serializers.IntegerField(help_text="1-based position in the submitted stream")
+    resource = serializers.CharField(help_text="e.g. worker/alice, when the document got that far")
+    field = serializers.CharField(help_text="e.g. spec.workers[1].model")
+    rule = serializers.CharField(help_text="e.g. unknown-field, required, enum, dns_label")
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    error = serializers.CharField(help_text="the same text as message, for the original CLI")
+    field = serializers.CharField(required=False, help_text="the field at fault, when there is one")
+    errors = ManifestErrorSerializer(many=True, required=False, help_text="every error of an invalid manifest")
+
+
+ERROR_MEANINGS = {
+    400: "The request is malformed; `field` names what to fix.",
+    401: "No token, or a bad, expired or revoked one.",
+    403: "The policy refused; the message names the rule.",
+    404: "No such resource, or the caller may not see it.",
+    409: "The change conflicts with the resource's state.",
+    422: "An invalid manifest or a team quota, with the numbers.",
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Error answers for ``@extend_schema(responses=...)``; 401 applies to every authenticated call."""
+    return {code: OpenApiResponse(ErrorSerializer, ERROR_MEANINGS[code]) for code in sorted({401, *statuses})}
+
+
+# --- manifests, as applied ---------------------------------------------------------------------
+class ManifestMetadataSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="a DNS-1123 label")
+    labels = serializers.DictField(child=serializers.CharField(), required=False)
+    annotations = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class ManifestSerializer(serializers.Serializer):
+    apiVersion = serializers.ChoiceField(choices=[API_VERSION])
+    kind = serializers.ChoiceField(choices=list(KINDS))
+    metadata = ManifestMetadataSerializer()
+    spec = serializers.DictField(help_text="the kind's spec (docs/architecture.md, Manifests; docs/examples)")
+
+
+# --- answers of single operations ----------------------------------------------------------------
+class ApplyResultSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    action = serializers.CharField(help_text="created, configured or unchanged")
+
+
+class ApplyAnswerSerializer(serializers.Serializer):
+    results = ApplyResultSerializer(many=True)
+    dryRun = serializers.BooleanField()
+
+
+APPLY_JSON_BODY = PolymorphicProxySerializer(
+    component_name="ManifestOrList",
+    serializers=[ManifestSerializer, ManifestSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
+class DeletionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    deletionRequested = serializers.BooleanField()
+
+
+class WorkerStatusLineSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    team = serializers.CharField()
+    phase = serializers.CharField()
+    state = DesiredStateField()
+    ready = serializers.BooleanField(help_text="phase is Running")
+    containerState = serializers.CharField()
+    lastHeartbeat = serializers.DateTimeField(allow_null=True)
+    healthy = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class IdleLineSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    state = DesiredStateField()
+    activeTasks = serializers.IntegerField()
+    idleSince = serializers.DateTimeField(allow_null=True)
+    idleTimeoutSeconds = serializers.IntegerField()
+    secondsLeft = serializers.IntegerField(allow_null=True, help_text="before the worker is put to sleep")
+
+
+class EnsureReadySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    ready = serializers.BooleanField()
+    phase = serializers.CharField()
+    message = serializers.CharField(required=False, help_text="why it is not ready, when it timed out")
+
+
+class HeartbeatAnswerSerializer(serializers.Serializer):
+    worker = serializers.CharField()
+    accepted = serializers.BooleanField()
+
+
+class PushAnswerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    targets = serializers.ListField(child=serializers.CharField())
+
+
+class ServiceHealthSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    ok = serializers.BooleanField(required=False)
+    url = serializers.CharField(required=False)
+
+
+class StatusSerializer(serializers.Serializer):
+    resources = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()), help_text="kind → phase → count"
+    )
+    backend = serializers.CharField()
+    storage = ServiceHealthSerializer(required=False, help_text="admin and manager only")
+    matrix = ServiceHealthSerializer(required=False, help_text="admin and manager only")
+    gateway = ServiceHealthSerializer(required=False, help_text="admin and manager only")
+
+
+class VersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    apiVersion = serializers.CharField()
+
+
+class WorkspaceFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+    etag = serializers.CharField()
+
+
+class WorkspaceWrittenSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+
+
+WORKER_LINES = {
+    "idle": inline_serializer("IdleCheck", {"workers": IdleLineSerializer(many=True)}),
+    "status": inline_serializer("WorkersStatus", {"workers": WorkerStatusLineSerializer(many=True)}),
+}
+WORKSPACE_LIST = inline_serializer("WorkspaceFiles", {"files": WorkspaceFileSerializer(many=True)})
+
+
+# --- query parameters ----------------------------------------------------------------------------
+def team_parameter(subject: str) -> OpenApiParameter:
+    return OpenApiParameter("team", str, description=f"only {subject} of this team")
+
+
+DRY_RUN = OpenApiParameter("dryRun", bool, description="validate and report, change nothing")
+TIMEOUT = OpenApiParameter("timeout", int, description="seconds to wait, 0-300 (default 60)")
+PAGING = [
+    OpenApiParameter("limit", int, description="page size, 1-500 (default 100)"),
+    OpenApiParameter("offset", int, description="rows to skip (default 0)"),
+    OpenApiParameter("phase", str, description="only resources in this phase"),
+]
