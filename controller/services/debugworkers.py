@@ -1,0 +1,52 @@
+"""The spec of a new DebugWorker, as an agent (API) or a dashboard user asks for one.
+
+A team leader's DebugWorker targets its own team and gets the leader's Matrix
+credential (to export the team's room messages) filled in by the controller;
+a team admin's targets one of the teams it administers; an admin or the
+manager gives target and credential; a worker is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller import policy
+from controller.models import TEAM_ANNOTATION, Worker
+
+
+class InvalidDebugRequest(ValueError):
+    """A field of the request is wrong; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def debugworker_spec(principal: policy.Principal, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The spec and annotations of a new DebugWorker asked for by ``principal``."""
+    if principal.identity == policy.WORKER:
+        raise policy.Denied(f"worker {principal.name} may not create DebugWorkers; its team leader or an admin can")
+    spec: dict[str, Any] = {}
+    for key in ("target", "targets", "matrixCredential", "retention", "hiclawVersion"):
+        if key in body:
+            spec[key] = body[key]
+    if "allowedUsers" in body:
+        spec["accessControl"] = {"allowedUsers": body["allowedUsers"]}
+    team = body.get("team") or ""
+    if not isinstance(team, str):
+        raise InvalidDebugRequest("team", "must be a team name")
+    if principal.identity in policy.TEAM_SCOPED:
+        team = team or (principal.team if principal.identity == policy.TEAM_LEADER else "")
+        if not team:
+            raise InvalidDebugRequest("team", "required: which of your teams to debug")
+        if team not in principal.managed_teams:
+            raise policy.Denied(f"{principal.identity} {principal.name} may only debug its own team, not team {team}")
+        spec.pop("targets", None)
+        spec["target"] = {"type": "team", "name": team}
+        leader = Worker.objects.filter(team__name=team, role="team_leader").first()
+        if principal.identity == policy.TEAM_LEADER and leader is not None and leader.matrix_user_id:
+            spec["matrixCredential"] = {"userID": leader.matrix_user_id, "accessToken": leader.matrix_access_token}
+    elif team and "target" not in spec and "targets" not in spec:
+        spec["target"] = {"type": "team", "name": team}
+    return spec, ({TEAM_ANNOTATION: team} if team else {})
