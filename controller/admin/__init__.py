@@ -5,9 +5,20 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from controller.admin.base import ResourceAdmin
-from controller.models import DebugWorker, DesiredState, Human, Manager, Team, Worker
+from controller.models import (
+    AgentToken,
+    AuditRecord,
+    ConfigPush,
+    DebugWorker,
+    DesiredState,
+    Human,
+    Manager,
+    Team,
+    Worker,
+)
 from controller.services.lifecycle import set_desired_state
 
 
@@ -76,3 +87,43 @@ class DebugWorkerAdmin(ResourceAdmin):
     list_display = ("name", "phase", "target_type", "target_name", "expires_at")
     list_filter = ("phase", "target_type")
     search_fields = ("name", "target_name")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the controller writes; operators read them (and may revoke tokens)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyAdmin):
+    list_display = ("at", "identity", "actor", "team", "action", "target_kind", "target_name")
+    list_filter = ("identity", "action", "target_kind")
+    search_fields = ("actor", "target_name", "team")
+    date_hierarchy = "at"
+
+
+@admin.register(AgentToken)
+class AgentTokenAdmin(ReadOnlyAdmin):
+    list_display = ("hint", "identity", "subject", "team", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("identity",)
+    search_fields = ("subject", "team", "hint")
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{count} tokens revoked.")
+
+
+@admin.register(ConfigPush)
+class ConfigPushAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "requested_at", "requested_by", "scope", "target", "state")
+    list_filter = ("scope", "state")

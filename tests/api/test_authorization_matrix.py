@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.models import Worker
+from controller.models import DebugWorker, Team, Worker
 from tests.api.conftest import PERSONAS
 
 TARGETS = ("a-dev", "b-dev", "solo")
@@ -135,3 +135,61 @@ def test_apply_is_authorized_per_document(as_persona, persona, manifest, allowed
     if not allowed:
         assert response.status_code == 403
         assert "may" in response.json()["message"]
+
+
+TEAM_TARGETS = ("team-a", "team-b")
+TEAM_ACTIONS = {
+    "get": ("get", "/api/v1/teams/{t}", None),
+    "update": ("put", "/api/v1/teams/{t}", {"description": "changed"}),
+    "delete": ("delete", "/api/v1/teams/{t}", None),
+    "push": ("post", "/api/v1/config/push", {"team": "{t}"}),
+}
+TEAM_ALLOWED = {
+    "admin": {(a, t) for a in TEAM_ACTIONS for t in TEAM_TARGETS},
+    "manager": {(a, t) for a in TEAM_ACTIONS for t in TEAM_TARGETS},
+    # A leader reads its own team and pushes config to it; its spec is the admin's.
+    "leader-a": {("get", "team-a"), ("push", "team-a")},
+    "leader-b": {("get", "team-b"), ("push", "team-b")},
+    "worker-a": set(),
+    "solo": set(),
+    "anonymous": set(),
+}
+
+
+@pytest.mark.parametrize("target", TEAM_TARGETS)
+@pytest.mark.parametrize("action", TEAM_ACTIONS)
+@pytest.mark.parametrize("persona", [*PERSONAS, "anonymous"])
+def test_team_endpoint_authorization(as_persona, persona, action, target):
+    method, url, body = TEAM_ACTIONS[action]
+    body = {key: value.format(t=target) for key, value in body.items()} if body else None
+    response = getattr(as_persona(persona), method)(url.format(t=target), body, format="json")
+    if (action, target) in TEAM_ALLOWED[persona]:
+        assert response.status_code < 300, (response.status_code, response.json())
+        return
+    expected = {401} if persona == "anonymous" else {403, 404}
+    assert response.status_code in expected, (response.status_code, response.content)
+    team = Team.objects.get(name=target)
+    assert (team.generation, team.deletion_requested_at) == (1, None)
+
+
+@pytest.fixture
+def debugworkers(world):
+    from controller.services.apply import apply_text
+
+    for team in ("team-a", "team-b"):
+        apply_text(
+            f"apiVersion: hiclaw.io/v1beta1\nkind: DebugWorker\nmetadata: {{name: dbg-{team}}}\n"
+            f"spec: {{target: {{type: team, name: {team}}}}}\n"
+        )
+
+
+@pytest.mark.parametrize("target", ("dbg-team-a", "dbg-team-b"))
+@pytest.mark.parametrize("persona", [*PERSONAS, "anonymous"])
+def test_debugworker_authorization(as_persona, debugworkers, persona, target):
+    own = {"leader-a": "dbg-team-a", "leader-b": "dbg-team-b"}.get(persona)
+    allowed = persona in ("admin", "manager") or own == target
+    client = as_persona(persona)
+    assert (client.get(f"/api/v1/debugworkers/{target}").status_code == 200) == allowed
+    deleted = client.delete(f"/api/v1/debugworkers/{target}")
+    assert (deleted.status_code == 202) == allowed, deleted.content
+    assert (DebugWorker.objects.get(name=target).deletion_requested_at is not None) == allowed
