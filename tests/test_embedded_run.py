@@ -17,7 +17,12 @@ import pytest
 from tests.conftest import ROOT
 from tests.services import free_port
 
-WORKER = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: embedded-bot}\nspec: {model: qwen}\n"
+MANIFESTS = (
+    "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: embedded-bot}\nspec: {model: qwen}\n---\n"
+    "apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {name: crew}\n"
+    "spec: {leader: {name: crew-lead, model: qwen}, workers: [{name: crew-dev, model: qwen}],"
+    " debug: {enabled: false}}\n"
+)
 
 
 def wait_for(url: str, process: subprocess.Popen, deadline: float) -> urllib.request.addinfourl:
@@ -50,7 +55,7 @@ def wait_for_row(database, query: str, done, deadline: float) -> tuple:
 
 
 @pytest.mark.slow
-def test_make_run_serves_the_app_and_brings_a_worker_to_life(tmp_path):
+def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
@@ -80,22 +85,25 @@ def test_make_run_serves_the_app_and_brings_a_worker_to_life(tmp_path):
         # The in-process Celery worker picks up reconciles queued by an apply in another process.
         apply = subprocess.run(
             [str(ROOT / ".venv/bin/python"), "manage.py", "hiclaw_apply", "-f", "-"],
-            input=WORKER,
+            input=MANIFESTS,
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert apply.stdout.strip() == "worker/embedded-bot created", apply.stderr
-        # The worker reaches Running as a local process and reports in.
-        row = wait_for_row(
-            tmp_path / "data" / "hiclaw.sqlite3",
-            "SELECT phase, last_heartbeat FROM controller_worker WHERE name = 'embedded-bot'",
-            lambda row: row[0] == "Running" and row[1] is not None,
-            time.monotonic() + 60,
+        assert apply.stdout.splitlines() == ["worker/embedded-bot created", "team/crew created"], apply.stderr
+        # Every worker reaches Running as a local process and reports in; the team is Active.
+        database = tmp_path / "data" / "hiclaw.sqlite3"
+        wait_for_row(
+            database,
+            "SELECT COUNT(*) FROM controller_worker WHERE phase = 'Running' AND last_heartbeat IS NOT NULL",
+            lambda row: row[0] == 3,
+            time.monotonic() + 90,
         )
-        assert row[0] == "Running"
+        wait_for_row(
+            database, "SELECT phase FROM controller_team", lambda row: row[0] == "Active", time.monotonic() + 30
+        )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
