@@ -20,3 +20,10 @@ def test_ruff_lint_is_clean():
 def test_ruff_format_is_clean():
     result = subprocess.run([*RUFF, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold():
+    """The layering of CONVENTIONS #4, checked by import-linter (contracts in pyproject.toml)."""
+    lint_imports = ROOT / ".venv" / "bin" / "lint-imports"
+    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
