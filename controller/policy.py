@@ -97,7 +97,20 @@ def visible(principal: Principal, queryset: QuerySet) -> QuerySet:
         return queryset.filter(name__in=teams)
     elif model is DebugWorker and teams:
         return queryset.filter(team_name__in=teams)
+    elif model is Human and teams:
+        return queryset.filter(name__in=_humans_of(teams))
     return queryset.none()
+
+
+def _humans_of(teams: frozenset[str]) -> list[str]:
+    """Humans with access to any of ``teams`` (by team, or by one of its workers): read-only for
+    the teams' leaders and admins. Humans are few; their access lists are JSON, matched here."""
+    members = set(Worker.objects.filter(team__name__in=teams).values_list("name", flat=True))
+    return [
+        name
+        for name, spec in Human.objects.values_list("name", "spec")
+        if teams & set(spec.get("accessibleTeams") or []) or members & set(spec.get("accessibleWorkers") or [])
+    ]
 
 
 def can_see(principal: Principal, resource: Resource) -> bool:

@@ -1,6 +1,21 @@
+"""Dashboard pages and actions (DESIGN §11); login is Django's, at /accounts/login/."""
+
 from django.urls import path
 
-from debugui import views
+from debugui import actions, views
 
 app_name = "debugui"
-urlpatterns = [path("", views.overview, name="overview")]
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("teams/<str:name>/", views.team_detail, name="team"),
+    path("teams/<str:name>/debugworkers/", actions.create_debugworker, name="create-debugworker"),
+    path("workers/", views.worker_list, name="workers"),
+    path("workers/<str:name>/", views.worker_detail, name="worker"),
+    path("workers/<str:name>/<slug:action>/", actions.worker_action, name="worker-action"),
+    path("upgrades/", views.upgrades, name="upgrades"),
+    path("debug/", views.debugworker_list, name="debugworkers"),
+    path("debug/<str:name>/", views.debugworker_detail, name="debugworker"),
+    path("debug/<str:name>/delete/", actions.delete_debugworker, name="delete-debugworker"),
+    path("managers/", views.manager_list, name="managers"),
+    path("humans/", views.human_list, name="humans"),
+]

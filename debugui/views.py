@@ -1,10 +1,199 @@
-"""Dashboard pages."""
+"""Dashboard pages (DESIGN §11): ask the policy what the login may see, load it, render it.
+
+Every list goes through ``policy.visible``; a page about something the login
+may not see is a 404, so nothing outside its teams is revealed. Each page runs
+a fixed number of queries whatever the number of teams or workers.
+"""
+
+from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from controller import policy
+from controller.manifests import dump_yaml, to_manifest
+from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
+from controller.services.inspection import generated_files, log_tail
+from debugui import queries
+from debugui.charts import heartbeat_chart
+from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
+
+AUDIT_EVENTS = 15
+PUSH_DISABLED = "Config and skills push arrives with the upgrades work (DESIGN §9)."
+
+
+def principal_of(request: HttpRequest) -> policy.Principal:
+    """The login's identity for the policy, worked out once per request."""
+    if not hasattr(request, "_hiclaw_principal"):
+        request._hiclaw_principal = policy.principal_for_user(request.user)
+    return request._hiclaw_principal
+
+
+def _context(request: HttpRequest, **extra) -> dict:
+    principal = principal_of(request)
+    return {
+        "principal": principal,
+        "is_admin": principal.identity in policy.ALL_POWERFUL,
+        "push_disabled": PUSH_DISABLED,
+        **extra,
+    }
+
+
+def _with_health(page, health) -> None:
+    for row in page:
+        row.health = health(row)
+
+
+# --- overview ------------------------------------------------------------------------------
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    principal = principal_of(request)
+    if principal.identity == policy.NOBODY:
+        return render(request, "debugui/no_role.html", _context(request))
+    teams, sort = queries.sorted_by(queries.teams_with_health(principal), request, queries.TEAM_SORTS)
+    page = queries.page_of(teams, request)
+    _with_health(page, queries.team_health)
+    counts = {
+        "workers": queries.visible_workers(principal).filter(deletion_requested_at__isnull=True).count(),
+        "standalone": policy.visible(principal, Worker.objects.filter(team__isnull=True)).count(),
+        "debugworkers": policy.visible(principal, DebugWorker.objects.all()).count(),
+    }
+    return render(
+        request,
+        "debugui/overview.html",
+        _context(request, page=page, sort=sort, counts=counts, live_path="/ws/overview/"),
+    )
+
+
+# --- teams ---------------------------------------------------------------------------------
+@login_required
+def team_detail(request: HttpRequest, name: str) -> HttpResponse:
+    principal = principal_of(request)
+    team = queries.teams_with_health(principal).filter(name=name).first()
+    if team is None:
+        raise Http404(f"team/{name} not found")
+    team.health = queries.team_health(team)
+    members = queries.visible_workers(principal).filter(team=team)
+    leader = members.filter(role=MemberRole.TEAM_LEADER).first()
+    workers, sort = queries.sorted_by(members.filter(role=MemberRole.WORKER), request, queries.WORKER_SORTS)
+    page = queries.page_of(workers, request)
+    _with_health(page, queries.worker_health)
+    if leader is not None:
+        leader.health = queries.worker_health(leader)
+    debugworkers = list(policy.visible(principal, DebugWorker.objects.filter(team_name=name)).order_by("name")[:50])
+    permissions = team.spec["leader"].get("permissions") or {}
+    return render(
+        request,
+        "debugui/team.html",
+        _context(
+            request,
+            team=team,
+            leader=leader,
+            page=page,
+            sort=sort,
+            debugworkers=debugworkers,
+            permissions=permissions,
+            max_workers=permissions.get("maxWorkers"),
+            debug_form=DebugWorkerForm(initial={"name": _free_debug_name(name, debugworkers)}),
+            live_path=f"/ws/teams/{name}/",
+        ),
+    )
+
+
+def _free_debug_name(team: str, debugworkers: list[DebugWorker]) -> str:
+    """A suggestion for a new DebugWorker's name: the team's default one is often taken."""
+    taken = {debugworker.name for debugworker in debugworkers}
+    candidates = (f"{team}-debug" if n == 1 else f"{team}-debug-{n}" for n in range(1, len(taken) + 2))
+    return next(name for name in candidates if name not in taken)[:63]
+
+
+# --- workers -------------------------------------------------------------------------------
+@login_required
+def worker_list(request: HttpRequest) -> HttpResponse:
+    principal = principal_of(request)
+    rows = queries.visible_workers(principal)
+    team = request.GET.get("team", "")
+    if team == "-":
+        rows = rows.filter(team__isnull=True)
+    elif team:
+        rows = rows.filter(team__name=team)
+    rows, sort = queries.sorted_by(rows, request, queries.WORKER_SORTS)
+    page = queries.page_of(rows, request)
+    _with_health(page, queries.worker_health)
+    return render(request, "debugui/workers.html", _context(request, page=page, sort=sort, team_filter=team))
 
 
 @login_required
-def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "debugui/overview.html")
+def worker_detail(request: HttpRequest, name: str) -> HttpResponse:
+    principal = principal_of(request)
+    worker = queries.visible_workers(principal).filter(name=name).first()
+    if worker is None:
+        raise Http404(f"worker/{name} not found")
+    return render(request, "debugui/worker.html", worker_context(request, worker))
+
+
+def worker_context(request: HttpRequest, worker: Worker) -> dict:
+    worker.health = queries.worker_health(worker)
+    recent = Heartbeat.objects.filter(worker=worker).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
+    heartbeats = list(recent)[::-1]
+    permissions = (worker.team.spec["leader"].get("permissions") or {}) if worker.team_id else {}
+    logs, log_error = log_tail(worker)
+    files, files_error = generated_files(worker)
+    return _context(
+        request,
+        worker=worker,
+        conditions=worker.status_manifest()["conditions"],
+        chart=heartbeat_chart(heartbeats),
+        heartbeats=heartbeats[::-1][:10],
+        audit=AuditRecord.objects.filter(target_kind="Worker", target_name=worker.name)[:AUDIT_EVENTS],
+        logs=logs,
+        log_error=log_error,
+        files=files,
+        files_error=files_error,
+        manifest=dump_yaml([to_manifest(worker)]),
+        allowed_models=permissions.get("allowedModels") or [],
+        model_locked=permissions.get("canSwitchModel") is False,
+        image_form=ImageForm(initial={"image": worker.image}),
+        model_form=ModelForm(initial={"model": worker.model}),
+        live_path=f"/ws/workers/{worker.name}/",
+    )
+
+
+# --- the rest ------------------------------------------------------------------------------
+@login_required
+def upgrades(request: HttpRequest) -> HttpResponse:
+    page = queries.page_of(queries.visible_pushes(principal_of(request)), request)
+    return render(request, "debugui/upgrades.html", _context(request, page=page))
+
+
+@login_required
+def debugworker_list(request: HttpRequest) -> HttpResponse:
+    rows = policy.visible(principal_of(request), DebugWorker.objects.all())
+    rows, sort = queries.sorted_by(rows, request, {"name": "name", "phase": "phase", "team": "team_name"})
+    page = queries.page_of(rows, request)
+    return render(request, "debugui/debugworkers.html", _context(request, page=page, sort=sort))
+
+
+@login_required
+def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
+    debugworker = policy.visible(principal_of(request), DebugWorker.objects.all()).filter(name=name).first()
+    if debugworker is None:
+        raise Http404(f"debugworker/{name} not found")
+    return render(
+        request,
+        "debugui/debugworker.html",
+        _context(request, debugworker=debugworker, manifest=dump_yaml([to_manifest(debugworker)])),
+    )
+
+
+@login_required
+def manager_list(request: HttpRequest) -> HttpResponse:
+    rows = policy.visible(principal_of(request), Manager.objects.all()).order_by("name")
+    return render(request, "debugui/managers.html", _context(request, page=queries.page_of(rows, request)))
+
+
+@login_required
+def human_list(request: HttpRequest) -> HttpResponse:
+    rows = policy.visible(principal_of(request), Human.objects.all()).order_by("name")
+    return render(request, "debugui/humans.html", _context(request, page=queries.page_of(rows, request)))

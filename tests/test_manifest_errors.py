@@ -214,3 +214,13 @@ def test_empty_stream_is_refused():
         apply_text("---\n")
     assert refused.value.errors[0].rule == "required"
     assert not Team.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_malformed_image_is_refused_everywhere_an_image_is_given():
+    with pytest.raises(ManifestInvalid) as refused:
+        apply_text(WORKER + "spec: {model: q, image: 'Not An Image!'}")
+    assert [(e.field, e.rule) for e in refused.value.errors] == [("spec.image", "image")]
+    with pytest.raises(ManifestInvalid) as refused:
+        apply_text(TEAM + "spec: {image: 'team/Agent:1', leader: {name: l, model: q, image: 'ok/leader:1'}}")
+    assert [(e.field, e.rule) for e in refused.value.errors] == [("spec.image", "image")]

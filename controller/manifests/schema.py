@@ -33,6 +33,17 @@ _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MATRIX_USER = re.compile(r"^@[^:\s]+:[^\s]+$")
+# A container image reference: [registry[:port]/]path[:tag][@sha256:digest], path in lowercase.
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = (
+    rf"^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+IMAGE_RULE = (
+    "must be an image reference such as 'hiclaw/worker-agent:1.4.0' or 'registry:5000/team/agent:v2' "
+    "(lowercase path, optional tag and digest)"
+)
+_IMAGE = re.compile(IMAGE_PATTERN)
 
 
 def _dns_label(value: str) -> str:
@@ -86,6 +97,12 @@ def _non_empty(value: str) -> str:
     return value
 
 
+def _image(value: str) -> str:
+    if len(value) > 500 or not _IMAGE.match(value):
+        raise PydanticCustomError("image", IMAGE_RULE + ", got '{value}'", {"value": value})
+    return value
+
+
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
         raise PydanticCustomError("email", "must be an e-mail address, got '{value}'", {"value": value})
@@ -117,6 +134,7 @@ Clock = Annotated[str | int, AfterValidator(_clock)]
 Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
 Text = Annotated[str, AfterValidator(_non_empty)]
 Email = Annotated[str, AfterValidator(_email)]
+Image = Annotated[str, AfterValidator(_image)]
 MatrixUserID = Annotated[str, AfterValidator(_matrix_user_id)]
 LabelMap = Annotated[dict[str, str], AfterValidator(_label_map)]
 Runtime = Literal["openclaw", "copaw", "hermes"]
@@ -172,7 +190,7 @@ class AgentText(Shape):
 class WorkerSpec(AgentText):
     model: Text
     runtime: Runtime = "openclaw"
-    image: str | None = None
+    image: Image | None = None
     skills: list[str] | None = None
     mcp_servers: list[str] | None = None
     expose: list[ExposePort] | None = None
@@ -211,7 +229,7 @@ class TeamLeader(AgentText):
     name: DnsLabel
     model: Text
     runtime: Runtime = "openclaw"
-    image: str | None = None
+    image: Image | None = None
     state: State = "Running"
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     worker_idle_timeout: Duration = "720m"
@@ -239,7 +257,7 @@ class TeamUpgrade(Shape):
 class TeamSpec(Shape):
     description: str | None = None
     admin: TeamAdmin | None = None
-    image: str | None = None
+    image: Image | None = None
     leader: TeamLeader
     workers: list[TeamWorker] = Field(default_factory=list)
     peer_mentions: bool = True
@@ -301,7 +319,7 @@ class ManagerConfig(Shape):
 class ManagerSpec(AgentText):
     model: Text
     runtime: Runtime = "openclaw"
-    image: str | None = None
+    image: Image | None = None
     skills: list[str] | None = None
     mcp_servers: list[str] | None = None
     state: State = "Running"

@@ -78,7 +78,7 @@ def test_worker_lists_are_scoped(as_persona, persona, visible):
     [
         ("admin", {"team-a", "team-b"}, {"alice"}, {"default"}),
         ("manager", {"team-a", "team-b"}, {"alice"}, {"default"}),
-        ("leader-a", {"team-a"}, set(), set()),
+        ("leader-a", {"team-a"}, {"alice"}, set()),  # humans of its team, read-only
         ("worker-a", set(), set(), set()),
         ("solo", set(), set(), set()),
     ],

@@ -1,0 +1,242 @@
+"""Dashboard actions: POST forms (with CSRF) carried out by the operations service, so the
+policy that guards the API guards them too.
+
+A form posted without ``confirmed`` gets a confirmation page (the path without
+JavaScript). The page script asks in a dialog instead, posts with
+``confirmed=1`` and ``Accept: application/json`` and shows the answer
+``{"ok", "message", "field"?}`` beside the control. Refusals carry the
+policy's own message; a resource the login may not see is a 404.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from controller import policy
+from controller.manifests import ManifestInvalid, parse_objects
+from controller.models import API_VERSION, AgentPhase, DebugWorker, DesiredState, Team, Worker
+from controller.services import operations
+from controller.services.debugworkers import InvalidDebugRequest, debugworker_spec
+from controller.services.lifecycle import LifecycleRefused
+from debugui import queries
+from debugui.forms import DebugWorkerForm, ImageForm, ModelForm, first_error
+from debugui.views import principal_of
+
+ENSURE_READY_WAIT = 5.0  # seconds a request waits for Running; the page shows the rest live
+POLL_SECONDS = 0.25
+
+
+class ActionFailed(Exception):
+    """An action did not happen: ``message`` says why, ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int, field: str = ""):
+        self.message, self.status, self.field = message, status, field
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class WorkerAction:
+    label: str  # the button
+    question: str  # the confirmation, "{name}" filled in
+    run: Callable[[policy.Principal, Worker, dict], str]  # returns what happened, in words
+    form: type[forms.Form] | None = None
+
+
+def _set_state(state: str, verb: str) -> Callable[[policy.Principal, Worker, dict], str]:
+    def run(principal: policy.Principal, worker: Worker, data: dict) -> str:
+        operations.set_state(principal, worker, state)
+        return f"{worker.name}: {verb} (desired state {state}); the reconcile follows."
+
+    return run
+
+
+def _ensure_ready(principal: policy.Principal, worker: Worker, data: dict) -> str:
+    if worker.state != DesiredState.RUNNING:
+        operations.set_state(principal, worker, DesiredState.RUNNING)
+    else:
+        policy.authorize(principal, policy.LIFECYCLE, "Worker", worker.name, team=policy.team_of(worker))
+    deadline = time.monotonic() + ENSURE_READY_WAIT
+    while True:
+        row = Worker.objects.filter(pk=worker.pk).values_list("phase", "message").first()
+        if row is None:
+            return f"{worker.name} was removed while waiting for it."
+        phase, message = row
+        if phase == AgentPhase.RUNNING:
+            return f"{worker.name} is ready (phase Running)."
+        if time.monotonic() >= deadline:
+            detail = f": {message}" if message else ""
+            return f"{worker.name} is not running yet (phase {phase}{detail}); this page updates when it is."
+        time.sleep(POLL_SECONDS)  # the reconcile runs in a Celery worker; poll its result
+
+
+def _update(field: str) -> Callable[[policy.Principal, Worker, dict], str]:
+    def run(principal: policy.Principal, worker: Worker, data: dict) -> str:
+        outcome = operations.update_worker(principal, worker, {field: data[field]})
+        if outcome.action == "unchanged":
+            return f"{worker.name}: {field} is already {data[field]}."
+        return f"{worker.name}: {field} set to {data[field]}; the reconcile follows."
+
+    return run
+
+
+WORKER_ACTIONS = {
+    "wake": WorkerAction("Wake", "Wake {name}? It starts again with its workspace.", _set_state("Running", "waking")),
+    "sleep": WorkerAction(
+        "Sleep", "Put {name} to sleep? Its instance stops; its workspace is kept.", _set_state("Sleeping", "sleeping")
+    ),
+    "ensure-ready": WorkerAction("Ensure ready", "Wake {name} if needed and wait until it runs?", _ensure_ready),
+    "image": WorkerAction(
+        "Change image", "Change the image of {name}? It restarts on the new one.", _update("image"), ImageForm
+    ),
+    "model": WorkerAction("Change model", "Change the model of {name}?", _update("model"), ModelForm),
+}
+
+
+# --- views ---------------------------------------------------------------------------------
+@require_POST
+@login_required
+def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
+    spec = WORKER_ACTIONS.get(action)
+    principal = principal_of(request)
+    worker = queries.visible_workers(principal).filter(name=name).first()
+    if spec is None or worker is None:
+        raise Http404(f"worker/{name} not found")
+    form = spec.form(request.POST) if spec.form else None
+    back = _next(request, reverse("debugui:worker", args=[name]))
+    confirm = {"title": f"{spec.label}: {name}", "question": spec.question.format(name=name), "form": form}
+    try:
+        if form is not None and not form.is_valid():
+            field, message = first_error(form)
+            raise ActionFailed(message, 400, field)
+        if not request.POST.get("confirmed"):
+            return _confirm_page(request, confirm, back)
+        done = _carried_out(lambda: spec.run(principal, worker, form.cleaned_data if form else {}))
+    except ActionFailed as failure:
+        return _failed(request, failure, confirm, back)
+    return _done(request, done, back)
+
+
+@require_POST
+@login_required
+def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
+    principal = principal_of(request)
+    team = policy.visible(principal, Team.objects.all()).filter(name=name).first()
+    if team is None:
+        raise Http404(f"team/{name} not found")
+    form = DebugWorkerForm(request.POST)
+    back = _next(request, reverse("debugui:team", args=[name]))
+    question = f"Create a DebugWorker for team {name}? It mirrors the workspaces of the team's members."
+    confirm = {"title": f"New DebugWorker for {name}", "question": question, "form": form}
+    try:
+        if not form.is_valid():
+            field, message = first_error(form)
+            raise ActionFailed(message, 400, field)
+        if not request.POST.get("confirmed"):
+            return _confirm_page(request, confirm, back)
+        debug_name = form.cleaned_data["name"]
+        done = _carried_out(lambda: _create_debugworker(principal, name, debug_name))
+    except ActionFailed as failure:
+        return _failed(request, failure, confirm, back)
+    return _done(request, done, back)
+
+
+@require_POST
+@login_required
+def delete_debugworker(request: HttpRequest, name: str) -> HttpResponse:
+    principal = principal_of(request)
+    debugworker = policy.visible(principal, DebugWorker.objects.all()).filter(name=name).first()
+    if debugworker is None:
+        raise Http404(f"debugworker/{name} not found")
+    fallback = (
+        reverse("debugui:team", args=[debugworker.team_name])
+        if debugworker.team_name
+        else reverse("debugui:debugworkers")
+    )
+    back = _next(request, fallback)
+    confirm = {"title": f"Delete {name}", "question": f"Delete DebugWorker {name} and its instance?", "form": None}
+    try:
+        if not request.POST.get("confirmed"):
+            return _confirm_page(request, confirm, back)
+        done = _carried_out(lambda: _delete(principal, debugworker))
+    except ActionFailed as failure:
+        return _failed(request, failure, confirm, back)
+    return _done(request, done, back)
+
+
+def _create_debugworker(principal: policy.Principal, team: str, name: str) -> str:
+    existing = DebugWorker.objects.filter(name=name).first()
+    if existing is not None:
+        # Asked first, so nobody learns of DebugWorkers they may not touch.
+        policy.authorize(principal, policy.UPDATE, "DebugWorker", name, team=policy.team_of(existing))
+        raise ActionFailed(f"name: debugworker/{name} already exists; choose another name", 409, "name")
+    spec, annotations = debugworker_spec(principal, {"team": team})
+    metadata = {"name": name, "annotations": annotations}
+    manifest = {"apiVersion": API_VERSION, "kind": "DebugWorker", "metadata": metadata, "spec": spec}
+    operations.apply_as(principal, parse_objects([manifest]))
+    return f"debugworker/{name} created for team {team}; the reconcile starts it."
+
+
+def _delete(principal: policy.Principal, debugworker: DebugWorker) -> str:
+    operations.delete(principal, debugworker)
+    return f"debugworker/{debugworker.name}: deletion requested."
+
+
+# --- answers -------------------------------------------------------------------------------
+def _carried_out(run: Callable[[], str]) -> str:
+    """Run an operation; the domain's refusals become ``ActionFailed`` with their own message."""
+    try:
+        return run()
+    except policy.Denied as error:
+        raise ActionFailed(str(error), 403) from None
+    except policy.QuotaExceeded as error:
+        raise ActionFailed(str(error), 422) from None
+    except ManifestInvalid as error:
+        first = error.errors[0]
+        field = first.field.rsplit(".", 1)[-1] if first.field.endswith((".image", ".model", ".name")) else ""
+        raise ActionFailed(f"{first.field}: {first.message}", 422, field) from None
+    except InvalidDebugRequest as error:
+        raise ActionFailed(str(error), 400, error.field) from None
+    except (LifecycleRefused, operations.NotFound) as error:
+        raise ActionFailed(str(error), 409) from None
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _next(request: HttpRequest, fallback: str) -> str:
+    wanted = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return wanted if wanted and safe else fallback
+
+
+def _confirm_page(request: HttpRequest, confirm: dict, back: str, error: ActionFailed | None = None) -> HttpResponse:
+    context = {**confirm, "back": back, "error": error, "principal": principal_of(request)}
+    return render(request, "debugui/confirm.html", context, status=error.status if error else 200)
+
+
+def _failed(request: HttpRequest, failure: ActionFailed, confirm: dict, back: str) -> HttpResponse:
+    if _wants_json(request):
+        body = {"ok": False, "message": failure.message, **({"field": failure.field} if failure.field else {})}
+        return JsonResponse(body, status=failure.status)
+    return _confirm_page(request, confirm, back, failure)
+
+
+def _done(request: HttpRequest, message: str, back: str) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"ok": True, "message": message})
+    messages.success(request, message)
+    return redirect(back)

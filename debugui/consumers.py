@@ -1,0 +1,145 @@
+"""Live status for dashboard pages over a WebSocket (DESIGN §11, CONVENTIONS 11).
+
+One consumer serves three routes: ``/ws/overview/`` (team summaries),
+``/ws/teams/<name>/`` (a team and its members) and ``/ws/workers/<name>/``
+(one worker). It refuses anonymous users and anything the policy does not
+let the login see, sends a full snapshot on every (re)connect, then forwards
+``worker.changed`` / ``team.changed`` notices (controller.services.live) by
+re-reading the rows through ``policy.visible``: a notice names what changed,
+never its data, and is never trusted beyond that.
+
+Notices arriving close together (heartbeats of a busy team) are coalesced
+into one read per ``COALESCE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
+
+from controller import policy
+from controller.models import Team, Worker
+from controller.services import live
+from debugui import queries
+
+logger = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.2
+# Close codes (4000-4999 are the application's): the page stops reconnecting on these.
+UNAUTHENTICATED, FORBIDDEN = 4401, 4403
+
+
+class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        route = self.scope["url_route"]["kwargs"]
+        self.team, self.worker = route.get("team", ""), route.get("worker", "")
+        self.principal = await database_sync_to_async(policy.principal_for_user)(user)
+        groups = await database_sync_to_async(self._groups)()
+        if groups is None:
+            await self.close(code=FORBIDDEN)
+            return
+        self.subscribed = groups
+        self.known_workers: set[str] = set()
+        self.pending_workers: set[str] = set()
+        self.pending_teams: set[str] = set()
+        self.flush_task: asyncio.Task | None = None
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json(await database_sync_to_async(self._snapshot)())
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "subscribed", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        task = getattr(self, "flush_task", None)
+        if task is not None:
+            task.cancel()
+
+    async def receive_json(self, content, **kwargs) -> None:
+        """Pages only listen; a client may ask for a fresh snapshot."""
+        if isinstance(content, dict) and content.get("type") == "snapshot":
+            await self.send_json(await database_sync_to_async(self._snapshot)())
+
+    # --- notices from controller.services.live -----------------------------------------
+    async def worker_changed(self, event: dict) -> None:
+        worker, team = str(event.get("worker") or ""), str(event.get("team") or "")
+        if worker and not self.team and not self.worker:
+            worker = ""  # the overview shows teams only
+        self._pending(worker, team)
+
+    async def team_changed(self, event: dict) -> None:
+        self._pending("", str(event.get("team") or ""))
+
+    def _pending(self, worker: str, team: str) -> None:
+        if worker:
+            self.pending_workers.add(worker)
+        if team and not self.worker:
+            self.pending_teams.add(team)
+        if (self.pending_workers or self.pending_teams) and self.flush_task is None:
+            self.flush_task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending_workers or self.pending_teams:
+                await asyncio.sleep(COALESCE_SECONDS)
+                workers, teams = self.pending_workers, self.pending_teams
+                self.pending_workers, self.pending_teams = set(), set()
+                for message in await database_sync_to_async(self._updates)(workers, teams):
+                    await self.send_json(message)
+        except Exception:  # a failed read must not kill the socket; the next notice or reconnect heals
+            logger.warning("live update for %s failed", self.scope.get("path"), exc_info=True)
+        finally:
+            self.flush_task = None
+
+    # --- database side (run in a thread) ------------------------------------------------
+    def _groups(self) -> list[str] | None:
+        """The groups this page may join, or None when the policy refuses it."""
+        if self.team:
+            visible = policy.visible(self.principal, Team.objects.filter(name=self.team)).exists()
+            return [live.team_group(self.team)] if visible else None
+        if self.worker:
+            visible = policy.visible(self.principal, Worker.objects.filter(name=self.worker)).exists()
+            return [live.worker_group(self.worker)] if visible else None
+        return [live.OVERVIEW_GROUP] if self.principal.identity != policy.NOBODY else None
+
+    def _snapshot(self) -> dict:
+        if self.team:
+            teams = queries.read_teams(self.principal, {self.team})
+            workers = list(queries.visible_workers(self.principal).filter(team__name=self.team))
+        elif self.worker:
+            teams, workers = [], queries.read_workers(self.principal, {self.worker})
+        else:
+            teams, workers = list(queries.teams_with_health(self.principal)), []
+        self.known_workers = {worker.name for worker in workers}
+        return {
+            "type": "snapshot",
+            "now": timezone.now().isoformat(),
+            "teams": [queries.team_row(team) for team in teams],
+            "workers": [queries.worker_row(worker) for worker in workers],
+        }
+
+    def _updates(self, workers: set[str], teams: set[str]) -> list[dict]:
+        messages = []
+        if workers:
+            scope = {self.worker} if self.worker else workers
+            rows = queries.read_workers(self.principal, workers & scope, team=self.team)
+            for worker in rows:
+                messages.append({"type": "worker", "worker": queries.worker_row(worker)})
+            seen = {worker.name for worker in rows}
+            # Only rows this page was shown may be reported gone: other names are none of its business.
+            for name in sorted((workers & self.known_workers) - seen):
+                messages.append({"type": "worker.gone", "name": name})
+            self.known_workers = (self.known_workers - workers) | seen
+        if teams:
+            scope = {self.team} if self.team else teams
+            for team in queries.read_teams(self.principal, teams & scope):
+                messages.append({"type": "team", "team": queries.team_row(team)})
+        return messages

@@ -1,0 +1,157 @@
+"""The dashboard's read side: what a page or a live update shows, filtered by the policy.
+
+Querysets here load or annotate everything a page shows, so a page costs the
+same number of queries whatever the number of teams or workers. ``worker_row``
+and ``team_row`` are the JSON the live consumer sends; templates render the
+same fields, addressed by ``data-field`` so the browser can update them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, Q, QuerySet
+
+from controller import policy
+from controller.models import AgentPhase, ConfigPush, MemberRole, Team, TeamPhase, Worker
+
+PAGE_SIZE = 50
+HEARTBEAT_CHART_POINTS = 60
+
+# ?sort= keys of worker tables and the columns they order by.
+WORKER_SORTS = {
+    "name": "name",
+    "team": "team__name",
+    "phase": "phase",
+    "state": "state",
+    "container": "container_state",
+    "heartbeat": "last_heartbeat",
+    "idle": "idle_since",
+    "image": "image",
+    "skills": "skills_version",
+    "model": "model",
+}
+TEAM_SORTS = {"name": "name", "phase": "phase"}
+SETTLED = {"Running": AgentPhase.RUNNING, "Sleeping": AgentPhase.SLEEPING, "Stopped": AgentPhase.STOPPED}
+
+
+# --- querysets -------------------------------------------------------------------------
+def visible_workers(principal: policy.Principal) -> QuerySet[Worker]:
+    return policy.visible(principal, Worker.objects.select_related("team"))
+
+
+def teams_with_health(principal: policy.Principal) -> QuerySet[Team]:
+    """Visible teams, each annotated with its members' counts (one query for any number of teams)."""
+    live = Q(members__deletion_requested_at__isnull=True)
+    worker = live & Q(members__role=MemberRole.WORKER)
+    running = Q(members__phase=AgentPhase.RUNNING)
+    return policy.visible(principal, Team.objects.all()).annotate(
+        total_workers=Count("members", filter=worker),
+        ready_workers=Count("members", filter=worker & running),
+        leader_ready=Count("members", filter=live & running & Q(members__role=MemberRole.TEAM_LEADER)),
+        unhealthy=Count("members", filter=live & Q(members__heartbeat_missed_since__isnull=False)),
+        idle=Count("members", filter=live & running & Q(members__idle_since__isnull=False)),
+        failed=Count("members", filter=live & Q(members__phase=AgentPhase.FAILED)),
+        unsettled=Count("members", filter=live & ~Q(members__phase=F("members__state"))),
+    )
+
+
+def visible_pushes(principal: policy.Principal) -> QuerySet[ConfigPush]:
+    """Config pushes to what the principal may see: its teams, or single workers it sees."""
+    pushes = ConfigPush.objects.all()
+    if principal.identity in policy.ALL_POWERFUL:
+        return pushes
+    teams = principal.managed_teams
+    if not teams:
+        return pushes.none()
+    workers = policy.visible(principal, Worker.objects.all()).values("name")
+    return pushes.filter(
+        Q(scope=ConfigPush.Scope.TEAM, target__in=teams) | Q(scope=ConfigPush.Scope.WORKER, target__in=workers)
+    )
+
+
+# --- sorting and pages -----------------------------------------------------------------
+def sorted_by(queryset: QuerySet, request, sorts: dict[str, str], default: str = "name") -> tuple[QuerySet, str]:
+    """``queryset`` ordered by the request's ``?sort=`` (``-`` for descending); unknown keys fall back."""
+    wanted = request.GET.get("sort", default)
+    key = wanted.lstrip("-")
+    if key not in sorts:
+        wanted, key = default, default.lstrip("-")
+    column = sorts[key]
+    descending = wanted.startswith("-")
+    order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+    return queryset.order_by(order, "name"), wanted
+
+
+def page_of(queryset: QuerySet, request, size: int = PAGE_SIZE) -> Page:
+    """One page (``?page=``): a count and a slice, two queries however long the list."""
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+# --- health ----------------------------------------------------------------------------
+def team_health(team: Team) -> str:
+    """``bad`` (red), ``warn`` (amber) or ``ok`` (green), from an annotated team."""
+    if team.phase == TeamPhase.FAILED or team.failed or team.unhealthy:
+        return "bad"
+    if team.phase != TeamPhase.ACTIVE or team.unsettled:
+        return "warn"
+    return "ok"
+
+
+def worker_health(worker: Worker) -> str:
+    if worker.phase == AgentPhase.FAILED or worker.heartbeat_missed_since is not None:
+        return "bad"
+    if worker.phase != SETTLED.get(worker.state):
+        return "warn"
+    return "ok"
+
+
+# --- what live pages receive ---------------------------------------------------------------
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def worker_row(worker: Worker) -> dict[str, Any]:
+    return {
+        "name": worker.name,
+        "team": worker.team.name if worker.team_id else "",
+        "role": worker.role or "standalone",
+        "phase": worker.phase,
+        "state": worker.state,
+        "containerState": worker.container_state or "—",
+        "lastHeartbeat": _iso(worker.last_heartbeat),
+        "idleSince": _iso(worker.idle_since),
+        "activeTasks": worker.active_tasks,
+        "image": worker.image or "runtime default",
+        "runningImage": worker.running_image,
+        "skillsVersion": worker.skills_version or "—",
+        "model": worker.model,
+        "healthy": worker.healthy,
+        "health": worker_health(worker),
+        "message": worker.message,
+    }
+
+
+def team_row(team: Team) -> dict[str, Any]:
+    """An annotated team (``teams_with_health``) as the overview and team pages show it."""
+    return {
+        "name": team.name,
+        "phase": team.phase,
+        "leaderReady": "yes" if team.leader_ready else "no",
+        "workers": f"{team.ready_workers}/{team.total_workers}",
+        "unhealthy": team.unhealthy,
+        "idle": team.idle,
+        "health": team_health(team),
+        "message": team.message,
+    }
+
+
+def read_workers(principal: policy.Principal, names: set[str], team: str = "") -> list[Worker]:
+    """The named workers the principal may see (of ``team`` when given), fresh from the database."""
+    rows = visible_workers(principal).filter(name__in=names)
+    return list(rows.filter(team__name=team) if team else rows)
+
+
+def read_teams(principal: policy.Principal, names: set[str]) -> list[Team]:
+    return list(teams_with_health(principal).filter(name__in=names))

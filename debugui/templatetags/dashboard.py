@@ -1,0 +1,76 @@
+"""Template helpers of the dashboard: ages, sortable column headers, room links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote
+
+from django import template
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.filter
+def age(moment: datetime | None, empty: str = "never") -> str:
+    """``12 s``, ``5 min``, ``3 h``, ``2 d`` since ``moment`` (the page script keeps it ticking)."""
+    if moment is None:
+        return empty
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+@register.filter
+def iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+@register.filter
+def room_url(room_id: str) -> str:
+    """A matrix.to link that opens the room in the reader's own Matrix client."""
+    return f"https://matrix.to/#/{quote(room_id, safe='!:')}" if room_id else ""
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, label: str, key: str) -> str:
+    """A column header that sorts by ``key`` (again: reversed), keeping the other query parameters."""
+    request = context["request"]
+    current = context.get("sort", "")
+    query = request.GET.copy()
+    query.pop("page", None)
+    query["sort"] = f"-{key}" if current == key else key
+    direction = {key: "ascending", f"-{key}": "descending"}.get(current, "none")
+    arrow = {"ascending": " ▲", "descending": " ▼"}.get(direction, "")
+    return format_html(
+        '<th scope="col" aria-sort="{}"><a href="?{}">{}{}</a></th>', direction, query.urlencode(), label, arrow
+    )
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context, number: int) -> str:
+    query = context["request"].GET.copy()
+    query["page"] = number
+    return f"?{query.urlencode()}"
+
+
+@register.inclusion_tag("debugui/_action.html", takes_context=True)
+def worker_action(context, worker: str, action: str, style: str = "") -> dict:
+    """A confirmed POST button for one of ``debugui.actions.WORKER_ACTIONS`` on ``worker``."""
+    from debugui.actions import WORKER_ACTIONS  # the actions import the views, which load this library
+
+    spec = WORKER_ACTIONS[action]
+    return {
+        "url": reverse("debugui:worker-action", args=[worker, action]),
+        "label": spec.label,
+        "question": spec.question.format(name=worker),
+        "target": worker,
+        "action": action,
+        "style": style,
+        "next": context["request"].get_full_path(),
+        "csrf_token": context.get("csrf_token"),
+    }

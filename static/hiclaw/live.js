@@ -1,0 +1,133 @@
+// Live status for dashboard pages (DESIGN §11).
+//
+// A page that carries <body data-live="/ws/..."> opens a WebSocket to the
+// controller's LiveStatusConsumer. The first message is a full snapshot (on
+// every reconnect too); later ones are single rows. Rows are found by
+// data-worker="<name>" / data-team="<name>" and their cells by
+// data-field="<key>", so the page updates without a reload. Ages (heartbeat,
+// idle) are rendered here from ISO timestamps and re-ticked every second.
+
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 30000;
+// Close codes the consumer uses when the policy refuses: retrying would not help.
+const REFUSED = new Set([4401, 4403]);
+
+const HEALTH_LABELS = { ok: "healthy", warn: "settling", bad: "unhealthy" };
+
+let clockOffsetMs = 0; // server time minus browser time, from the snapshot
+
+export function formatAge(iso, now = Date.now() + clockOffsetMs) {
+  const seconds = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+    if (seconds >= size) return `${Math.floor(seconds / size)} ${unit}`;
+  }
+  return `${seconds} s`;
+}
+
+function renderAge(el) {
+  const iso = el.getAttribute("datetime");
+  el.textContent = iso ? formatAge(iso) + (el.dataset.suffix || "") : el.dataset.empty || "—";
+}
+
+function setField(el, value) {
+  const format = el.dataset.format;
+  if (format === "age") {
+    if (value) el.setAttribute("datetime", value);
+    else el.removeAttribute("datetime");
+    renderAge(el);
+    return;
+  }
+  const text = value === null || value === undefined || value === "" ? "" : String(value);
+  if (format === "health") {
+    el.dataset.value = text;
+    el.setAttribute("aria-label", `health: ${HEALTH_LABELS[text] || text}`);
+    return;
+  }
+  if (el.dataset.field === "message") el.hidden = !text;
+  if ("value" in el.dataset) el.dataset.value = text;
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function updateRows(selector, row) {
+  for (const container of document.querySelectorAll(selector)) {
+    let changed = false;
+    for (const el of container.querySelectorAll("[data-field]")) {
+      const key = el.dataset.field;
+      if (!(key in row)) continue;
+      const before = el.getAttribute("datetime") ?? el.dataset.value ?? el.textContent;
+      setField(el, row[key]);
+      const after = el.getAttribute("datetime") ?? el.dataset.value ?? el.textContent;
+      changed ||= before !== after;
+    }
+    if (row.state && container.dataset.state !== undefined) container.dataset.state = row.state;
+    container.classList.remove("gone");
+    if (changed && container.tagName === "TR") {
+      container.classList.remove("flash-update");
+      void container.offsetWidth; // restart the highlight animation
+      container.classList.add("flash-update");
+    }
+  }
+}
+
+function applyMessage(message) {
+  switch (message.type) {
+    case "snapshot":
+      if (message.now) clockOffsetMs = Date.parse(message.now) - Date.now();
+      message.teams.forEach((team) => updateRows(`[data-team="${CSS.escape(team.name)}"]`, team));
+      message.workers.forEach((worker) => updateRows(`[data-worker="${CSS.escape(worker.name)}"]`, worker));
+      break;
+    case "worker":
+      updateRows(`[data-worker="${CSS.escape(message.worker.name)}"]`, message.worker);
+      break;
+    case "team":
+      updateRows(`[data-team="${CSS.escape(message.team.name)}"]`, message.team);
+      break;
+    case "worker.gone":
+      document.querySelectorAll(`tr[data-worker="${CSS.escape(message.name)}"]`).forEach((tr) => tr.classList.add("gone"));
+      break;
+  }
+}
+
+function setStatus(state, text) {
+  const el = document.querySelector("[data-live-status]");
+  if (!el) return;
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function connect(path, attempt = 0) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}${path}`);
+  let opened = false;
+  socket.addEventListener("open", () => {
+    opened = true;
+    setStatus("live", "live");
+  });
+  socket.addEventListener("message", (event) => {
+    try {
+      applyMessage(JSON.parse(event.data));
+    } catch (error) {
+      console.warn("live update not applied", error);
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    if (REFUSED.has(event.code)) {
+      setStatus("refused", "not live: refused");
+      return;
+    }
+    // Capped exponential backoff with jitter; a connection that had opened starts over.
+    const next = opened ? 0 : attempt + 1;
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** next) * (0.75 + Math.random() * 0.5);
+    setStatus("reconnecting", "reconnecting…");
+    setTimeout(() => connect(path, next), opened ? RECONNECT_MIN_MS : delay);
+  });
+}
+
+function tick() {
+  document.querySelectorAll('time[data-format="age"]').forEach(renderAge);
+}
+
+const livePath = document.body.dataset.live;
+if (livePath) connect(livePath);
+tick();
+setInterval(tick, 1000);

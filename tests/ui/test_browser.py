@@ -1,0 +1,211 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against the real
+ASGI app (HTTP and WebSocket) served in this process. Screenshots of each main page go to
+build/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from controller import reconcilers
+from controller.models import AgentToken, ConfigPush, Heartbeat, Worker
+from controller.services.apply import apply_text
+from tests.ui.conftest import PASSWORD, off_the_browser_thread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LIVE_WITHIN_MS = 2000
+NO_RELOAD = "() => window.__stillTheSamePage === true"
+
+
+def open_live(dashboard, login: str, path: str):
+    page = dashboard.page(login)
+    page.goto(dashboard.url + path)
+    expect(page.locator("[data-live-status]")).to_have_text("live")
+    page.evaluate("() => { window.__stillTheSamePage = true; }")
+    return page
+
+
+def post_heartbeat(url: str, token: str, **report) -> int:
+    request = urllib.request.Request(
+        f"{url}/api/v1/heartbeats",
+        data=json.dumps({"state": "idle", **report}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status
+
+
+def test_team_admin_logs_in_and_sees_only_their_team(dashboard):
+    page = dashboard.page()
+    page.goto(dashboard.url + "/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Teams")).to_be_visible()
+    teams = page.locator("table[aria-label=Teams] tbody tr")
+    expect(teams).to_have_count(1)
+    expect(teams.first).to_have_attribute("data-team", "team-a")
+    expect(page.locator("[data-live-status]")).to_have_text("live")
+    dashboard.screenshot(page, "overview-team-admin")
+
+
+def test_admin_overview_shows_every_team_with_its_health(dashboard):
+    page = open_live(dashboard, "root", "/")
+    expect(page.locator("table[aria-label=Teams] tbody tr")).to_have_count(2)
+    expect(page.locator('tr[data-team="team-a"] [data-field="health"]')).to_have_attribute("data-value", "bad")
+    expect(page.locator('tr[data-team="team-b"] [data-field="health"]')).to_have_attribute("data-value", "ok")
+    dashboard.screenshot(page, "overview")
+
+
+def test_a_heartbeat_posted_through_the_api_updates_the_open_team_page(dashboard):
+    token = off_the_browser_thread(lambda: AgentToken.mint("worker", "a-dev", team="team-a")[1])
+    page = open_live(dashboard, "alice", "/teams/team-a/")
+    expect(page.locator("table[aria-label='Workers of team-a'] tbody tr")).to_have_count(3)
+    age = page.locator('tr[data-worker="a-dev"] [data-field="lastHeartbeat"]')
+    expect(age).to_have_text("3 min ago")
+    before = age.get_attribute("datetime")
+
+    assert post_heartbeat(dashboard.url, token, skillsVersion="2026.12.0") == 202
+
+    expect(age).not_to_have_attribute("datetime", before, timeout=LIVE_WITHIN_MS)
+    expect(age).to_have_text(re.compile(r"^\d s ago$"), timeout=LIVE_WITHIN_MS)
+    skills = page.locator('tr[data-worker="a-dev"] [data-field="skillsVersion"]')
+    expect(skills).to_have_text("2026.12.0", timeout=LIVE_WITHIN_MS)
+    assert page.evaluate(NO_RELOAD)
+    dashboard.screenshot(page, "team")
+
+
+def test_sleep_asks_for_confirmation_and_the_phase_turns_sleeping_live(dashboard):
+    page = open_live(dashboard, "alice", "/teams/team-a/")
+    row = page.locator('tr[data-worker="a-qa"]')
+    row.get_by_role("button", name="Sleep a-qa").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Put a-qa to sleep?")
+    dashboard.screenshot(page, "confirm-sleep")
+    dialog.get_by_role("button", name="Sleep").click()
+
+    expect(page.locator("#flash")).to_contain_text("a-qa: sleeping (desired state Sleeping)")
+    expect(row.locator('[data-field="state"]')).to_have_text("Sleeping", timeout=LIVE_WITHIN_MS)
+    expect(row.locator('[data-field="phase"]')).to_have_text("Running")
+    # No Celery worker runs here: the reconcile the action queued is run by hand, and
+    # publishes its result like any other.
+    off_the_browser_thread(reconcilers.reconcile, "Worker", "a-qa")
+    expect(row.locator('[data-field="phase"]')).to_have_text("Sleeping", timeout=LIVE_WITHIN_MS)
+    expect(row.get_by_role("button", name="Wake a-qa")).to_be_visible()
+    assert page.evaluate(NO_RELOAD)
+
+
+def test_another_teams_admin_cannot_open_team_a(dashboard):
+    page = dashboard.page("bob")
+    response = page.goto(dashboard.url + "/teams/team-a/")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert page.goto(dashboard.url + "/workers/a-dev/").status == 404
+
+
+def test_another_teams_admin_cannot_subscribe_to_team_a(dashboard):
+    page = open_live(dashboard, "bob", "/teams/team-b/")
+    attempt = """(path) => new Promise((resolve) => {
+        const socket = new WebSocket(`ws://${location.host}${path}`);
+        let opened = false;
+        socket.onopen = () => { opened = true; socket.close(); };
+        socket.onclose = (event) => resolve({opened, code: event.code});
+    })"""
+    assert page.evaluate(attempt, "/ws/teams/team-a/")["opened"] is False
+    assert page.evaluate(attempt, "/ws/teams/team-b/")["opened"] is True
+
+
+def test_worker_page_shows_an_invalid_image_beside_the_field(dashboard):
+    def history() -> None:
+        reconcilers.reconcile("Worker", "a-dev")  # conditions, generated files, a running instance
+        worker = Worker.objects.get(name="a-dev")
+        now = timezone.now()
+        Heartbeat.objects.bulk_create(
+            Heartbeat(
+                worker=worker,
+                received_at=now - timedelta(seconds=30 * (40 - index)),
+                state="busy" if 10 <= index % 20 < 16 else "idle",
+                active_tasks=(index % 20 - 9) if 10 <= index % 20 < 16 else 0,
+                runtime_version="reference-0.1.0",
+            )
+            for index in range(40)
+        )
+
+    off_the_browser_thread(history)
+    page = open_live(dashboard, "alice", "/workers/a-dev/")
+    expect(page.get_by_role("heading", name="Conditions")).to_be_visible()
+    expect(page.locator("svg[role=img] rect.busy")).to_have_count(12)
+    page.get_by_label("Image", exact=True).fill("Not An Image!")
+    page.get_by_role("button", name="Change image").click()
+    page.get_by_role("dialog").get_by_role("button", name="Change image").click()
+    error = page.locator('[data-error-for="image"]')
+    expect(error).to_contain_text("image: must be an image reference")
+    expect(page.get_by_label("Image", exact=True)).to_have_attribute("aria-invalid", "true")
+    dashboard.screenshot(page, "worker")
+
+
+def test_upgrades_debugworker_and_no_role_pages(dashboard):
+    def fixtures() -> None:
+        ConfigPush.objects.create(requested_by="admin:root", scope="team", target="team-a", targets=["a-dev", "a-qa"])
+        ConfigPush.objects.create(
+            requested_by="team-admin:alice", scope="worker", target="a-ops", targets=["a-ops"], state="Done"
+        )
+        apply_text(
+            "apiVersion: hiclaw.io/v1beta1\nkind: DebugWorker\nmetadata: {name: team-a-debug}\n"
+            "spec: {target: {type: team, name: team-a}, retention: 24h}\n"
+        )
+
+    off_the_browser_thread(fixtures)
+    page = dashboard.page("alice")
+    page.goto(dashboard.url + "/upgrades/")
+    expect(page.locator("table[aria-label='Config pushes'] tbody tr")).to_have_count(2)
+    dashboard.screenshot(page, "upgrades")
+    page.goto(dashboard.url + "/debug/team-a-debug/")
+    expect(page.get_by_role("heading", name="Mounted workspaces")).to_be_visible()
+    dashboard.screenshot(page, "debugworker")
+    carol = dashboard.page("carol")
+    carol.goto(dashboard.url + "/")
+    expect(carol.get_by_role("heading", name="You have no teams")).to_be_visible()
+    dashboard.screenshot(carol, "no-role")
+
+
+def test_the_page_reconnects_after_a_drop_and_catches_up(dashboard):
+    token = off_the_browser_thread(lambda: AgentToken.mint("worker", "a-qa", team="team-a")[1])
+    page = dashboard.page("alice")
+    # The page's WebSocket goes through a proxy in the test, which can drop it and hold
+    # reconnections back as a restarting server would.
+    sockets, down = [], {"now": False}
+
+    def proxy(socket) -> None:
+        if down["now"]:
+            socket.close()
+            return
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/"), proxy)
+    page.goto(dashboard.url + "/teams/team-a/")
+    status = page.locator("[data-live-status]")
+    expect(status).to_have_text("live")
+    page.evaluate("() => { window.__stillTheSamePage = true; }")
+
+    down["now"] = True
+    sockets[-1].close()
+    expect(status).to_have_text("reconnecting…")
+    # Missed while the connection was down: the snapshot sent on reconnect brings it.
+    assert post_heartbeat(dashboard.url, token, skillsVersion="2026.12.5") == 202
+    down["now"] = False
+    expect(status).to_have_text("live", timeout=10_000)
+    skills = page.locator('tr[data-worker="a-qa"] [data-field="skillsVersion"]')
+    expect(skills).to_have_text("2026.12.5", timeout=LIVE_WITHIN_MS)
+    assert len(sockets) == 2
+    assert page.evaluate(NO_RELOAD)

@@ -1,0 +1,166 @@
+"""Dashboard pages: who sees what (the policy's scoping), and what each page shows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from controller.models import AuditRecord, ConfigPush, DebugWorker, Heartbeat, Worker
+from controller.services.apply import apply_text
+
+pytestmark = pytest.mark.django_db
+
+
+def team_names(html: str) -> set[str]:
+    return set(re.findall(r'data-team="([^"]+)"', html))
+
+
+def worker_names(html: str) -> list[str]:
+    return re.findall(r'<tr data-worker="([^"]+)"', html)
+
+
+def test_team_admin_linked_to_a_human_sees_only_their_team(login_client):
+    page = login_client("alice").get("/")
+    assert page.status_code == 200
+    assert team_names(page.content.decode()) == {"team-a"}
+
+
+def test_team_admin_named_in_the_team_spec_sees_only_that_team(login_client):
+    assert team_names(login_client("bob").get("/").content.decode()) == {"team-b"}
+
+
+def test_admin_sees_every_team(login_client):
+    html = login_client("root").get("/").content.decode()
+    assert team_names(html) == {"team-a", "team-b"}
+    assert "standalone" in html
+
+
+def test_login_without_a_role_is_told_why_and_sees_nothing(login_client):
+    page = login_client("carol").get("/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "You have no teams" in html
+    assert "Human of permission level 2" in html and "spec.admin.name" in html
+    assert team_names(html) == set()
+    assert login_client("carol").get("/workers/").content.decode().count("<tr data-worker") == 0
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(client, world):
+    for url in ("/", "/teams/team-a/", "/workers/a-dev/", "/upgrades/", "/debug/"):
+        page = client.get(url)
+        assert page.status_code == 302
+        assert page["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize(
+    ("login", "url"),
+    [
+        ("alice", "/teams/team-b/"),
+        ("alice", "/workers/b-dev/"),
+        ("alice", "/workers/solo/"),
+        ("bob", "/teams/team-a/"),
+        ("bob", "/workers/a-dev/"),
+        ("carol", "/teams/team-a/"),
+        ("carol", "/workers/a-lead/"),
+    ],
+)
+def test_pages_outside_the_logins_teams_are_not_found(login_client, login, url):
+    page = login_client(login).get(url)
+    assert page.status_code == 404
+    assert "nothing here that you may see" in page.content.decode()
+
+
+def test_team_page_lists_the_leader_and_the_teams_workers(login_client):
+    html = login_client("alice").get("/teams/team-a/").content.decode()
+    assert worker_names(html) == ["a-lead", "a-dev", "a-ops", "a-qa"]  # the leader, then workers by name
+    assert "Builds and ships the storefront." in html
+    assert 'data-field="workers">3/3<' in html  # all three running
+    assert 'data-field="unhealthy">1<' in html  # a-ops missed its heartbeats
+    assert 'data-field="health" data-format="health" data-value="bad"' in html
+    assert "matrix.to/#/!team:example.org" in html
+    assert 'disabled aria-describedby="push-note"' in html  # push waits for the upgrades work
+
+
+def test_team_page_sorts_and_pages_its_workers(login_client):
+    client = login_client("alice")
+    assert worker_names(client.get("/teams/team-a/?sort=-name").content.decode())[1:] == ["a-qa", "a-ops", "a-dev"]
+    html = client.get("/teams/team-a/?sort=idle").content.decode()
+    assert worker_names(html)[1] == "a-qa" and 'aria-sort="ascending"' in html
+    # An unknown sort key falls back to the name.
+    assert worker_names(client.get("/teams/team-a/?sort=password").content.decode())[1:] == ["a-dev", "a-ops", "a-qa"]
+
+
+def test_long_worker_lists_are_paginated(login_client):
+    Worker.objects.bulk_create(
+        Worker(name=f"w-{index:03}", spec={"model": "qwen"}, model="qwen") for index in range(60)
+    )
+    client = login_client("root")
+    first = client.get("/workers/").content.decode()
+    assert len(worker_names(first)) == 50 and "Page 1 of 2" in first
+    second = client.get("/workers/?page=2").content.decode()
+    assert len(worker_names(second)) == 67 - 50  # 60, solo, and six team members
+    assert worker_names(client.get("/workers/?team=-&sort=-name").content.decode())[0] == "w-059"
+
+
+def test_worker_page_shows_spec_conditions_heartbeats_events_and_files(login_client):
+    worker = Worker.objects.get(name="a-dev")
+    worker.record_heartbeat("busy", active_tasks=2, runtime_version="0.9.1", skills_version="2026.11.1")
+    worker.conditions = [
+        {"type": "StorageReady", "status": "False", "reason": "Unreachable", "message": "minio timed out"},
+    ]
+    worker.save(update_fields=["conditions"])
+    AuditRecord.objects.create(
+        actor="alice", identity="team-admin", action="state:Sleeping", target_kind="Worker", target_name="a-dev"
+    )
+    html = login_client("alice").get("/workers/a-dev/").content.decode()
+    assert "Unreachable" in html and "minio timed out" in html
+    assert "HeartbeatReceived" in html  # the Healthy condition
+    assert 'class="busy"' in html and "1 heartbeats" in html
+    assert "state:Sleeping" in html
+    assert "No files in storage yet." in html or "Storage did not answer" not in html
+    assert "kind: Worker" in html  # the manifest
+    assert 'list="allowed-models"' in html and '<option value="claude">' in html
+
+
+def test_worker_chart_reads_a_bounded_number_of_heartbeats(login_client):
+    worker = Worker.objects.get(name="a-dev")
+    Heartbeat.objects.bulk_create(Heartbeat(worker=worker, state="idle") for _ in range(150))
+    html = login_client("alice").get("/workers/a-dev/").content.decode()
+    assert html.count("<rect ") == 60
+
+
+def test_team_admins_see_their_teams_humans_read_only_and_no_managers(login_client):
+    apply_text(
+        "apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: default}\nspec: {model: claude}\n---\n"
+        "apiVersion: hiclaw.io/v1beta1\nkind: Human\nmetadata: {name: bert}\n"
+        "spec: {displayName: Bert, permissionLevel: 2, accessibleTeams: [team-b]}\n"
+    )
+    humans = login_client("alice").get("/humans/").content.decode()
+    assert "<td>alice</td>" in humans and "<td>bert</td>" not in humans
+    assert "None visible to you" in login_client("alice").get("/managers/").content.decode()
+    root = login_client("root")
+    assert "<td>alice</td>" in root.get("/humans/").content.decode()
+    assert "<td>default</td>" in root.get("/managers/").content.decode()
+
+
+def test_upgrades_page_shows_pushes_to_the_logins_teams_only(login_client):
+    ConfigPush.objects.create(requested_by="admin:root", scope="team", target="team-a", targets=["a-dev", "a-qa"])
+    ConfigPush.objects.create(requested_by="admin:root", scope="team", target="team-b", targets=["b-dev"])
+    ConfigPush.objects.create(requested_by="admin:root", scope="worker", target="a-ops", targets=["a-ops"])
+    alice = login_client("alice").get("/upgrades/").content.decode()
+    assert "team team-a" in alice and "worker a-ops" in alice and "team-b" not in alice
+    assert "team team-b" in login_client("root").get("/upgrades/").content.decode()
+
+
+def test_debugworker_pages_follow_the_team(login_client):
+    apply_text(
+        "apiVersion: hiclaw.io/v1beta1\nkind: DebugWorker\nmetadata: {name: a-debug}\n"
+        "spec: {target: {type: team, name: team-a}}\n"
+    )
+    assert DebugWorker.objects.get(name="a-debug").team_name == "team-a"
+    assert login_client("alice").get("/debug/a-debug/").status_code == 200
+    assert "a-debug" in login_client("alice").get("/debug/").content.decode()
+    assert "a-debug" in login_client("alice").get("/teams/team-a/").content.decode()
+    assert login_client("bob").get("/debug/a-debug/").status_code == 404
+    assert "a-debug" not in login_client("bob").get("/debug/").content.decode()
