@@ -35,6 +35,7 @@ UNAUTHENTICATED, FORBIDDEN = 4401, 4403
 
 class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
+        live.serve_on(asyncio.get_running_loop())
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHENTICATED)

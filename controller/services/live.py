@@ -9,15 +9,27 @@ that missed a message is corrected by the snapshot it gets on reconnect.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "overview"
+
+# The event loop serving WebSockets in this process (embedded mode). The
+# in-memory channel layer's queues belong to that loop, so messages from
+# other threads (in-process Celery, request threads) are handed to it.
+_serving_loop: asyncio.AbstractEventLoop | None = None
+
+
+def serve_on(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by the consumers: the loop that delivers in-memory messages to browsers."""
+    global _serving_loop
+    _serving_loop = loop
 
 
 def team_group(team: str) -> str:
@@ -46,6 +58,11 @@ def _send(groups: list[str], message: dict) -> None:
     if layer is None:
         return
     try:
+        loop = _serving_loop
+        if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+            for group in groups:
+                asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            return
         for group in groups:
             async_to_sync(layer.group_send)(group, message)
     except Exception:  # a broken channel layer must not break a reconcile or an API call
