@@ -115,16 +115,9 @@ def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
     form = spec.form(request.POST) if spec.form else None
     back = _next(request, reverse("debugui:worker", args=[name]))
     confirm = {"title": f"{spec.label}: {name}", "question": spec.question.format(name=name), "form": form}
-    try:
-        if form is not None and not form.is_valid():
-            field, message = first_error(form)
-            raise ActionFailed(message, 400, field)
-        if not request.POST.get("confirmed"):
-            return _confirm_page(request, confirm, back)
-        done = _carried_out(lambda: spec.run(principal, worker, form.cleaned_data if form else {}))
-    except ActionFailed as failure:
-        return _failed(request, failure, confirm, back)
-    return _done(request, done, back)
+    return _confirmed_action(
+        request, confirm, back, lambda: spec.run(principal, worker, form.cleaned_data if form else {})
+    )
 
 
 @require_POST
@@ -138,17 +131,9 @@ def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     back = _next(request, reverse("debugui:team", args=[name]))
     question = f"Create a DebugWorker for team {name}? It mirrors the workspaces of the team's members."
     confirm = {"title": f"New DebugWorker for {name}", "question": question, "form": form}
-    try:
-        if not form.is_valid():
-            field, message = first_error(form)
-            raise ActionFailed(message, 400, field)
-        if not request.POST.get("confirmed"):
-            return _confirm_page(request, confirm, back)
-        debug_name = form.cleaned_data["name"]
-        done = _carried_out(lambda: _create_debugworker(principal, name, debug_name))
-    except ActionFailed as failure:
-        return _failed(request, failure, confirm, back)
-    return _done(request, done, back)
+    return _confirmed_action(
+        request, confirm, back, lambda: _create_debugworker(principal, name, form.cleaned_data["name"])
+    )
 
 
 @require_POST
@@ -165,13 +150,7 @@ def delete_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     )
     back = _next(request, fallback)
     confirm = {"title": f"Delete {name}", "question": f"Delete DebugWorker {name} and its instance?", "form": None}
-    try:
-        if not request.POST.get("confirmed"):
-            return _confirm_page(request, confirm, back)
-        done = _carried_out(lambda: _delete(principal, debugworker))
-    except ActionFailed as failure:
-        return _failed(request, failure, confirm, back)
-    return _done(request, done, back)
+    return _confirmed_action(request, confirm, back, lambda: _delete(principal, debugworker))
 
 
 def _create_debugworker(principal: policy.Principal, team: str, name: str) -> str:
@@ -193,6 +172,21 @@ def _delete(principal: policy.Principal, debugworker: DebugWorker) -> str:
 
 
 # --- answers -------------------------------------------------------------------------------
+def _confirmed_action(request: HttpRequest, confirm: dict, back: str, run: Callable[[], str]) -> HttpResponse:
+    """Check the form, ask for confirmation unless given, carry out ``run`` and answer."""
+    form = confirm["form"]
+    try:
+        if form is not None and not form.is_valid():
+            field, message = first_error(form)
+            raise ActionFailed(message, 400, field)
+        if not request.POST.get("confirmed"):
+            return _confirm_page(request, confirm, back)
+        done = _carried_out(run)
+    except ActionFailed as failure:
+        return _failed(request, failure, confirm, back)
+    return _done(request, done, back)
+
+
 def _carried_out(run: Callable[[], str]) -> str:
     """Run an operation; the domain's refusals become ``ActionFailed`` with their own message."""
     try:
