@@ -9,6 +9,8 @@ from django.db import connection
 
 from controller import reconcilers
 from controller.clients.gateway import GatewayClient
+from controller.clients.matrix import MatrixClient
+from controller.clients.storage import storage_from_url
 from controller.models import Worker
 from controller.reconcilers.base import backoff
 from controller.reconcilers.locks import resource_lock
@@ -50,6 +52,32 @@ def test_unreachable_gateway_sets_condition_backs_off_and_keeps_earlier_progress
     assert reconcilers.reconcile("Worker", "bo", services=embedded).requeue_after is None
     worker.refresh_from_db()
     assert (worker.phase, worker.failures, worker.message) == ("Running", 0, "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("broken", ["matrix", "storage"])
+def test_unreachable_matrix_or_storage_is_a_temporary_failure_that_deletes_nothing(settings, broken):
+    embedded = default_services()
+    closed = f"127.0.0.1:{free_port()}"
+    settings.HICLAW_MATRIX_DOMAIN = "hs.test"
+    services = Services(
+        backend=embedded.backend,
+        storage=storage_from_url(f"s3://key:secret@{closed}/bucket?secure=false")
+        if broken == "storage"
+        else embedded.storage,
+        matrix=MatrixClient(f"http://{closed}", "hs.test", registration_secret="s", timeout=1)
+        if broken == "matrix"
+        else None,
+        gateway=embedded.gateway,
+    )
+    apply_text(MANIFEST)
+    assert reconcilers.reconcile("Worker", "bo", services=services).requeue_after == 2
+    worker = Worker.objects.get(name="bo")
+    condition = worker.condition({"matrix": "MatrixReady", "storage": "StorageReady"}[broken])
+    assert (condition["status"], condition["reason"]) == ("False", "Unavailable")
+    assert (worker.phase, worker.failures) == ("Pending", 1)
+    assert embedded.backend.status("hiclaw-worker-bo").state == "Missing"  # the instance step never ran
+    assert Worker.objects.filter(name="bo", deletion_requested_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
@@ -119,3 +147,23 @@ def test_every_external_name_follows_the_resource_prefix(settings):
     reconcilers.reconcile("Worker", "bo")
     backend = default_services().backend
     assert [(i.name, i.labels["hiclaw.io/controller"]) for i in backend.list()] == [("acme-worker-bo", "acme")]
+
+
+@pytest.mark.django_db
+def test_deletion_waits_for_a_service_that_is_down_then_completes():
+    embedded = default_services()
+    apply_text(MANIFEST)
+    reconcilers.reconcile("Worker", "bo")
+    Worker.objects.filter(name="bo").update(deletion_requested_at="2026-01-01T00:00:00Z")
+    down = Services(
+        backend=embedded.backend,
+        storage=embedded.storage,
+        matrix=None,
+        gateway=GatewayClient(f"http://127.0.0.1:{free_port()}", "admin", "pw", timeout=1),
+    )
+    assert reconcilers.reconcile("Worker", "bo", services=down).requeue_after == 2
+    worker = Worker.objects.get(name="bo")
+    assert worker.message.startswith("deletion waits:") and worker.failures == 1
+    assert reconcilers.reconcile("Worker", "bo").requeue_after is None
+    assert not Worker.objects.filter(name="bo").exists()
+    assert embedded.backend.status("hiclaw-worker-bo").state == "Missing"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from controller.models import AuditRecord, ConfigPush, DebugWorker, Human, Team, Worker
 from controller.services.apply import apply_text
@@ -237,3 +239,23 @@ def test_token_auth_errors(world):
     anonymous.credentials(HTTP_AUTHORIZATION="Token abc")
     response = anonymous.get("/api/v1/workers")
     assert response.status_code == 401 and "Bearer" in response.json()["message"]
+
+
+@pytest.mark.parametrize("plural", ["workers", "teams"])
+def test_list_queries_do_not_grow_with_the_number_of_resources(as_persona, plural):
+    admin = as_persona("admin")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert admin.get(f"/api/v1/{plural}").status_code == 200
+        return len(context.captured_queries)
+
+    before = queries()
+    apply_text(
+        "\n---\n".join(
+            f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: extra-{i}}}\n"
+            f"spec: {{leader: {{name: extra-{i}-lead, model: q}}, workers: [{{name: extra-{i}-w, model: q}}]}}"
+            for i in range(8)
+        )
+    )
+    assert queries() == before
