@@ -85,3 +85,17 @@ def test_manager_runs_with_its_config(embedded_driver):
     assert services.backend.status("hiclaw-manager-boss").running
     written = json.loads(services.storage.get("managers/boss/openclaw.json"))
     assert written["manager"] == {"heartbeatInterval": "5m", "workerIdleTimeout": "720m", "notifyChannel": "team-room"}
+
+
+def test_deleting_a_team_removes_its_members_then_itself_and_its_debugworker(embedded_driver):
+    from controller.models import Team, Worker
+    from controller.services.lifecycle import request_deletion
+
+    apply_text(team(["a"]))
+    converge(embedded_driver, "lead", "a")
+    assert DebugWorker.objects.filter(name="t-debug").exists()
+    request_deletion(Team.objects.get(name="t"))
+    embedded_driver.converge(("Worker", "t-lead"), ("Worker", "t-a"), ("Team", "t"), ("DebugWorker", "t-debug"))
+    assert not Team.objects.exists() and not Worker.objects.exists()
+    assert not DebugWorker.objects.filter(name="t-debug").exists()
+    assert embedded_driver.services.backend.list() == []

@@ -163,9 +163,10 @@ class TeamReconciler:
                 team.message = f"deletion waits: {error}"
                 self.save(team)
                 return Result(requeue_after=backoff(team.failures))
-        DebugWorker.objects.filter(labels__contains={OWNER_LABEL: team.name}).update(
-            deletion_requested_at=timezone.now()
-        )
+        # JSON "contains" lookups do not exist on SQLite (embedded mode): match the owner here.
+        for debugworker in DebugWorker.objects.filter(team_name=team.name, deletion_requested_at__isnull=True):
+            if debugworker.labels.get(OWNER_LABEL) == team.name:
+                request_deletion(debugworker)
         team.delete()
         logger.info("team/%s: deleted", team.name)
         return Result()
