@@ -25,11 +25,16 @@ class Team(Resource):
 
     phase = models.CharField(max_length=16, choices=TeamPhase.choices, default=TeamPhase.PENDING, db_index=True)
     team_room_id = models.CharField(max_length=255, blank=True)
-    leader_room_id = models.CharField(max_length=255, blank=True)
     leader_dm_room_id = models.CharField(max_length=255, blank=True)
 
     class Meta(Resource.Meta):
         pass
+
+    @property
+    def leader_room_id(self) -> str:
+        """The leader's own room (Manager, global admin, leader), read off the leader's row."""
+        leader = next((m for m in self.members.all() if m.role == "team_leader"), None)
+        return leader.room_id if leader is not None else ""
 
     def index_spec(self) -> None:
         self.image = self.spec.get("image", "")

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 LEADER_POWER = ADMIN_POWER = 100
 OWNER_LABEL = "hiclaw.io/owner"
-STATUS_FIELDS = [*base.STATUS_FIELDS, "team_room_id", "leader_room_id", "leader_dm_room_id"]
+STATUS_FIELDS = [*base.STATUS_FIELDS, "team_room_id", "leader_dm_room_id"]
 SETTLED = {AgentPhase.RUNNING, AgentPhase.SLEEPING, AgentPhase.STOPPED}
 
 
@@ -68,7 +68,6 @@ class TeamReconciler:
             team.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
             return
         leader_name = team.spec["leader"]["name"]
-        leader = next((m for m in members if m.name == leader_name), None)
         admin_id = team_admin_id(team)
         with matrix_errors():
             admin = self.services.matrix_admin()
@@ -103,7 +102,6 @@ class TeamReconciler:
                     direct=True,
                     room_id=team.leader_dm_room_id,
                 )
-            team.leader_room_id = leader.room_id if leader is not None else ""
             if team.team_room_id != room_before:
                 self.save(team)
                 queue_humans(self.services)
