@@ -1,18 +1,35 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test` (plus `make test-fast`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/hiclaw
+DATABASE_URL_TEST ?= postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw
+# The fast tier runs in this many processes (the machines have 2 cores).
+FAST_WORKERS ?= 2
+# Servers used only by tests live in virtualenvs of their own so their pins never
+# constrain the controller's; the fixtures in tests/services/ use them. `prod` is
+# the controller's requirements.txt alone, as an operator installs it: a test
+# runs web + Celery from it to prove nothing the tests bring in is needed.
+TEST_VENVS := .venvs/synapse/.installed .venvs/moto/.installed .venvs/prod/.installed
 
-.PHONY: run test lint
+
+.PHONY: run test test-fast test-services lint lock
 
 ## Run the controller in embedded mode (SQLite, in-process Celery) on http://$HOST:$PORT
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py hiclaw_run
 
-## Run the whole test suite (PostgreSQL from DATABASE_URL, default the local server)
-test: $(VENV)/.test
+## Run the whole test suite: installs and starts what it needs (PostgreSQL, Redis,
+## dockerd, chromium), builds the virtualenvs, then runs pytest on PostgreSQL.
+test: test-services $(VENV)/.test $(TEST_VENVS)
 	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The tests that need no service, on SQLite (the embedded database): under a minute.
+test-fast: $(VENV)/.test
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -m "not slow" -n $(FAST_WORKERS) $(PYTEST_ARGS)
+
+## Install and start PostgreSQL, Redis and dockerd when they do not answer (root), or say what is missing.
+test-services:
+	@scripts/test-services.sh
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
@@ -32,12 +49,24 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
-# Servers used only by tests live in their own virtualenvs so their pins never
-# constrain the controller's (DESIGN §13). The fixtures in tests/services/ use them.
-TEST_VENVS := .venvs/synapse/.installed .venvs/moto/.installed
-$(VENV)/.test: $(TEST_VENVS)
-
 .venvs/%/.installed: tests/requirements-%.txt
 	$(PYTHON) -m venv .venvs/$*
 	.venvs/$*/bin/pip install --quiet -r $<
+	touch $@
+
+.venvs/prod/.installed: requirements.txt
+	$(PYTHON) -m venv .venvs/prod
+	.venvs/prod/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+## Recompile the locks (requirements.txt, requirements-test.txt) from the .in files.
+PIP_COMPILE = .venvs/lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+lock: .venvs/lock/.installed
+	$(PIP_COMPILE) -o requirements.txt requirements.in
+	$(PIP_COMPILE) -o requirements-test.txt requirements-test.in
+
+.venvs/lock/.installed:
+	$(PYTHON) -m venv .venvs/lock
+	.venvs/lock/bin/pip install --quiet pip-tools==7.6.2
 	touch $@

@@ -9,6 +9,12 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiclaw_site.settings")
     from django.core.management import execute_from_command_line
 
+    from hiclaw_site.datadir import DataDirError, preflight
+
+    try:
+        preflight(sys.argv)
+    except DataDirError as exc:
+        sys.exit(f"error: {exc}")
     execute_from_command_line(sys.argv)
 
 

@@ -15,7 +15,7 @@ missing); ``--redis-url`` makes the broker Redis, as in production.
 Containers, the network, the rows and the Redis keys are named with a prefix
 unique to the invocation and removed at the end, on error, Ctrl-C and SIGTERM.
 
-Run from the repository root (dockerd must answer: ``.ci/docker-up.sh`` as root)::
+Run from the repository root (dockerd must answer: ``scripts/test-services.sh docker`` as root)::
 
     .venv/bin/python bench/apply_to_running.py                # 20 workers, 3 runs
     .venv/bin/python bench/apply_to_running.py --redis-url redis://127.0.0.1:6379/0

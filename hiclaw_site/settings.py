@@ -19,20 +19,26 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("HICLAW_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
-def _secret_key() -> str:
-    """The configured key, else one generated once and kept in the data dir."""
+SECRET_KEY_FILE = DATA_DIR / "secret_key"
+
+
+def _secret_key() -> tuple[str, bool]:
+    """The configured key, else the one kept in the data dir; else a key for this process only.
+
+    Nothing is written here: ``hiclaw_site.datadir.prepare()`` (run by
+    ``hiclaw_run`` and ``migrate``) keeps a generated key in the data dir, and
+    the commands and Celery processes that need a lasting key refuse to run
+    with an ephemeral one.
+    """
     key = env_secret("DJANGO_SECRET_KEY")
     if key:
-        return key
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_urlsafe(50))
-    return key_file.read_text().strip()
+        return key, False
+    if SECRET_KEY_FILE.is_file():
+        return SECRET_KEY_FILE.read_text().strip(), False
+    return secrets.token_urlsafe(50), True
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY, SECRET_KEY_EPHEMERAL = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -61,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "hiclaw_site.middleware.StoreUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "hiclaw_site.urls"
@@ -159,9 +166,9 @@ if REDIS_URL:
 else:
     # Embedded: a broker in files under the data dir, so reconciles queued by
     # any local process (server, manage.py commands) reach the in-process worker.
-    BROKER_DIR = DATA_DIR / "broker"
-    BROKER_DIR.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    BROKER_DIR = DATA_DIR / "broker"  # made by hiclaw_site.datadir.prepare()
+    # With a host name kombu does not warn "No hostname was supplied" on every command.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),

@@ -24,6 +24,20 @@ celery_app.conf.broker_url = "memory://localhost/"
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
+# Fixtures that start or reach something outside this process: Synapse, the S3
+# server, the Docker Engine, Redis, a served controller (a browser or a `hiclaw`
+# subprocess talks to it). A test using any of them, directly or through another
+# fixture, is marked slow and left out of `make test-fast`.
+SERVICE_FIXTURES = frozenset(
+    {"synapse", "moto_server", "docker_service", "redis", "asgi_server", "live_server", "dashboard"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

@@ -110,4 +110,7 @@ def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path)
         stop_worker_processes(tmp_path / "data" / "instances")
     assert "Admin login: boss" in output
     assert "embedded (in-process Celery)" in output
+    # Stopping the server says what becomes of the local worker processes.
+    assert "3 local worker process(es) keep running" in output, output[-3000:]
+    assert "No hostname was supplied" not in output
     assert (tmp_path / "data" / "hiclaw.sqlite3").exists()

@@ -27,6 +27,9 @@ from schemathesis.config import SchemathesisConfig
 from controller.models import AgentToken
 from tests.api.conftest import PERSONAS
 
+# A fuzz run: it belongs to the full suite, not to the fast tier.
+pytestmark = pytest.mark.slow
+
 SCHEMA_PATH = "/api/v1/schema/"
 EXAMPLES_PER_OPERATION = 15
 # What the ``world`` fixture applies: path and query values drawn from here hit real rows.

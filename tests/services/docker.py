@@ -27,7 +27,7 @@ TEST_IMAGE_COMMAND = (
     '[ -z \\"$HICLAW_TEST_EXIT\\" ] || exit \\"$HICLAW_TEST_EXIT\\"; exec sleep 3600"]'
 )
 SESSION_LABEL = "hiclaw-test/session"
-START_HINT = "run `.ci/docker-up.sh` as root (it installs docker.io and busybox-static and starts dockerd)"
+START_HINT = "run `scripts/test-services.sh docker` as root (installs docker.io and busybox-static, starts dockerd)"
 
 
 @dataclass(frozen=True)

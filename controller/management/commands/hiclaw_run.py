@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 
 import uvicorn
 from django.conf import settings
@@ -16,7 +17,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from controller.backends.base import InstanceState
+from controller.backends.process import ProcessBackend
 from controller.embedded import EmbeddedCelery
+from controller.reconcilers.services import default_services
 
 
 class Command(BaseCommand):
@@ -40,11 +44,32 @@ class Command(BaseCommand):
             celery.start()
         mode = "embedded (in-process Celery)" if celery else "production (Celery on Redis)"
         self.stdout.write(f"HiClaw controller on http://{host}:{port}/ — {mode}, data in {settings.DATA_DIR}")
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again; as an
+        # exception here, it lets the embedded Celery stop and the closing words be said.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             uvicorn.run("hiclaw_site.asgi:application", host=host, port=port, lifespan="off", log_level="info")
+        except KeyboardInterrupt:
+            pass
         finally:
             if celery:
                 celery.stop()
+            self._say_what_keeps_running()
+
+    def _say_what_keeps_running(self) -> None:
+        """Local worker processes outlive the server, as containers would: say so on the way out."""
+        backend = default_services().backend
+        if not isinstance(backend, ProcessBackend):
+            return
+        running = [info.resource for info in backend.list() if info.state == InstanceState.RUNNING]
+        if running:
+            names = ", ".join(sorted(running)[:5]) + (", …" if len(running) > 5 else "")
+            self.stdout.write(
+                f"Stopped. {len(running)} local worker process(es) keep running ({names}); the next start "
+                "takes them back. To stop them too, put their workers to sleep before stopping the controller."
+            )
+        else:
+            self.stdout.write("Stopped. No local worker process is running.")
 
     def _ensure_admin(self) -> None:
         """Create the admin login from env, or once with a generated password."""
