@@ -7,6 +7,9 @@ so no path can leave that prefix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -17,7 +20,7 @@ from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
 from controller.api.schema import WORKSPACE_LIST, WorkspaceWrittenSerializer, errors
-from controller.clients.storage import InvalidKey, ObjectNotFound, normalize_key
+from controller.clients.storage import InvalidKey, LinkRefused, ObjectNotFound, normalize_key
 from controller.models import Identity
 from controller.reconcilers.naming import storage_prefix
 from controller.reconcilers.services import default_services
@@ -51,6 +54,16 @@ def _key(prefix: str, path: str) -> str:
         raise ValidationError({"path": str(error)}) from None
 
 
+@contextmanager
+def _no_links(path: str) -> Iterator[None]:
+    """A path through a symbolic link (filesystem storage) is the caller's error: 400 on ``path``."""
+    try:
+        yield
+    except LinkRefused:
+        message = f"{path!r} leads through a symbolic link; workspace files are plain files"
+        raise ValidationError({"path": message}) from None
+
+
 class WorkspaceListView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
@@ -58,9 +71,10 @@ class WorkspaceListView(APIView):
     def get(self, request):
         prefix = _own_prefix(request)
         storage = default_services().storage
-        files = [
-            {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
-        ]
+        with _no_links(""):
+            files = [
+                {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
+            ]
         return Response({"files": files})
 
 
@@ -72,7 +86,8 @@ class WorkspaceFileView(APIView):
     def get(self, request, path: str):
         key = _key(_own_prefix(request), path)
         try:
-            content = default_services().storage.get(key)
+            with _no_links(path):
+                content = default_services().storage.get(key)
         except ObjectNotFound:
             raise NotFound(f"no file {path!r} in this workspace") from None
         return HttpResponse(content, content_type="application/octet-stream")
@@ -83,5 +98,6 @@ class WorkspaceFileView(APIView):
     )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
-        default_services().storage.put(key, request.data)
+        with _no_links(path):
+            default_services().storage.put(key, request.data)
         return Response({"path": path, "size": len(request.data)}, status=201)
