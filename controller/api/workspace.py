@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,11 @@ from controller.reconcilers.services import default_services
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
+class LengthRequired(APIException):
+    status_code = 411
+    default_detail = "send the file with a Content-Length; chunked bodies are not accepted here"
+
+
 class RawBody(BaseParser):
     media_type = "*/*"
 
@@ -36,6 +41,16 @@ class RawBody(BaseParser):
         if len(data) > MAX_FILE_BYTES:
             raise ValidationError({"body": f"files are limited to {MAX_FILE_BYTES} bytes"})
         return data
+
+
+def _body(request) -> bytes:
+    """The uploaded bytes. Never an accidental empty file: DRF reads a body only up to its
+    Content-Length, so one still marked chunked here (served without the ASGI layer
+    controller.bodies, which makes bodies length-delimited) is refused, not taken as empty."""
+    if "HTTP_TRANSFER_ENCODING" in request.META:
+        raise LengthRequired()
+    data = request.data
+    return data if isinstance(data, bytes) else b""  # DRF gives {} for a body of length 0
 
 
 def _own_prefix(request) -> str:
@@ -98,6 +113,7 @@ class WorkspaceFileView(APIView):
     )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
+        data = _body(request)
         with _no_links(path):
-            default_services().storage.put(key, request.data)
-        return Response({"path": path, "size": len(request.data)}, status=201)
+            default_services().storage.put(key, data)
+        return Response({"path": path, "size": len(data)}, status=201)
