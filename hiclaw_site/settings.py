@@ -9,6 +9,7 @@ code to PostgreSQL and Redis (docs/configuration.md lists every variable).
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,12 +49,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "axes",
     "controller",
     "debugui",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hiclaw_site.headers.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,7 +64,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+# Axes first: it refuses a locked-out account or address before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "hiclaw_site.urls"
 ASGI_APPLICATION = "hiclaw_site.asgi.application"
@@ -254,6 +260,17 @@ HICLAW_GATEWAY_USER = env_str("HICLAW_GATEWAY_USER", "admin")
 HICLAW_GATEWAY_PASSWORD = env_secret("HICLAW_GATEWAY_PASSWORD")
 # The gateway's LLM provider that AI routes for worker models point at.
 HICLAW_GATEWAY_PROVIDER = env_str("HICLAW_GATEWAY_PROVIDER", "default")
+# Failed logins (dashboard and admin): after this many, the account and the address
+# they came from are each locked for this many minutes (django-axes, hiclaw_site/logins.py).
+HICLAW_LOGIN_FAILURE_LIMIT = env_int("HICLAW_LOGIN_FAILURE_LIMIT", 5)
+HICLAW_LOGIN_LOCKOUT_MINUTES = env_int("HICLAW_LOGIN_LOCKOUT_MINUTES", 15)
+AXES_FAILURE_LIMIT = HICLAW_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=HICLAW_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success must not clear failures: axes would clear those of the whole address too,
+# so an attacker's own good login would reset the count of guesses at someone else's.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "hiclaw_site.logins.locked_out"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
