@@ -271,6 +271,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # so an attacker's own good login would reset the count of guesses at someone else's.
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "hiclaw_site.logins.locked_out"
+AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
