@@ -81,7 +81,8 @@ def admin_urls(client: Client) -> list[str]:
 
 # --- Content-Security-Policy ------------------------------------------------------------------
 def test_every_response_carries_a_policy_without_inline_code_or_foreign_origins(staff):
-    for response in (staff.get("/"), staff.get("/admin/"), Client().get("/accounts/login/"), staff.get("/healthz")):
+    pages = ("/", "/admin/", "/healthz", "/teams/no-such-team/", "/api/v1/version")
+    for response in (*(staff.get(url) for url in pages), Client().get("/accounts/login/")):
         policy = policy_of(response)
         assert policy["default-src"] == "default-src 'self'"
         assert policy["script-src"] == "script-src 'self'"
