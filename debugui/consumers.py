@@ -8,6 +8,12 @@ let the login see, sends a full snapshot on every (re)connect, then forwards
 re-reading the rows through ``policy.visible``: a notice names what changed,
 never its data, and is never trusted beyond that.
 
+Access is not fixed at connect: before every push and every request the
+login's principal is derived again from its session (debugui.access), and the
+socket is closed with 4401 (login gone) or 4403 (page no longer visible).
+Refusals accept first and then close, because a browser sees the close code
+only of a socket that was accepted (a refused handshake is a bare 1006).
+
 Notices arriving close together (heartbeats of a busy team) are coalesced
 into one read per ``COALESCE_SECONDS``.
 """
@@ -24,7 +30,7 @@ from django.utils import timezone
 from controller import policy
 from controller.models import Team, Worker
 from controller.services import live
-from debugui import queries
+from debugui import access, queries
 
 logger = logging.getLogger(__name__)
 
@@ -36,26 +42,23 @@ UNAUTHENTICATED, FORBIDDEN = 4401, 4403
 class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         live.serve_on(asyncio.get_running_loop())
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=UNAUTHENTICATED)
-            return
         route = self.scope["url_route"]["kwargs"]
         self.team, self.worker = route.get("team", ""), route.get("worker", "")
-        self.principal = await database_sync_to_async(policy.principal_for_user)(user)
-        groups = await database_sync_to_async(self._groups)()
-        if groups is None:
-            await self.close(code=FORBIDDEN)
-            return
-        self.subscribed = groups
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session is not None else None
         self.known_workers: set[str] = set()
         self.pending_workers: set[str] = set()
         self.pending_teams: set[str] = set()
         self.flush_task: asyncio.Task | None = None
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.closing = False
         await self.accept()
-        await self.send_json(await database_sync_to_async(self._snapshot)())
+        # Joined before the snapshot is read, so no change falls between the two; what
+        # the groups bring is filtered by the policy at each push, like everything else.
+        self.subscribed = self._groups_of_route()
+        for group in self.subscribed:
+            await self.channel_layer.group_add(group, self.channel_name)
+        refused, snapshot = await database_sync_to_async(self._if_allowed)(self._snapshot)
+        await (self._refuse(refused) if refused else self.send_json(snapshot))
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "subscribed", []):
@@ -66,8 +69,13 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs) -> None:
         """Pages only listen; a client may ask for a fresh snapshot."""
-        if isinstance(content, dict) and content.get("type") == "snapshot":
-            await self.send_json(await database_sync_to_async(self._snapshot)())
+        if isinstance(content, dict) and content.get("type") == "snapshot" and not self.closing:
+            refused, snapshot = await database_sync_to_async(self._if_allowed)(self._snapshot)
+            await (self._refuse(refused) if refused else self.send_json(snapshot))
+
+    async def _refuse(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
 
     # --- notices from controller.services.live -----------------------------------------
     async def worker_changed(self, event: dict) -> None:
@@ -80,6 +88,8 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
         self._pending("", str(event.get("team") or ""))
 
     def _pending(self, worker: str, team: str) -> None:
+        if self.closing:
+            return
         if worker:
             self.pending_workers.add(worker)
         if team and not self.worker:
@@ -93,7 +103,11 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.sleep(COALESCE_SECONDS)
                 workers, teams = self.pending_workers, self.pending_teams
                 self.pending_workers, self.pending_teams = set(), set()
-                for message in await database_sync_to_async(self._updates)(workers, teams):
+                refused, messages = await database_sync_to_async(self._if_allowed)(self._updates, workers, teams)
+                if refused:
+                    await self._refuse(refused)
+                    return
+                for message in messages:
                     await self.send_json(message)
         except Exception:  # a failed read must not kill the socket; the next notice or reconnect heals
             logger.warning("live update for %s failed", self.scope.get("path"), exc_info=True)
@@ -101,15 +115,29 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             self.flush_task = None
 
     # --- database side (run in a thread) ------------------------------------------------
-    def _groups(self) -> list[str] | None:
-        """The groups this page may join, or None when the policy refuses it."""
+    def _if_allowed(self, read, *args) -> tuple[int, object]:
+        """(close code, None) when the login may no longer see this page, else (0, ``read(*args)``).
+
+        The principal is derived afresh each time, so what ``read`` returns is filtered
+        by the access the login has now, not by what it had at connect."""
+        self.principal = access.principal_now(self.session_key)
+        if not self.principal.is_authenticated:
+            return UNAUTHENTICATED, None
+        if not self._may_see_route():
+            return FORBIDDEN, None
+        return 0, read(*args)
+
+    def _may_see_route(self) -> bool:
         if self.team:
-            visible = policy.visible(self.principal, Team.objects.filter(name=self.team)).exists()
-            return [live.team_group(self.team)] if visible else None
+            return policy.visible(self.principal, Team.objects.filter(name=self.team)).exists()
         if self.worker:
-            visible = policy.visible(self.principal, Worker.objects.filter(name=self.worker)).exists()
-            return [live.worker_group(self.worker)] if visible else None
-        return [live.OVERVIEW_GROUP] if self.principal.identity != policy.NOBODY else None
+            return policy.visible(self.principal, Worker.objects.filter(name=self.worker)).exists()
+        return self.principal.identity != policy.NOBODY
+
+    def _groups_of_route(self) -> list[str]:
+        if self.team:
+            return [live.team_group(self.team)]
+        return [live.worker_group(self.worker)] if self.worker else [live.OVERVIEW_GROUP]
 
     def _snapshot(self) -> dict:
         if self.team:

@@ -9,6 +9,7 @@ code to PostgreSQL and Redis (docs/configuration.md lists every variable).
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -54,12 +55,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "axes",
     "controller",
     "debugui",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hiclaw_site.headers.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,7 +71,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hiclaw_site.middleware.StoreUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+# Axes first: it refuses a locked-out account or address before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "hiclaw_site.urls"
 ASGI_APPLICATION = "hiclaw_site.asgi.application"
@@ -261,6 +267,18 @@ HICLAW_GATEWAY_USER = env_str("HICLAW_GATEWAY_USER", "admin")
 HICLAW_GATEWAY_PASSWORD = env_secret("HICLAW_GATEWAY_PASSWORD")
 # The gateway's LLM provider that AI routes for worker models point at.
 HICLAW_GATEWAY_PROVIDER = env_str("HICLAW_GATEWAY_PROVIDER", "default")
+# Failed logins (dashboard and admin): after this many, the account and the address
+# they came from are each locked for this many minutes (django-axes, hiclaw_site/logins.py).
+HICLAW_LOGIN_FAILURE_LIMIT = env_int("HICLAW_LOGIN_FAILURE_LIMIT", 5)
+HICLAW_LOGIN_LOCKOUT_MINUTES = env_int("HICLAW_LOGIN_LOCKOUT_MINUTES", 15)
+AXES_FAILURE_LIMIT = HICLAW_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=HICLAW_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success must not clear failures: axes would clear those of the whole address too,
+# so an attacker's own good login would reset the count of guesses at someone else's.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "hiclaw_site.logins.locked_out"
+AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

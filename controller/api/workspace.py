@@ -7,22 +7,30 @@ so no path can leave that prefix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
 from controller.api.schema import WORKSPACE_LIST, WorkspaceWrittenSerializer, errors
-from controller.clients.storage import InvalidKey, ObjectNotFound, normalize_key
+from controller.clients.storage import InvalidKey, LinkRefused, ObjectNotFound, normalize_key
 from controller.models import Identity
 from controller.reconcilers.naming import storage_prefix
 from controller.reconcilers.services import default_services
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+class LengthRequired(APIException):
+    status_code = 411
+    default_detail = "send the file with a Content-Length; chunked bodies are not accepted here"
 
 
 class RawBody(BaseParser):
@@ -33,6 +41,16 @@ class RawBody(BaseParser):
         if len(data) > MAX_FILE_BYTES:
             raise ValidationError({"body": f"files are limited to {MAX_FILE_BYTES} bytes"})
         return data
+
+
+def _body(request) -> bytes:
+    """The uploaded bytes. Never an accidental empty file: DRF reads a body only up to its
+    Content-Length, so one still marked chunked here (served without the ASGI layer
+    controller.bodies, which makes bodies length-delimited) is refused, not taken as empty."""
+    if "HTTP_TRANSFER_ENCODING" in request.META:
+        raise LengthRequired()
+    data = request.data
+    return data if isinstance(data, bytes) else b""  # DRF gives {} for a body of length 0
 
 
 def _own_prefix(request) -> str:
@@ -51,6 +69,16 @@ def _key(prefix: str, path: str) -> str:
         raise ValidationError({"path": str(error)}) from None
 
 
+@contextmanager
+def _no_links(path: str) -> Iterator[None]:
+    """A path through a symbolic link (filesystem storage) is the caller's error: 400 on ``path``."""
+    try:
+        yield
+    except LinkRefused:
+        message = f"{path!r} leads through a symbolic link; workspace files are plain files"
+        raise ValidationError({"path": message}) from None
+
+
 class WorkspaceListView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
@@ -58,9 +86,10 @@ class WorkspaceListView(APIView):
     def get(self, request):
         prefix = _own_prefix(request)
         storage = default_services().storage
-        files = [
-            {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
-        ]
+        with _no_links(""):
+            files = [
+                {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
+            ]
         return Response({"files": files})
 
 
@@ -72,7 +101,8 @@ class WorkspaceFileView(APIView):
     def get(self, request, path: str):
         key = _key(_own_prefix(request), path)
         try:
-            content = default_services().storage.get(key)
+            with _no_links(path):
+                content = default_services().storage.get(key)
         except ObjectNotFound:
             raise NotFound(f"no file {path!r} in this workspace") from None
         return HttpResponse(content, content_type="application/octet-stream")
@@ -83,5 +113,7 @@ class WorkspaceFileView(APIView):
     )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
-        default_services().storage.put(key, request.data)
-        return Response({"path": path, "size": len(request.data)}, status=201)
+        data = _body(request)
+        with _no_links(path):
+            default_services().storage.put(key, data)
+        return Response({"path": path, "size": len(data)}, status=201)

@@ -9,8 +9,13 @@
 
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 30000;
-// Close codes the consumer uses when the policy refuses: retrying would not help.
-const REFUSED = new Set([4401, 4403]);
+// Close codes the consumer uses when the policy refuses (at connect, or later when
+// the login's access is withdrawn): retrying would not help, so the page says why
+// and stops. The consumer accepts before closing, so these codes reach the browser.
+const REFUSED = new Map([
+  [4401, "not live: signed out"],
+  [4403, "not live: no access"],
+]);
 
 const HEALTH_LABELS = { ok: "healthy", warn: "settling", bad: "unhealthy" };
 
@@ -112,7 +117,8 @@ function connect(path, attempt = 0) {
   });
   socket.addEventListener("close", (event) => {
     if (REFUSED.has(event.code)) {
-      setStatus("refused", "not live: refused");
+      setStatus("refused", REFUSED.get(event.code));
+      document.body.classList.add("live-refused");
       return;
     }
     // Capped exponential backoff with jitter; a connection that had opened starts over.

@@ -116,12 +116,13 @@ def test_another_teams_admin_cannot_subscribe_to_team_a(dashboard):
     page = open_live(dashboard, "bob", "/teams/team-b/")
     attempt = """(path) => new Promise((resolve) => {
         const socket = new WebSocket(`ws://${location.host}${path}`);
-        let opened = false;
-        socket.onopen = () => { opened = true; socket.close(); };
-        socket.onclose = (event) => resolve({opened, code: event.code});
+        let messages = 0;
+        socket.onmessage = () => { messages += 1; socket.close(); };
+        socket.onclose = (event) => resolve({messages, code: event.code});
     })"""
-    assert page.evaluate(attempt, "/ws/teams/team-a/")["opened"] is False
-    assert page.evaluate(attempt, "/ws/teams/team-b/")["opened"] is True
+    # Refused with a close code the page can read, and not one row before it.
+    assert page.evaluate(attempt, "/ws/teams/team-a/") == {"messages": 0, "code": 4403}
+    assert page.evaluate(attempt, "/ws/teams/team-b/")["messages"] == 1
 
 
 def test_worker_page_shows_an_invalid_image_beside_the_field(dashboard):

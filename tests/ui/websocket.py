@@ -27,7 +27,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         super().__init__(application, scope)
 
     async def connect(self, timeout: float = 3) -> tuple[bool, Any]:
-        """(True, subprotocol) when accepted, (False, close code) when refused."""
+        """(True, subprotocol) when accepted, (False, close code) when refused before accepting."""
         await self.send_input({"type": "websocket.connect"})
         response = await self.receive_output(timeout)
         if response["type"] == "websocket.close":
@@ -42,6 +42,12 @@ class WebsocketCommunicator(ApplicationCommunicator):
         response = await self.receive_output(timeout)
         assert response["type"] == "websocket.send", response
         return json.loads(response["text"])
+
+    async def receive_close(self, timeout: float = 3) -> int:
+        """The code of the server's close, which must be the next message (nothing sent before it)."""
+        response = await self.receive_output(timeout)
+        assert response["type"] == "websocket.close", response
+        return response.get("code", 1000)
 
     async def disconnect(self, code: int = 1000, timeout: float = 3) -> None:
         await self.send_input({"type": "websocket.disconnect", "code": code})

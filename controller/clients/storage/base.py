@@ -30,6 +30,10 @@ class InvalidKey(StorageError, ValueError):
     """A key or prefix breaks a naming rule; the message names the key and the rule."""
 
 
+class LinkRefused(StorageError):
+    """The key leads through a symbolic link, which storage never follows (filesystem storage only)."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object. `etag` is opaque: compare it for equality only."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -12,7 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from controller.clients.storage.base import TEMP_PREFIX, ObjectInfo, ObjectNotFound, Storage, StorageError, is_canonical
+from controller.clients.storage.base import (
+    TEMP_PREFIX,
+    LinkRefused,
+    ObjectInfo,
+    ObjectNotFound,
+    Storage,
+    StorageError,
+    is_canonical,
+)
 
 _CHUNK = 1024 * 1024
 
@@ -21,8 +30,10 @@ class FileStorage(Storage):
     """Objects as files under a root directory (embedded mode).
 
     Writes are atomic (temporary file, then os.replace); directories emptied by a
-    delete are removed. Symbolic links are neither listed nor followed out of the
-    root. Unlike S3, 'a' and 'a/b' cannot both be objects: the second put fails.
+    delete are removed. Symbolic links are not objects: they are never listed and
+    never followed, so a key names exactly the file at ``root/key`` and stays in its
+    own prefix (a link one agent makes in its workspace cannot reach another's).
+    Unlike S3, 'a' and 'a/b' cannot both be objects: the second put fails.
     The etag is the MD5 of the content, as S3 gives for single-part uploads.
     """
 
@@ -47,15 +58,24 @@ class FileStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"{self!r}: no object at {key!r}") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link made since _path checked
+                raise LinkRefused(f"{self!r}: key {key!r} is a symbolic link, which storage never follows") from None
             raise StorageError(f"{self!r}: {action} {key!r} failed: {exc.strerror or exc}") from exc
 
     def _path(self, key: str) -> Path:
         path = self.root / key
-        # A symlink inside the root (a worker may make one in its workspace) must not
-        # let a key reach outside it.
-        if not Path(os.path.realpath(path)).is_relative_to(self.root):
-            raise StorageError(f"{self!r}: key {key!r} leads outside the storage root through a symbolic link")
+        # Containment is per key, not per root: a link inside the root (an agent may
+        # make one in its workspace) could point into another agent's prefix, so no
+        # link is followed at all. Keys are canonical and the root is resolved, so the
+        # real path differs from the plain one exactly when a link is on the way.
+        if os.path.realpath(path) != str(path):
+            raise LinkRefused(f"{self!r}: key {key!r} leads through a symbolic link, which storage never follows")
         return path
+
+    def _open(self, key: str) -> BinaryIO:
+        """The object's file for reading; O_NOFOLLOW closes the race of a link made after the check."""
+        fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW)
+        return os.fdopen(fd, "rb")
 
     def _write(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
@@ -90,12 +110,12 @@ class FileStorage(Storage):
         self._write(key, lambda file: file.write(data))
 
     def _get(self, key: str) -> bytes:
-        with self._os_errors("get", key):
-            return self._path(key).read_bytes()
+        with self._os_errors("get", key), self._open(key) as file:
+            return file.read()
 
     def _stat(self, key: str) -> ObjectInfo | None:
         try:
-            with self._os_errors("stat", key), self._path(key).open("rb") as file:
+            with self._os_errors("stat", key), self._open(key) as file:
                 # Size, time and hash all come from the one open file, so they agree
                 # even when the object is replaced meanwhile.
                 st = os.fstat(file.fileno())
@@ -161,6 +181,6 @@ class FileStorage(Storage):
 
     def _copy(self, src_key: str, dst_key: str) -> None:
         with self._os_errors("copy", src_key):
-            source = self._path(src_key).open("rb")
+            source = self._open(src_key)
         with source:
             self._write(dst_key, lambda file: shutil.copyfileobj(source, file, _CHUNK))
