@@ -40,6 +40,8 @@ def _secret_key() -> tuple[str, bool]:
 
 
 SECRET_KEY, SECRET_KEY_EPHEMERAL = _secret_key()
+# Earlier keys, comma-separated, still accepted for reading while a key is rotated.
+SECRET_KEY_FALLBACKS = [key for key in (env_secret("DJANGO_SECRET_KEY_FALLBACKS") or "").split(",") if key]
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

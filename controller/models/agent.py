@@ -7,6 +7,7 @@ from typing import Any
 from django.db import models
 
 from controller.models.base import Resource
+from controller.models.fields import EncryptedTextField
 
 
 class Runtime(models.TextChoices):
@@ -44,7 +45,7 @@ class AgentResource(Resource):
     room_id = models.CharField(max_length=255, blank=True)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     # What the reconciler needs again on later passes; never shown.
-    matrix_access_token = models.TextField(blank=True, editable=False)
+    matrix_access_token = EncryptedTextField(blank=True, editable=False)
     config_digest = models.CharField(max_length=64, blank=True, editable=False)
     instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 

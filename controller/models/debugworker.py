@@ -7,6 +7,7 @@ from typing import Any
 from django.db import models
 
 from controller.models.base import TEAM_ANNOTATION, Resource
+from controller.models.fields import EncryptedTextField
 
 
 class DebugWorkerPhase(models.TextChoices):
@@ -27,7 +28,7 @@ class DebugWorker(Resource):
     # The Matrix access token used to export room messages. It must be usable,
     # so it cannot be hashed; it lives outside the spec so that no export, API
     # answer or admin page ever shows it.
-    matrix_access_token = models.TextField(blank=True, editable=False)
+    matrix_access_token = EncryptedTextField(blank=True, editable=False)
 
     phase = models.CharField(
         max_length=16, choices=DebugWorkerPhase.choices, default=DebugWorkerPhase.PENDING, db_index=True
