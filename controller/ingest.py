@@ -2,7 +2,9 @@
 
 Heartbeats are the one high-volume request (every agent, every few seconds).
 With Redis configured, this small ASGI app in front of Django checks the
-token (verified tokens are trusted for ``HICLAW_TOKEN_CACHE_SECONDS``), checks
+token like the API does, against the holder's current role (a verified token
+is trusted for ``HICLAW_TOKEN_CACHE_SECONDS``: a revocation or role change
+reaches this path within that window), checks
 the report with the same rules as the API view, and appends it to a Redis
 list; ``flush_heartbeats`` applies the list in batches. Every other request
 goes to Django unchanged. Answers and errors have the API's shapes.
@@ -19,8 +21,9 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from controller.models import AgentToken, Identity
+from controller.models import Identity
 from controller.models.token import token_digest
+from controller.policy import principal_for_token
 from controller.services.heartbeats import InvalidHeartbeat, buffer_key, encode, parse_report
 
 PATH = "/api/v1/heartbeats"
@@ -42,8 +45,8 @@ class TokenCache:
         cached = self._entries.get(digest)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        token = await sync_to_async(AgentToken.authenticate)(clear)
-        value = (token.identity, token.subject) if token is not None else None
+        principal = await sync_to_async(principal_for_token)(clear)
+        value = (principal.identity, principal.name) if principal is not None else None
         if len(self._entries) > 100_000:
             self._entries.clear()  # bounded: a flood of bad tokens cannot grow it forever
         self._entries[digest] = (now, value)

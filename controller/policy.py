@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from controller.models import DebugWorker, Human, PermissionLevel, Resource, Team, Worker
+from controller.models import (
+    AgentToken,
+    DebugWorker,
+    Human,
+    Manager,
+    MemberRole,
+    PermissionLevel,
+    Resource,
+    Team,
+    Worker,
+)
 
 ADMIN, MANAGER, TEAM_LEADER, TEAM_ADMIN, WORKER, NOBODY = (
     "admin",
@@ -79,6 +89,43 @@ def principal_for_user(user) -> Principal:
     if teams:
         return Principal(TEAM_ADMIN, user.get_username(), teams=frozenset(teams))
     return Principal(NOBODY, user.get_username())
+
+
+def principal_for_token(clear: str) -> Principal | None:
+    """The identity a bearer token stands for, or None (invalid, expired, revoked or stale).
+
+    An agent's token holds only while the agent is what it was minted as: a
+    worker's or leader's token names a Worker row with that role in that team;
+    a manager's, a Manager not being deleted. Changes through the API revoke
+    tokens as they happen; this check also catches any other way a role
+    changed, and revokes the stale token so it never comes back to life.
+    Admin tokens are operators' and bound to no resource.
+    """
+    token = AgentToken.authenticate(clear)
+    if token is None:
+        return None
+    if current_identity(token.identity, token.subject) != (token.identity, token.team):
+        token.revoke()
+        return None
+    return Principal(token.identity, token.subject, team=token.team)
+
+
+def current_identity(identity: str, subject: str) -> tuple[str, str] | None:
+    """(identity, team) that ``subject`` has now, for a token minted as ``identity``; None when gone."""
+    if identity in (WORKER, TEAM_LEADER):
+        row = (
+            Worker.objects.filter(name=subject, deletion_requested_at__isnull=True)
+            .values_list("role", "team__name")
+            .first()
+        )
+        if row is None:
+            return None
+        role, team = row
+        return (TEAM_LEADER if role == MemberRole.TEAM_LEADER else WORKER), team or ""
+    if identity == MANAGER and Manager.objects.filter(name=subject, deletion_requested_at__isnull=False).exists():
+        return None
+    # An operator's admin or manager token (a manager token names no Manager until one is applied).
+    return identity, ""
 
 
 # --- what a principal sees ---------------------------------------------------------------
@@ -201,6 +248,8 @@ __all__ = [
     "authorize",
     "can_see",
     "check_member_quota",
+    "current_identity",
+    "principal_for_token",
     "principal_for_user",
     "team_of",
     "visible",

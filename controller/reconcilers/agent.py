@@ -217,7 +217,7 @@ class AgentReconciler:
             self.save(agent)
             return Result(requeue_after=backoff(agent.failures))
         identity, _ = self.identity(agent)
-        AgentToken.objects.active().filter(identity=identity, subject=agent.name).update(revoked_at=timezone.now())
+        AgentToken.objects.revoke_agent(identity, agent.name)
         agent.delete()
         logger.info("%s/%s: deleted", self.kind, agent.name)
         return Result()
