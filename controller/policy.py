@@ -2,8 +2,10 @@
 
 REST views, dashboard views, WebSocket consumers and the CLI path all ask
 here. ``visible(principal, queryset)`` filters every list; ``authorize``
-raises ``Denied`` (403, naming the rule) or ``QuotaExceeded`` (422, with the
-numbers) for an action on a resource.
+raises ``NotFound`` (404) for a target outside the principal's scope, exactly
+as for one that does not exist, ``Denied`` (403, naming the rule) for a
+target in scope that the principal may not change, or ``QuotaExceeded`` (422,
+with the numbers) for an action on a resource.
 
 Identities: ``admin`` and ``manager`` may do anything. A ``team-leader``
 acts on its own team's workers and DebugWorkers; a ``team-admin`` (a person
@@ -72,6 +74,16 @@ class Denied(Exception):
 
 class QuotaExceeded(Exception):
     """422: a team permission's limit, with the numbers."""
+
+
+class NotFound(Exception):
+    """404: no such resource, or one outside the caller's scope: the same answer for both, so
+    a refusal never tells whether another team's resource exists. ``field`` names the
+    request field that named it, when one did."""
+
+    def __init__(self, kind: str, name: str, field: str = ""):
+        self.kind, self.name, self.field = kind, name, field
+        super().__init__(f"{kind.lower()}/{name} not found")
 
 
 def principal_for_user(user) -> Principal:
@@ -166,30 +178,53 @@ def can_see(principal: Principal, resource: Resource) -> bool:
 
 # --- what a principal may do --------------------------------------------------------------
 def authorize(principal: Principal, action: str, kind: str, name: str, *, team: str = "") -> None:
-    """Raise ``Denied`` unless ``principal`` may do ``action`` on ``kind``/``name``.
+    """Raise unless ``principal`` may do ``action`` on ``kind``/``name``.
 
     ``team`` is the team the target belongs to (or will belong to), "" for
-    standalone resources.
+    standalone resources. Out of scope is ``NotFound``, as if the target did
+    not exist; a refusal about a target in scope, or about creating one, is
+    ``Denied`` and names only the caller and its own scope.
     """
     if principal.identity in ALL_POWERFUL:
         return
     who = f"{principal.identity} {principal.name}"
     if principal.identity == WORKER:
-        if kind == "Worker" and name == principal.name and action in (VIEW, LIFECYCLE):
+        _authorize_worker(principal, who, action, kind, name)
+    elif principal.identity in TEAM_SCOPED:
+        _authorize_team_scoped(principal, who, action, kind, name, team)
+    else:
+        raise Denied(f"{who} has no role: ask an admin to link your login to a Human or a team")
+
+
+def _authorize_worker(principal: Principal, who: str, action: str, kind: str, name: str) -> None:
+    if kind == "Worker" and name == principal.name:
+        if action in (VIEW, LIFECYCLE):
             return
-        raise Denied(f"{who} may only act on itself (worker/{principal.name}), not {kind.lower()}/{name}")
-    if principal.identity in TEAM_SCOPED:
-        teams = principal.managed_teams
-        if kind in ("Worker", "DebugWorker") and team in teams:
+        raise Denied(f"{who} may only read itself and change its run state; it may not {action} worker/{name}")
+    if action == CREATE:
+        raise Denied(f"{who} may only act on itself (worker/{principal.name}); it may not create {kind.lower()}s")
+    raise NotFound(kind, name)
+
+
+def _authorize_team_scoped(principal: Principal, who: str, action: str, kind: str, name: str, team: str) -> None:
+    teams = principal.managed_teams
+    scope = ", ".join(sorted(teams))
+    if kind in ("Worker", "DebugWorker"):
+        if team in teams:
             return
-        if kind == "Team" and name in teams and action == VIEW:
+        if action != CREATE:
+            raise NotFound(kind, name)
+        if team:
+            raise NotFound("Team", team, "team")
+        raise Denied(f"{who} may only create {kind.lower()}s in team {scope}, not standalone ones")
+    if kind == "Team" and name in teams:
+        if action == VIEW:
             return
-        if kind == "Team" and name in teams:
-            raise Denied(f"{who} may not change team/{name}'s spec; an admin or the manager does")
-        scope = ", ".join(sorted(teams))
-        target = f"{kind.lower()}/{name}" + (f" (team {team})" if team else " (no team)")
-        raise Denied(f"{who} may only act on team {scope}; {target} is outside it")
-    raise Denied(f"{who} has no role: ask an admin to link your login to a Human or a team")
+        raise Denied(f"{who} may not change team/{name}'s spec; an admin or the manager does")
+    if kind == "Team" and action != CREATE:
+        raise NotFound(kind, name)
+    # Reached for creates, and for Humans and Managers the caller was shown (read-only).
+    raise Denied(f"{who} may not {action} {kind.lower()}/{name}; an admin or the manager does")
 
 
 def check_member_quota(principal: Principal, team: Team, *, adding: bool, model: str, old_model: str = "") -> None:
@@ -243,6 +278,7 @@ __all__ = [
     "VIEW",
     "WORKER",
     "Denied",
+    "NotFound",
     "Principal",
     "QuotaExceeded",
     "authorize",

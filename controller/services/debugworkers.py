@@ -41,7 +41,7 @@ def debugworker_spec(principal: policy.Principal, body: dict[str, Any]) -> tuple
         if not team:
             raise InvalidDebugRequest("team", "required: which of your teams to debug")
         if team not in principal.managed_teams:
-            raise policy.Denied(f"{principal.identity} {principal.name} may only debug its own team, not team {team}")
+            raise policy.NotFound("Team", team, "team")  # another team's is answered as a missing one
         spec.pop("targets", None)
         spec["target"] = {"type": "team", "name": team}
         leader = Worker.objects.filter(team__name=team, role="team_leader").first()
