@@ -24,11 +24,12 @@ from django.conf import settings
 from controller.models import Identity
 from controller.models.token import token_digest
 from controller.policy import principal_for_token
-from controller.services.heartbeats import InvalidHeartbeat, buffer_key, encode, parse_report
+from controller.services.heartbeats import MANAGER, WORKER, InvalidHeartbeat, buffer_key, encode, parse_report
 
 PATH = "/api/v1/heartbeats"
 MAX_BODY = 64 * 1024
-REPORTERS = (Identity.WORKER, Identity.TEAM_LEADER)
+# Who reports, and as which kind of agent (a manager token names the Manager it reports about).
+REPORTERS = {Identity.WORKER: WORKER, Identity.TEAM_LEADER: WORKER, Identity.MANAGER: MANAGER}
 
 
 class TokenCache:
@@ -84,12 +85,12 @@ class HeartbeatIngest:
             return 401, _error("invalid, expired or revoked token")
         identity, name = who
         if identity not in REPORTERS:
-            return 403, _error("heartbeats come from a worker or team leader, about itself")
+            return 403, _error("heartbeats come from a worker, team leader or the Manager, about itself")
         raw = await _read_body(receive)
         if raw is None:
             return 413, _error(f"a heartbeat is at most {MAX_BODY} bytes", "body")
         try:
-            report = parse_report(name, json.loads(raw or b"null"))
+            report = parse_report(name, json.loads(raw or b"null"), kind=REPORTERS[identity])
         except ValueError as error:
             field = error.field if isinstance(error, InvalidHeartbeat) else "body"
             message = str(error) if isinstance(error, InvalidHeartbeat) else "body: must be JSON"

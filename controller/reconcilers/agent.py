@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -42,6 +43,7 @@ STATUS_FIELDS = [
     "matrix_access_token",
     "config_digest",
     "instance_digest",
+    "instance_started_at",
 ]
 # What the process backend runs (containers run their image's own command).
 REFERENCE_WORKER = Path(reference_worker.__file__)
@@ -191,6 +193,7 @@ class AgentReconciler:
         except BackendError as error:
             raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
         agent.container_state = status.state
+        agent.instance_started_at = _started_at(agent, status)
         self.record_instance(agent, status)
         if want_running and not status.running:
             raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
@@ -319,6 +322,14 @@ class AgentReconciler:
             memory=limits.get("memory"),
             workdir=str(settings.DATA_DIR / "workspaces" / f"{self.kind}-{agent.name}"),
         )
+
+
+def _started_at(agent: AgentResource, status) -> datetime | None:
+    """When the running instance started: the backend's word, else (a backend that cannot tell)
+    the first pass that saw it running. None while it does not run."""
+    if not status.running:
+        return None
+    return status.started_at or agent.instance_started_at or timezone.now()
 
 
 def ensure_account(services: Services, kind: str, name: str) -> str:
