@@ -176,9 +176,11 @@ class AgentReconciler:
         digest = self._instance_digest(agent)
         try:
             status = backend.status(name)
-            replace = status.state != InstanceState.MISSING and agent.instance_digest not in ("", digest)
+            exists = status.state != InstanceState.MISSING
+            replace = exists and (agent.instance_digest not in ("", digest) or not self._holds_token(agent))
             if replace:
-                # Image, runtime or resources changed: only a new instance can apply them.
+                # Image, runtime or resources changed, or the agent's token was revoked (a role
+                # or team change): only a new instance can apply them.
                 backend.delete(name)
             if (status.state == InstanceState.MISSING or replace) and want_running:
                 backend.create(self._instance_spec(agent, name))
@@ -259,6 +261,11 @@ class AgentReconciler:
         agent.matrix_user_id, agent.matrix_access_token = session.user_id, session.access_token
         self.save(agent)
         return session
+
+    def _holds_token(self, agent: AgentResource) -> bool:
+        """Whether the agent has an active token for what it is now (identity and team)."""
+        identity, team = self.identity(agent)
+        return AgentToken.objects.active().filter(identity=identity, subject=agent.name, team=team).exists()
 
     def _gateway_key(self, agent: AgentResource) -> str:
         return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")

@@ -153,3 +153,17 @@ def test_the_heartbeat_fast_path_checks_the_current_role_too(leader_token):
     Worker.objects.filter(name="a-lead").update(role="worker")  # not revoked: only the check can catch it
     assert heartbeat(app, leader_token) == 401
     assert heartbeat(app, AgentToken.mint("worker", "ghost")[1]) == 401
+
+
+def test_a_demoted_leaders_instance_is_replaced_with_a_token_for_its_new_role(world):
+    """Its old token is revoked with the change; its running instance gets a new one on the next pass."""
+    from controller import reconcilers
+
+    assert reconcilers.reconcile("Worker", "a-lead").requeue_after is None
+    held = AgentToken.objects.active().filter(subject="a-lead")
+    assert list(held.values_list("identity", "team")) == [("team-leader", "team-a")]
+    apply_text(DEMOTED)
+    assert not held.exists()
+    assert reconcilers.reconcile("Worker", "a-lead").requeue_after is None
+    assert list(held.values_list("identity", "team")) == [("worker", "team-a")]
+    assert Worker.objects.get(name="a-lead").phase == "Running"
