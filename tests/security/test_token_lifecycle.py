@@ -167,3 +167,16 @@ def test_a_demoted_leaders_instance_is_replaced_with_a_token_for_its_new_role(wo
     assert reconcilers.reconcile("Worker", "a-lead").requeue_after is None
     assert list(held.values_list("identity", "team")) == [("worker", "team-a")]
     assert Worker.objects.get(name="a-lead").phase == "Running"
+
+
+def test_minting_by_hand_warns_when_the_token_would_be_refused(world):
+    import io
+
+    from django.core.management import call_command
+
+    err = io.StringIO()
+    call_command("hiclaw_token", "create", "--leader", "a-dev", "--team", "team-a", stdout=io.StringIO(), stderr=err)
+    assert "warning: a-dev is worker of team team-a" in err.getvalue()
+    err = io.StringIO()
+    call_command("hiclaw_token", "create", "--leader", "a-lead", "--team", "team-a", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue() == ""
