@@ -2,7 +2,9 @@
 
 Heartbeats are the one high-volume request (every agent, every few seconds).
 With Redis configured, this small ASGI app in front of Django checks the
-token (verified tokens are trusted for ``HICLAW_TOKEN_CACHE_SECONDS``), checks
+token like the API does, against the holder's current role (a verified token
+is trusted for ``HICLAW_TOKEN_CACHE_SECONDS``: a revocation or role change
+reaches this path within that window), checks
 the report with the same rules as the API view, and appends it to a Redis
 list; ``flush_heartbeats`` applies the list in batches. Every other request
 goes to Django unchanged. Answers and errors have the API's shapes.
@@ -19,13 +21,15 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from controller.models import AgentToken, Identity
+from controller.models import Identity
 from controller.models.token import token_digest
-from controller.services.heartbeats import InvalidHeartbeat, buffer_key, encode, parse_report
+from controller.policy import principal_for_token
+from controller.services.heartbeats import MANAGER, WORKER, InvalidHeartbeat, buffer_key, encode, parse_report
 
 PATH = "/api/v1/heartbeats"
 MAX_BODY = 64 * 1024
-REPORTERS = (Identity.WORKER, Identity.TEAM_LEADER)
+# Who reports, and as which kind of agent (a manager token names the Manager it reports about).
+REPORTERS = {Identity.WORKER: WORKER, Identity.TEAM_LEADER: WORKER, Identity.MANAGER: MANAGER}
 
 
 class TokenCache:
@@ -42,8 +46,8 @@ class TokenCache:
         cached = self._entries.get(digest)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        token = await sync_to_async(AgentToken.authenticate)(clear)
-        value = (token.identity, token.subject) if token is not None else None
+        principal = await sync_to_async(principal_for_token)(clear)
+        value = (principal.identity, principal.name) if principal is not None else None
         if len(self._entries) > 100_000:
             self._entries.clear()  # bounded: a flood of bad tokens cannot grow it forever
         self._entries[digest] = (now, value)
@@ -81,12 +85,12 @@ class HeartbeatIngest:
             return 401, _error("invalid, expired or revoked token")
         identity, name = who
         if identity not in REPORTERS:
-            return 403, _error("heartbeats come from a worker or team leader, about itself")
+            return 403, _error("heartbeats come from a worker, team leader or the Manager, about itself")
         raw = await _read_body(receive)
         if raw is None:
             return 413, _error(f"a heartbeat is at most {MAX_BODY} bytes", "body")
         try:
-            report = parse_report(name, json.loads(raw or b"null"))
+            report = parse_report(name, json.loads(raw or b"null"), kind=REPORTERS[identity])
         except ValueError as error:
             field = error.field if isinstance(error, InvalidHeartbeat) else "body"
             message = str(error) if isinstance(error, InvalidHeartbeat) else "body: must be JSON"

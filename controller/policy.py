@@ -2,8 +2,10 @@
 
 REST views, dashboard views, WebSocket consumers and the CLI path all ask
 here. ``visible(principal, queryset)`` filters every list; ``authorize``
-raises ``Denied`` (403, naming the rule) or ``QuotaExceeded`` (422, with the
-numbers) for an action on a resource.
+raises ``NotFound`` (404) for a target outside the principal's scope, exactly
+as for one that does not exist, ``Denied`` (403, naming the rule) for a
+target in scope that the principal may not change, or ``QuotaExceeded`` (422,
+with the numbers) for an action on a resource.
 
 Identities: ``admin`` and ``manager`` may do anything. A ``team-leader``
 acts on its own team's workers and DebugWorkers; a ``team-admin`` (a person
@@ -18,7 +20,17 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from controller.models import DebugWorker, Human, PermissionLevel, Resource, Team, Worker
+from controller.models import (
+    AgentToken,
+    DebugWorker,
+    Human,
+    Manager,
+    MemberRole,
+    PermissionLevel,
+    Resource,
+    Team,
+    Worker,
+)
 
 ADMIN, MANAGER, TEAM_LEADER, TEAM_ADMIN, WORKER, NOBODY = (
     "admin",
@@ -64,6 +76,16 @@ class QuotaExceeded(Exception):
     """422: a team permission's limit, with the numbers."""
 
 
+class NotFound(Exception):
+    """404: no such resource, or one outside the caller's scope: the same answer for both, so
+    a refusal never tells whether another team's resource exists. ``field`` names the
+    request field that named it, when one did."""
+
+    def __init__(self, kind: str, name: str, field: str = ""):
+        self.kind, self.name, self.field = kind, name, field
+        super().__init__(f"{kind.lower()}/{name} not found")
+
+
 def principal_for_user(user) -> Principal:
     """The identity of a dashboard login."""
     if not user.is_authenticated:
@@ -79,6 +101,43 @@ def principal_for_user(user) -> Principal:
     if teams:
         return Principal(TEAM_ADMIN, user.get_username(), teams=frozenset(teams))
     return Principal(NOBODY, user.get_username())
+
+
+def principal_for_token(clear: str) -> Principal | None:
+    """The identity a bearer token stands for, or None (invalid, expired, revoked or stale).
+
+    An agent's token holds only while the agent is what it was minted as: a
+    worker's or leader's token names a Worker row with that role in that team;
+    a manager's, a Manager not being deleted. Changes through the API revoke
+    tokens as they happen; this check also catches any other way a role
+    changed, and revokes the stale token so it never comes back to life.
+    Admin tokens are operators' and bound to no resource.
+    """
+    token = AgentToken.authenticate(clear)
+    if token is None:
+        return None
+    if current_identity(token.identity, token.subject) != (token.identity, token.team):
+        token.revoke()
+        return None
+    return Principal(token.identity, token.subject, team=token.team)
+
+
+def current_identity(identity: str, subject: str) -> tuple[str, str] | None:
+    """(identity, team) that ``subject`` has now, for a token minted as ``identity``; None when gone."""
+    if identity in (WORKER, TEAM_LEADER):
+        row = (
+            Worker.objects.filter(name=subject, deletion_requested_at__isnull=True)
+            .values_list("role", "team__name")
+            .first()
+        )
+        if row is None:
+            return None
+        role, team = row
+        return (TEAM_LEADER if role == MemberRole.TEAM_LEADER else WORKER), team or ""
+    if identity == MANAGER and Manager.objects.filter(name=subject, deletion_requested_at__isnull=False).exists():
+        return None
+    # An operator's admin or manager token (a manager token names no Manager until one is applied).
+    return identity, ""
 
 
 # --- what a principal sees ---------------------------------------------------------------
@@ -119,30 +178,53 @@ def can_see(principal: Principal, resource: Resource) -> bool:
 
 # --- what a principal may do --------------------------------------------------------------
 def authorize(principal: Principal, action: str, kind: str, name: str, *, team: str = "") -> None:
-    """Raise ``Denied`` unless ``principal`` may do ``action`` on ``kind``/``name``.
+    """Raise unless ``principal`` may do ``action`` on ``kind``/``name``.
 
     ``team`` is the team the target belongs to (or will belong to), "" for
-    standalone resources.
+    standalone resources. Out of scope is ``NotFound``, as if the target did
+    not exist; a refusal about a target in scope, or about creating one, is
+    ``Denied`` and names only the caller and its own scope.
     """
     if principal.identity in ALL_POWERFUL:
         return
     who = f"{principal.identity} {principal.name}"
     if principal.identity == WORKER:
-        if kind == "Worker" and name == principal.name and action in (VIEW, LIFECYCLE):
+        _authorize_worker(principal, who, action, kind, name)
+    elif principal.identity in TEAM_SCOPED:
+        _authorize_team_scoped(principal, who, action, kind, name, team)
+    else:
+        raise Denied(f"{who} has no role: ask an admin to link your login to a Human or a team")
+
+
+def _authorize_worker(principal: Principal, who: str, action: str, kind: str, name: str) -> None:
+    if kind == "Worker" and name == principal.name:
+        if action in (VIEW, LIFECYCLE):
             return
-        raise Denied(f"{who} may only act on itself (worker/{principal.name}), not {kind.lower()}/{name}")
-    if principal.identity in TEAM_SCOPED:
-        teams = principal.managed_teams
-        if kind in ("Worker", "DebugWorker") and team in teams:
+        raise Denied(f"{who} may only read itself and change its run state; it may not {action} worker/{name}")
+    if action == CREATE:
+        raise Denied(f"{who} may only act on itself (worker/{principal.name}); it may not create {kind.lower()}s")
+    raise NotFound(kind, name)
+
+
+def _authorize_team_scoped(principal: Principal, who: str, action: str, kind: str, name: str, team: str) -> None:
+    teams = principal.managed_teams
+    scope = ", ".join(sorted(teams))
+    if kind in ("Worker", "DebugWorker"):
+        if team in teams:
             return
-        if kind == "Team" and name in teams and action == VIEW:
+        if action != CREATE:
+            raise NotFound(kind, name)
+        if team:
+            raise NotFound("Team", team, "team")
+        raise Denied(f"{who} may only create {kind.lower()}s in team {scope}, not standalone ones")
+    if kind == "Team" and name in teams:
+        if action == VIEW:
             return
-        if kind == "Team" and name in teams:
-            raise Denied(f"{who} may not change team/{name}'s spec; an admin or the manager does")
-        scope = ", ".join(sorted(teams))
-        target = f"{kind.lower()}/{name}" + (f" (team {team})" if team else " (no team)")
-        raise Denied(f"{who} may only act on team {scope}; {target} is outside it")
-    raise Denied(f"{who} has no role: ask an admin to link your login to a Human or a team")
+        raise Denied(f"{who} may not change team/{name}'s spec; an admin or the manager does")
+    if kind == "Team" and action != CREATE:
+        raise NotFound(kind, name)
+    # Reached for creates, and for Humans and Managers the caller was shown (read-only).
+    raise Denied(f"{who} may not {action} {kind.lower()}/{name}; an admin or the manager does")
 
 
 def check_member_quota(principal: Principal, team: Team, *, adding: bool, model: str, old_model: str = "") -> None:
@@ -196,11 +278,14 @@ __all__ = [
     "VIEW",
     "WORKER",
     "Denied",
+    "NotFound",
     "Principal",
     "QuotaExceeded",
     "authorize",
     "can_see",
     "check_member_quota",
+    "current_identity",
+    "principal_for_token",
     "principal_for_user",
     "team_of",
     "visible",

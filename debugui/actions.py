@@ -154,11 +154,9 @@ def delete_debugworker(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _create_debugworker(principal: policy.Principal, team: str, name: str) -> str:
-    existing = DebugWorker.objects.filter(name=name).first()
-    if existing is not None:
-        # Asked first, so nobody learns of DebugWorkers they may not touch.
-        policy.authorize(principal, policy.UPDATE, "DebugWorker", name, team=policy.team_of(existing))
-        raise ActionFailed(f"name: debugworker/{name} already exists; choose another name", 409, "name")
+    if DebugWorker.objects.filter(name=name).exists():
+        # Names are unique across teams; the answer names no owner.
+        raise ActionFailed(f"name: the name {name!r} is taken; choose another name", 409, "name")
     spec, annotations = debugworker_spec(principal, {"team": team})
     metadata = {"name": name, "annotations": annotations}
     manifest = {"apiVersion": API_VERSION, "kind": "DebugWorker", "metadata": metadata, "spec": spec}
@@ -201,7 +199,9 @@ def _carried_out(run: Callable[[], str]) -> str:
         raise ActionFailed(f"{first.field}: {first.message}", 422, field) from None
     except InvalidDebugRequest as error:
         raise ActionFailed(str(error), 400, error.field) from None
-    except (LifecycleRefused, operations.NotFound) as error:
+    except policy.NotFound as error:
+        raise ActionFailed(str(error), 404, error.field) from None
+    except LifecycleRefused as error:
         raise ActionFailed(str(error), 409) from None
 
 

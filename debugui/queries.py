@@ -12,9 +12,11 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
 from controller import policy
-from controller.models import AgentPhase, ConfigPush, MemberRole, Team, TeamPhase, Worker
+from controller.manifests.schema import duration_seconds
+from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
 
 PAGE_SIZE = 50
 HEARTBEAT_CHART_POINTS = 60
@@ -105,6 +107,26 @@ def worker_health(worker: Worker) -> str:
     if worker.phase != SETTLED.get(worker.state):
         return "warn"
     return "ok"
+
+
+def manager_interval(manager: Manager) -> str:
+    """The Manager's own heartbeat interval (its spec's ``config.heartbeatInterval``)."""
+    return (manager.spec.get("config") or {}).get("heartbeatInterval") or "15m"
+
+
+def manager_health(manager: Manager) -> str:
+    """``bad`` when Failed or silent for twice its heartbeat interval (as the sweeper judges a
+    worker), ``warn`` while unsettled or not yet reported, else ``ok``."""
+    if manager.phase == AgentPhase.FAILED:
+        return "bad"
+    if manager.phase != SETTLED.get(manager.state):
+        return "warn"
+    if manager.phase != AgentPhase.RUNNING:
+        return "ok"
+    if manager.last_heartbeat is None:
+        return "warn"
+    silent = (timezone.now() - manager.last_heartbeat).total_seconds()
+    return "bad" if silent > 2 * duration_seconds(manager_interval(manager)) else "ok"
 
 
 # --- what live pages receive ---------------------------------------------------------------

@@ -17,5 +17,6 @@ urlpatterns = [
     path("debug/<str:name>/", views.debugworker_detail, name="debugworker"),
     path("debug/<str:name>/delete/", actions.delete_debugworker, name="delete-debugworker"),
     path("managers/", views.manager_list, name="managers"),
+    path("managers/<str:name>/", views.manager_detail, name="manager"),
     path("humans/", views.human_list, name="humans"),
 ]

@@ -190,7 +190,35 @@ def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def manager_list(request: HttpRequest) -> HttpResponse:
     rows = policy.visible(principal_of(request), Manager.objects.all()).order_by("name")
-    return render(request, "debugui/managers.html", _context(request, page=queries.page_of(rows, request)))
+    page = queries.page_of(rows, request)
+    _with_health(page, queries.manager_health)
+    return render(request, "debugui/managers.html", _context(request, page=page))
+
+
+HEALTH_NOTES = {
+    "ok": "Healthy: it reports its heartbeats.",
+    "warn": "Not settled, or no heartbeat received from it yet.",
+    "bad": "Failed, or no heartbeat for twice its heartbeat interval.",
+}
+
+
+@login_required
+def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
+    manager = policy.visible(principal_of(request), Manager.objects.all()).filter(name=name).first()
+    if manager is None:
+        raise Http404(f"manager/{name} not found")
+    manager.health = queries.manager_health(manager)
+    recent = Heartbeat.objects.filter(manager=manager).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
+    heartbeats = list(recent)[::-1]
+    context = _context(
+        request,
+        manager=manager,
+        interval=queries.manager_interval(manager),
+        health_note=HEALTH_NOTES[manager.health],
+        chart=heartbeat_chart(heartbeats),
+        heartbeats=heartbeats[::-1][:10],
+    )
+    return render(request, "debugui/manager.html", context)
 
 
 @login_required

@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from controller.ingest import HeartbeatIngest
-from controller.models import AgentToken, Heartbeat, Worker
+from controller.models import AgentToken, Heartbeat, Manager, Worker
 from controller.services.apply import apply_text
 from controller.services.heartbeats import buffer_key, flush_buffer, prune_history
 
@@ -135,3 +135,14 @@ def test_history_is_pruned_by_age_and_count(settings, worker):
 def test_nul_characters_are_refused_before_they_reach_the_database(ingest, worker):
     status, body = call(ingest, "/api/v1/heartbeats", b'{"state": "idle", "note": "a\\u0000b"}', worker)
     assert (status, body["field"]) == (400, "note")
+
+
+def test_the_managers_reports_go_through_the_buffer_too(ingest, redis):
+    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: default}\nspec: {model: q}\n")
+    token = AgentToken.mint("manager", "default")[1]
+    body = json.dumps({"state": "busy", "activeTasks": 1, "runtimeVersion": "2.0"}).encode()
+    assert call(ingest, "/api/v1/heartbeats", body, token) == (202, {"worker": "default", "accepted": True})
+    assert flush_buffer(redis) == 1
+    manager = Manager.objects.get(name="default")
+    assert manager.version == "2.0" and manager.last_heartbeat is not None
+    assert Heartbeat.objects.get(manager=manager).state == "busy"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from rest_framework import authentication, exceptions
 
-from controller.models import AgentToken
-from controller.policy import Principal, principal_for_user
+from controller.policy import principal_for_token, principal_for_user
 
 
 class AgentTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer hct_…``; the token's identity becomes the principal."""
+    """``Authorization: Bearer hct_…``; the token's identity, checked against the holder's
+    current role, becomes the principal."""
 
     keyword = "Bearer"
 
@@ -24,10 +24,10 @@ class AgentTokenAuthentication(authentication.BaseAuthentication):
         keyword, _, clear = header.partition(" ")
         if keyword != self.keyword or not clear.strip():
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'")
-        token = AgentToken.authenticate(clear.strip())
-        if token is None:
+        principal = principal_for_token(clear.strip())
+        if principal is None:
             raise exceptions.AuthenticationFailed("invalid, expired or revoked token")
-        return Principal(token.identity, token.subject, team=token.team), token
+        return principal, None
 
     def authenticate_header(self, request) -> str:
         return self.keyword

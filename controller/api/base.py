@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
@@ -65,16 +64,9 @@ def queryset_for(kind: str):
 
 
 def lookup(principal: policy.Principal, kind: str, name: str) -> Resource:
-    """The named resource if the caller may see it; 404 otherwise (no existence leak)."""
+    """The named resource if the caller may see it. Out of scope is the same 404 as missing,
+    for reads and changes alike: the change itself then asks the policy (403 naming the rule)."""
     resource = policy.visible(principal, queryset_for(kind)).filter(name=name).first()
     if resource is None:
-        raise Http404(f"{kind.lower()}/{name} not found")
-    return resource
-
-
-def existing(kind: str, name: str) -> Resource:
-    """The named resource for a change; the operation itself then asks the policy (403)."""
-    resource = queryset_for(kind).filter(name=name).first()
-    if resource is None:
-        raise Http404(f"{kind.lower()}/{name} not found")
+        raise policy.NotFound(kind, name)
     return resource

@@ -3,7 +3,8 @@
 The original server wrote ``message`` and its CLI reads ``error``; both carry
 the same text, plus ``field`` when one field is at fault. Domain exceptions
 map to statuses here: policy refusals 403, quotas and invalid manifests 422,
-unknown resources 404, refused state changes 409.
+unknown resources and those outside the caller's scope 404 (alike), refused
+state changes 409.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from controller.manifests import ManifestInvalid
-from controller.policy import Denied, QuotaExceeded
+from controller.policy import Denied, NotFound, QuotaExceeded
 from controller.services.lifecycle import LifecycleRefused
-from controller.services.operations import NotFound
 
 
 def hiclaw_exception_handler(exc, context):
@@ -28,7 +28,7 @@ def hiclaw_exception_handler(exc, context):
     exc = {
         Denied: lambda e: exceptions.PermissionDenied(str(e)),
         QuotaExceeded: lambda e: Unprocessable(str(e)),
-        NotFound: lambda e: exceptions.NotFound(str(e)),
+        NotFound: lambda e: exceptions.NotFound({e.field: str(e)} if e.field else str(e)),
         LifecycleRefused: lambda e: Conflict(str(e)),
     }.get(type(exc), lambda e: e)(exc)
     response = exception_handler(exc, context)

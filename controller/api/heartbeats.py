@@ -1,4 +1,4 @@
-"""``POST /api/v1/heartbeats``: an agent reports its own state.
+"""``POST /api/v1/heartbeats``: an agent (worker, team leader or the Manager) reports its own state.
 
 This view records reports in embedded mode. With Redis, the same route is
 answered by the fast path in controller/ingest.py before Django sees it; both
@@ -16,15 +16,19 @@ from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
 from controller.api.schema import HeartbeatAnswerSerializer, errors
-from controller.models import AgentState, Identity, Worker
+from controller.models import AgentState, Identity, Manager, Worker
 from controller.services.heartbeats import (
+    MANAGER,
     MAX_ACTIVE_TASKS,
     MAX_NOTE,
     MAX_VERSION,
+    WORKER,
     InvalidHeartbeat,
     apply_reports,
     parse_report,
 )
+
+REFUSED = "heartbeats come from a worker, team leader or the Manager, about itself"
 
 
 class HeartbeatBody(serializers.Serializer):
@@ -47,12 +51,13 @@ class HeartbeatView(APIView):
     )
     def post(self, request):
         principal = request.user
-        if principal.identity not in (Identity.WORKER, Identity.TEAM_LEADER):
-            raise PermissionDenied("heartbeats come from a worker or team leader, about itself")
-        if not Worker.objects.filter(name=principal.name, deletion_requested_at__isnull=True).exists():
-            raise PermissionDenied(f"no worker named {principal.name!r} for this token")
+        if principal.identity not in (Identity.WORKER, Identity.TEAM_LEADER, Identity.MANAGER):
+            raise PermissionDenied(REFUSED)
+        kind, model = (MANAGER, Manager) if principal.identity == Identity.MANAGER else (WORKER, Worker)
+        if not model.objects.filter(name=principal.name, deletion_requested_at__isnull=True).exists():
+            raise PermissionDenied(f"no {kind} named {principal.name!r} for this token")
         try:
-            report = parse_report(principal.name, request.data)
+            report = parse_report(principal.name, request.data, kind=kind)
         except InvalidHeartbeat as error:
             raise ValidationError({error.field: str(error).split(": ", 1)[1]}) from None
         apply_reports([report])

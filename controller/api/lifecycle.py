@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from controller import policy
-from controller.api.base import AgentAPIView, existing, lookup, queryset_for
+from controller.api.base import AgentAPIView, lookup, queryset_for
 from controller.api.kind_schema import WorkerSerializer
 from controller.api.representation import present
 from controller.api.schema import (
@@ -40,7 +40,7 @@ class WorkerStateView(AgentAPIView):
         responses={200: WorkerSerializer, **errors(403, 404)},
     )
     def post(self, request, name: str):
-        worker = existing("Worker", name)
+        worker = lookup(self.principal, "Worker", name)
         operations.set_state(self.principal, worker, self.state)
         return Response(present(queryset_for("Worker").get(name=name)))
 
@@ -56,7 +56,7 @@ class EnsureReadyView(AgentAPIView):
     )
     def post(self, request, name: str):
         timeout = _timeout(request)
-        worker = existing("Worker", name)
+        worker = lookup(self.principal, "Worker", name)
         if worker.state != DesiredState.RUNNING:
             operations.set_state(self.principal, worker, DesiredState.RUNNING)
         else:
@@ -77,7 +77,7 @@ class WorkerStatusView(AgentAPIView):
 
     @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLineSerializer, **errors(404)})
     def get(self, request, name: str):
-        worker = _visible_worker(self.principal, name)
+        worker = lookup(self.principal, "Worker", name)
         return Response(_status_line(worker))
 
 
@@ -86,7 +86,7 @@ class ReadyReportView(AgentAPIView):
 
     @extend_schema(request=None, responses={200: WorkerStatusLineSerializer, **errors(403, 404)})
     def post(self, request, name: str):
-        worker = existing("Worker", name)
+        worker = lookup(self.principal, "Worker", name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
         worker.record_heartbeat(AgentState.IDLE, note="ready")
         return Response(_status_line(worker))
@@ -136,23 +136,25 @@ class IdleCheckView(AgentAPIView):
         return Response({"workers": lines})
 
 
-def _visible_worker(principal: policy.Principal, name: str) -> Worker:
-    return lookup(principal, "Worker", name)
-
-
 def _team_workers(principal: policy.Principal, request):
     rows = policy.visible(principal, queryset_for("Worker")).order_by("name")
     team = request.query_params.get("team")
     return rows.filter(team__name=team) if team else rows
 
 
+READY = "Ready"  # the original API's phase: running, and the agent has reported since it started
+
+
 def _status_line(worker: Worker) -> dict:
+    """The original API's status line. Its phase is ``Ready`` once the agent in the running
+    instance has reported (the original CLI waits for it); the resource keeps ``Running``."""
+    ready = worker.reported_since_start
     return {
         "name": worker.name,
         "team": worker.team.name if worker.team_id else "",
-        "phase": worker.phase,
+        "phase": READY if ready else worker.phase,
         "state": worker.state,
-        "ready": worker.phase == AgentPhase.RUNNING,
+        "ready": ready,
         "containerState": worker.container_state,
         "lastHeartbeat": worker.last_heartbeat.isoformat() if worker.last_heartbeat else None,
         "healthy": worker.healthy,

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from controller import policy
 from controller.api import compat
-from controller.api.base import AgentAPIView, existing, lookup, queryset_for
+from controller.api.base import AgentAPIView, lookup, queryset_for
 from controller.api.debug import debugworker_spec
 from controller.api.errors import Conflict
 from controller.api.kind_schema import KindSchema
@@ -64,9 +64,7 @@ class ResourceListView(AgentAPIView):
             raise ValidationError({"name": "required: the resource name"})
         existing_row = KINDS[self.kind].objects.filter(name=name).first()
         if existing_row is not None:
-            # Ask the policy first, so a caller learns nothing about resources it may not touch.
-            policy.authorize(self.principal, policy.UPDATE, self.kind, name, team=policy.team_of(existing_row))
-            raise Conflict(f"{self.kind.lower()}/{name} already exists; update it with PUT")
+            _refuse_taken_name(self.principal, self.kind, existing_row, body)
         if self.kind == "Worker":
             operations.create_worker(self.principal, name, compat.worker_spec(body), team=_team_name(body))
         else:
@@ -90,7 +88,7 @@ class ResourceDetailView(AgentAPIView):
         return Response(present(lookup(self.principal, self.kind, name)))
 
     def put(self, request, name: str):
-        resource = existing(self.kind, name)
+        resource = lookup(self.principal, self.kind, name)
         body = _body(request)
         if isinstance(resource, Worker):
             operations.update_worker(self.principal, resource, compat.worker_spec(body))
@@ -101,8 +99,22 @@ class ResourceDetailView(AgentAPIView):
         return Response(present(queryset_for(self.kind).get(name=name)))
 
     def delete(self, request, name: str):
-        operations.delete(self.principal, existing(self.kind, name))
+        operations.delete(self.principal, lookup(self.principal, self.kind, name))
         return Response({"name": name, "deletionRequested": True}, status=status.HTTP_202_ACCEPTED)
+
+
+def _refuse_taken_name(principal: policy.Principal, kind: str, existing_row: Resource, body: dict[str, Any]) -> None:
+    """A create under a taken name: the policy is asked first, about the resource if the caller
+    may see it, else about the create as asked (so nothing tells another team's resource from
+    a free name until the create itself would succeed); then 409, naming no owner."""
+    if policy.can_see(principal, existing_row):
+        policy.authorize(principal, policy.UPDATE, kind, existing_row.name, team=policy.team_of(existing_row))
+        raise Conflict(f"{kind.lower()}/{existing_row.name} already exists; update it with PUT")
+    asked_team = existing_row.name if kind == "Team" else body.get("team") or ""
+    policy.authorize(
+        principal, policy.CREATE, kind, existing_row.name, team=asked_team if isinstance(asked_team, str) else ""
+    )
+    raise Conflict(f"name: the name {existing_row.name!r} is taken; choose another name")
 
 
 def _new_spec(kind: str, principal: policy.Principal, body: dict[str, Any]) -> tuple[dict, dict]:

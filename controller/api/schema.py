@@ -131,9 +131,12 @@ class DeletionSerializer(serializers.Serializer):
 class WorkerStatusLineSerializer(serializers.Serializer):
     name = serializers.CharField()
     team = serializers.CharField()
-    phase = serializers.CharField()
+    phase = serializers.CharField(
+        help_text="the worker's phase, except Ready (the original API's) once its agent has reported since the "
+        "running instance started"
+    )
     state = DesiredStateField()
-    ready = serializers.BooleanField(help_text="phase is Running")
+    ready = serializers.BooleanField(help_text="phase is Ready")
     containerState = serializers.CharField()
     lastHeartbeat = serializers.DateTimeField(allow_null=True)
     healthy = serializers.BooleanField()
@@ -157,7 +160,7 @@ class EnsureReadySerializer(serializers.Serializer):
 
 
 class HeartbeatAnswerSerializer(serializers.Serializer):
-    worker = serializers.CharField()
+    worker = serializers.CharField(help_text="the reporting agent's name (a worker, team leader or the Manager)")
     accepted = serializers.BooleanField()
 
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from controller import policy
 from controller.api.base import AgentAPIView
+from controller.api.errors import Unprocessable
 from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
 from controller.models import API_VERSION, KINDS
 from controller.reconcilers.services import default_services
@@ -61,10 +62,22 @@ def _answers(ping) -> bool:
     return True
 
 
+PUSH_TYPES = {"worker": (str, "a worker name"), "team": (str, "a team name"), "all": (bool, "true or false")}
+
+
 class PushRequest(serializers.Serializer):
     worker = serializers.CharField(required=False, allow_blank=False)
     team = serializers.CharField(required=False, allow_blank=False)
     all = serializers.BooleanField(required=False, default=False)
+
+    def to_internal_value(self, data):
+        # DRF would read 5 as "5" and "yes" as true: a push names its target exactly, or is refused.
+        if isinstance(data, dict):
+            for field, (kind, what) in PUSH_TYPES.items():
+                value = data.get(field)
+                if value is not None and (not isinstance(value, kind) or (kind is str and isinstance(value, bool))):
+                    raise Unprocessable({field: f"must be {what}, got {value!r}"})
+        return super().to_internal_value(data)
 
     def validate(self, data):
         chosen = [key for key in ("worker", "team") if data.get(key)] + (["all"] if data.get("all") else [])
@@ -80,7 +93,7 @@ class ConfigPushView(AgentAPIView):
         operation_id="config_push",
         summary="Push config and skills to a worker, a team or every worker",
         request=PushRequest,
-        responses={202: PushAnswerSerializer, **errors(400, 403)},
+        responses={202: PushAnswerSerializer, **errors(400, 403, 404, 422)},
     )
     def post(self, request):
         data = PushRequest(data=request.data)

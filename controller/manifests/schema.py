@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -125,6 +126,13 @@ def _label_map(value: dict[str, str]) -> dict[str, str]:
             raise PydanticCustomError(
                 "label_value", "label '{key}' has an invalid value '{value}'", {"key": key, "value": item}
             )
+    return value
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # A Literal of numbers matches True as 1 even in strict mode (True == 1 in Python).
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a whole number, not true or false")
     return value
 
 
@@ -303,7 +311,7 @@ class TeamSpec(Shape):
 class HumanSpec(Shape):
     display_name: Text
     email: Email | None = None
-    permission_level: Literal[1, 2, 3] = 3
+    permission_level: Annotated[Literal[1, 2, 3], BeforeValidator(_not_a_boolean)] = 3
     accessible_teams: list[DnsLabel] | None = None
     accessible_workers: list[DnsLabel] | None = None
     note: str | None = None

@@ -44,6 +44,9 @@ class AgentResource(Resource):
     matrix_user_id = models.CharField(max_length=255, blank=True)
     room_id = models.CharField(max_length=255, blank=True)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
+    # When the running instance last started (the backend's word); a heartbeat since then
+    # means the agent in this instance has come up (the original API's phase Ready).
+    instance_started_at = models.DateTimeField(null=True, blank=True)
     # What the reconciler needs again on later passes; never shown.
     matrix_access_token = EncryptedTextField(blank=True, editable=False)
     config_digest = models.CharField(max_length=64, blank=True, editable=False)
@@ -51,6 +54,13 @@ class AgentResource(Resource):
 
     class Meta(Resource.Meta):
         abstract = True
+
+    @property
+    def reported_since_start(self) -> bool:
+        """The instance runs and its agent has reported (a ready report or heartbeat) since it started."""
+        if self.phase != AgentPhase.RUNNING or self.last_heartbeat is None:
+            return False
+        return self.instance_started_at is None or self.last_heartbeat >= self.instance_started_at
 
     def index_spec(self) -> None:
         self.model = self.spec.get("model", "")

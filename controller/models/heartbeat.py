@@ -1,4 +1,5 @@
-"""Heartbeats an agent reports about itself, kept as a bounded history per worker."""
+"""Heartbeats an agent (a worker, leader or the Manager) reports about itself, kept as a
+bounded history per agent."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ class AgentState(models.TextChoices):
 
 
 class Heartbeat(models.Model):
-    worker = models.ForeignKey("controller.Worker", on_delete=models.CASCADE, related_name="heartbeats")
+    # Exactly one of the two is set: the agent that reported.
+    worker = models.ForeignKey(
+        "controller.Worker", null=True, blank=True, on_delete=models.CASCADE, related_name="heartbeats"
+    )
+    manager = models.ForeignKey(
+        "controller.Manager", null=True, blank=True, on_delete=models.CASCADE, related_name="heartbeats"
+    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     state = models.CharField(max_length=8, choices=AgentState.choices)
     active_tasks = models.PositiveIntegerField(default=0)
@@ -21,8 +28,14 @@ class Heartbeat(models.Model):
     note = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["worker", "-received_at"])]
+        indexes = [models.Index(fields=["worker", "-received_at"]), models.Index(fields=["manager", "-received_at"])]
         ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(worker__isnull=True) ^ models.Q(manager__isnull=True), name="heartbeat_one_agent"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.worker_id} {self.state} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+        agent = f"worker {self.worker_id}" if self.worker_id else f"manager {self.manager_id}"
+        return f"{agent} {self.state} at {self.received_at:%Y-%m-%d %H:%M:%S}"

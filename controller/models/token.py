@@ -25,6 +25,16 @@ class Identity(models.TextChoices):
     WORKER = "worker"
 
 
+# The identities one subject can hold over its life: a Worker row is a standalone worker,
+# a team's worker or its leader in turn, so each of its tokens speaks for that same agent.
+AGENT_IDENTITIES: dict[str, tuple[str, ...]] = {
+    Identity.WORKER: (Identity.WORKER, Identity.TEAM_LEADER),
+    Identity.TEAM_LEADER: (Identity.WORKER, Identity.TEAM_LEADER),
+    Identity.MANAGER: (Identity.MANAGER,),
+    Identity.ADMIN: (Identity.ADMIN,),
+}
+
+
 def token_digest(token: str) -> str:
     # Tokens are 256 random bits, so a fast hash is enough: there is nothing
     # to brute-force, and lookups stay one indexed query per request.
@@ -37,6 +47,11 @@ class AgentTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
+
+    def revoke_agent(self, identity: str, subject: str) -> int:
+        """Revoke every active token of the agent ``subject`` (of any identity it may have held)."""
+        held = self.active().filter(identity__in=AGENT_IDENTITIES[identity], subject=subject)
+        return held.update(revoked_at=timezone.now())
 
 
 class AgentToken(models.Model):
@@ -65,11 +80,12 @@ class AgentToken(models.Model):
     ) -> tuple[AgentToken, str]:
         """Create a token; the clear text is returned once and never stored.
 
-        ``replace`` revokes the subject's earlier tokens of the same identity,
-        so only the newest instance of an agent can call the API.
+        ``replace`` revokes the subject's earlier tokens, of this identity and of
+        any other the agent held (a demoted leader keeps no leader token), so
+        only the newest instance of an agent can call the API.
         """
         if replace:
-            cls.objects.active().filter(identity=identity, subject=subject).update(revoked_at=timezone.now())
+            cls.objects.revoke_agent(identity, subject)
         clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
             identity=identity,

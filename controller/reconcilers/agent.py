@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -42,6 +43,7 @@ STATUS_FIELDS = [
     "matrix_access_token",
     "config_digest",
     "instance_digest",
+    "instance_started_at",
 ]
 # What the process backend runs (containers run their image's own command).
 REFERENCE_WORKER = Path(reference_worker.__file__)
@@ -174,9 +176,11 @@ class AgentReconciler:
         digest = self._instance_digest(agent)
         try:
             status = backend.status(name)
-            replace = status.state != InstanceState.MISSING and agent.instance_digest not in ("", digest)
+            exists = status.state != InstanceState.MISSING
+            replace = exists and (agent.instance_digest not in ("", digest) or not self._holds_token(agent))
             if replace:
-                # Image, runtime or resources changed: only a new instance can apply them.
+                # Image, runtime or resources changed, or the agent's token was revoked (a role
+                # or team change): only a new instance can apply them.
                 backend.delete(name)
             if (status.state == InstanceState.MISSING or replace) and want_running:
                 backend.create(self._instance_spec(agent, name))
@@ -191,6 +195,7 @@ class AgentReconciler:
         except BackendError as error:
             raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
         agent.container_state = status.state
+        agent.instance_started_at = _started_at(agent, status)
         self.record_instance(agent, status)
         if want_running and not status.running:
             raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
@@ -217,7 +222,7 @@ class AgentReconciler:
             self.save(agent)
             return Result(requeue_after=backoff(agent.failures))
         identity, _ = self.identity(agent)
-        AgentToken.objects.active().filter(identity=identity, subject=agent.name).update(revoked_at=timezone.now())
+        AgentToken.objects.revoke_agent(identity, agent.name)
         agent.delete()
         logger.info("%s/%s: deleted", self.kind, agent.name)
         return Result()
@@ -256,6 +261,11 @@ class AgentReconciler:
         agent.matrix_user_id, agent.matrix_access_token = session.user_id, session.access_token
         self.save(agent)
         return session
+
+    def _holds_token(self, agent: AgentResource) -> bool:
+        """Whether the agent has an active token for what it is now (identity and team)."""
+        identity, team = self.identity(agent)
+        return AgentToken.objects.active().filter(identity=identity, subject=agent.name, team=team).exists()
 
     def _gateway_key(self, agent: AgentResource) -> str:
         return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")
@@ -319,6 +329,14 @@ class AgentReconciler:
             memory=limits.get("memory"),
             workdir=str(settings.DATA_DIR / "workspaces" / f"{self.kind}-{agent.name}"),
         )
+
+
+def _started_at(agent: AgentResource, status) -> datetime | None:
+    """When the running instance started: the backend's word, else (a backend that cannot tell)
+    the first pass that saw it running. None while it does not run."""
+    if not status.running:
+        return None
+    return status.started_at or agent.instance_started_at or timezone.now()
 
 
 def ensure_account(services: Services, kind: str, name: str) -> str:

@@ -15,7 +15,17 @@ from django.utils import timezone
 
 from controller.manifests import Document, ManifestError, ManifestInvalid, parse, parse_objects
 from controller.manifests.members import member_specs
-from controller.models import KINDS, ROLE_ANNOTATION, TEAM_ANNOTATION, DebugWorker, Resource, Team, Worker
+from controller.models import (
+    KINDS,
+    ROLE_ANNOTATION,
+    TEAM_ANNOTATION,
+    AgentToken,
+    DebugWorker,
+    Identity,
+    Resource,
+    Team,
+    Worker,
+)
 from controller.services import live
 from controller.tasks import request_reconcile
 
@@ -198,6 +208,9 @@ def _sync_members(team: Team, document: Document) -> bool:
         worker = current.pop(member.name, None) or Worker(name=member.name, team=team)
         annotations = {TEAM_ANNOTATION: team.name, ROLE_ANNOTATION: member.role}
         is_new = worker.pk is None
+        if not is_new and worker.role != member.role:
+            # A leader re-applied as a worker (or the reverse) keeps none of its old powers.
+            AgentToken.objects.revoke_agent(Identity.WORKER, worker.name)
         dirty = worker.set_spec(member.spec) | (worker.role != member.role) | (worker.annotations != annotations)
         dirty |= worker.deletion_requested_at is not None  # re-added while being removed
         if is_new or dirty:
@@ -207,6 +220,7 @@ def _sync_members(team: Team, document: Document) -> bool:
             _changed(worker)
             changed = True
     for removed in current.values():
+        AgentToken.objects.revoke_agent(Identity.WORKER, removed.name)
         if removed.deletion_requested_at is None:
             removed.deletion_requested_at = timezone.now()
             removed.save(update_fields=["deletion_requested_at", "updated_at"])

@@ -3,7 +3,8 @@
 A team leader's DebugWorker targets its own team and gets the leader's Matrix
 credential (to export the team's room messages) filled in by the controller;
 a team admin's targets one of the teams it administers; an admin or the
-manager gives target and credential; a worker is refused.
+manager gives target and credential, and what it names must exist; a worker
+is refused.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller import policy
-from controller.models import TEAM_ANNOTATION, Worker
+from controller.models import TEAM_ANNOTATION, Team, Worker
 
 
 class InvalidDebugRequest(ValueError):
@@ -41,12 +42,34 @@ def debugworker_spec(principal: policy.Principal, body: dict[str, Any]) -> tuple
         if not team:
             raise InvalidDebugRequest("team", "required: which of your teams to debug")
         if team not in principal.managed_teams:
-            raise policy.Denied(f"{principal.identity} {principal.name} may only debug its own team, not team {team}")
+            raise policy.NotFound("Team", team, "team")  # another team's is answered as a missing one
         spec.pop("targets", None)
         spec["target"] = {"type": "team", "name": team}
         leader = Worker.objects.filter(team__name=team, role="team_leader").first()
         if principal.identity == policy.TEAM_LEADER and leader is not None and leader.matrix_user_id:
             spec["matrixCredential"] = {"userID": leader.matrix_user_id, "accessToken": leader.matrix_access_token}
-    elif team and "target" not in spec and "targets" not in spec:
-        spec["target"] = {"type": "team", "name": team}
+    else:
+        if team and "target" not in spec and "targets" not in spec:
+            spec["target"] = {"type": "team", "name": team}
+        _targets_exist(team, spec)
     return spec, ({TEAM_ANNOTATION: team} if team else {})
+
+
+def _targets_exist(team: str, spec: dict[str, Any]) -> None:
+    """What an admin's or the manager's request names must exist (404 naming the field);
+    the spec's shape is the manifest schema's to check."""
+    if team and not Team.objects.filter(name=team, deletion_requested_at__isnull=True).exists():
+        raise policy.NotFound("Team", team, "team")
+    target = spec.get("target")
+    if isinstance(target, dict) and target.get("type") in ("team", "worker") and isinstance(target.get("name"), str):
+        model = Team if target["type"] == "team" else Worker
+        if not model.objects.filter(name=target["name"], deletion_requested_at__isnull=True).exists():
+            raise policy.NotFound(model.kind, target["name"], "target.name")
+    names = spec.get("targets")
+    if isinstance(names, list) and all(isinstance(name, str) for name in names):
+        found = set(
+            Worker.objects.filter(name__in=names, deletion_requested_at__isnull=True).values_list("name", flat=True)
+        )
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise policy.NotFound("Worker", missing[0], "targets")

@@ -1,5 +1,8 @@
 """Heartbeats: check a report, then apply it now or buffer it and apply many at once.
 
+Workers, team leaders and the Manager report about themselves; a report
+names its agent by kind and name.
+
 Embedded mode records each report as it arrives. With Redis, the API's fast
 path (controller/ingest.py) only checks and buffers reports in a Redis list;
 the ``flush_heartbeats`` task applies them in batches — one read, one bulk
@@ -19,13 +22,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from controller.models import AgentState, Heartbeat, Worker
+from controller.models import AgentState, Heartbeat, Manager, Worker
+from controller.models.manager import MANAGER_HEARTBEAT_FIELDS
 from controller.models.worker import HEARTBEAT_FIELDS
 from controller.services import live
 
 MAX_VERSION, MAX_NOTE = 64, 500
 MAX_ACTIVE_TASKS = 2**31 - 1  # stored in a PostgreSQL integer column
 FLUSH_BATCH = 20_000
+WORKER, MANAGER = "worker", "manager"  # the kinds of agent that report
 
 
 class InvalidHeartbeat(ValueError):
@@ -43,9 +48,10 @@ class Report:
     skills_version: str
     note: str
     at: datetime
+    kind: str = WORKER  # "worker" (a worker or team leader) or "manager"; ``worker`` is its name
 
 
-def parse_report(worker: str, data: Any, now: datetime | None = None) -> Report:
+def parse_report(worker: str, data: Any, now: datetime | None = None, *, kind: str = WORKER) -> Report:
     """A heartbeat body (``{"state", "activeTasks", "runtimeVersion", "skillsVersion", "note"}``) checked."""
     if not isinstance(data, dict):
         raise InvalidHeartbeat("body", "must be a JSON object")
@@ -71,35 +77,44 @@ def parse_report(worker: str, data: Any, now: datetime | None = None) -> Report:
         skills_version=texts["skillsVersion"],
         note=texts["note"],
         at=now or timezone.now(),
+        kind=kind,
     )
 
 
 def apply_reports(reports: list[Report]) -> int:
-    """Apply reports in arrival order; reports for unknown or deleted workers are dropped."""
+    """Apply reports in arrival order; reports for unknown or deleted agents are dropped."""
     if not reports:
         return 0
     with transaction.atomic():
-        workers = {
-            w.name: w
-            for w in Worker.objects.select_for_update(of=("self",))
-            .select_related("team")
-            .filter(name__in={r.worker for r in reports}, deletion_requested_at__isnull=True)
-        }
-        history = [
-            workers[r.worker].apply_heartbeat(
-                r.state,
-                active_tasks=r.active_tasks,
-                runtime_version=r.runtime_version,
-                skills_version=r.skills_version,
-                note=r.note,
-                now=r.at,
-            )
-            for r in reports
-            if r.worker in workers
-        ]
-        touched = [w for w in workers.values() if w.last_heartbeat is not None]
-        Worker.objects.bulk_update(touched, HEARTBEAT_FIELDS, batch_size=1000)
-        Heartbeat.objects.bulk_create(history, batch_size=1000)
+        applied = _apply(Worker, HEARTBEAT_FIELDS, [r for r in reports if r.kind != MANAGER])
+        applied += _apply(Manager, MANAGER_HEARTBEAT_FIELDS, [r for r in reports if r.kind == MANAGER])
+    return applied
+
+
+def _apply(model: type[Worker | Manager], fields: list[str], reports: list[Report]) -> int:
+    """One locked read, one bulk update and one bulk insert for the reports of one kind."""
+    if not reports:
+        return 0
+    rows = model.objects.select_for_update(of=("self",))
+    if model is Worker:
+        rows = rows.select_related("team")
+    agents = {a.name: a for a in rows.filter(name__in={r.worker for r in reports}, deletion_requested_at__isnull=True)}
+    history = [
+        agents[r.worker].apply_heartbeat(
+            r.state,
+            active_tasks=r.active_tasks,
+            runtime_version=r.runtime_version,
+            skills_version=r.skills_version,
+            note=r.note,
+            now=r.at,
+        )
+        for r in reports
+        if r.worker in agents
+    ]
+    touched = [a for a in agents.values() if a.last_heartbeat is not None]
+    model.objects.bulk_update(touched, fields, batch_size=1000)
+    Heartbeat.objects.bulk_create(history, batch_size=1000)
+    if model is Worker:
         for worker in touched:
             live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
     return len(history)
@@ -126,7 +141,7 @@ def flush_buffer(redis, limit: int = FLUSH_BATCH) -> int:
 
 
 def prune_history(now: datetime | None = None) -> int:
-    """Keep each worker's last ``HICLAW_HEARTBEAT_HISTORY_MAX`` reports of the last
+    """Keep each agent's last ``HICLAW_HEARTBEAT_HISTORY_MAX`` reports of the last
     ``HICLAW_HEARTBEAT_HISTORY_DAYS`` days; return how many were deleted."""
     now = now or timezone.now()
     deleted, _ = Heartbeat.objects.filter(
@@ -134,11 +149,11 @@ def prune_history(now: datetime | None = None) -> int:
     ).delete()
     keep = settings.HICLAW_HEARTBEAT_HISTORY_MAX
     table = Heartbeat._meta.db_table
-    # One statement for every worker over the cap: rank each worker's rows newest first.
+    # One statement for every agent over the cap: rank each agent's rows newest first.
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "  # noqa: S608
-            f"(PARTITION BY worker_id ORDER BY received_at DESC, id DESC) AS rank FROM {table}) ranked "
+            f"(PARTITION BY worker_id, manager_id ORDER BY received_at DESC, id DESC) AS rank FROM {table}) ranked "
             "WHERE rank > %s)",
             [keep],
         )

@@ -13,7 +13,7 @@ import copy
 from django.db import transaction
 from django.utils import timezone
 
-from controller.models import DesiredState, Resource, Team, Worker
+from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
 from controller.services.apply import Outcome, apply_patch
 from controller.tasks import request_reconcile
 
@@ -65,9 +65,15 @@ def request_deletion(resource: Resource) -> bool:
         if not marked:
             return False
         request_reconcile(resource)
+        # An agent being removed loses its API access now, not when its reconcile finishes.
+        if isinstance(resource, Worker | Manager):
+            AgentToken.objects.revoke_agent(
+                Identity.MANAGER if isinstance(resource, Manager) else Identity.WORKER, resource.name
+            )
         if isinstance(resource, Team):
             for member in Worker.objects.filter(team=resource, deletion_requested_at__isnull=True):
                 member.deletion_requested_at = now
                 member.save(update_fields=["deletion_requested_at", "updated_at"])
+                AgentToken.objects.revoke_agent(Identity.WORKER, member.name)
                 request_reconcile(member)
     return True

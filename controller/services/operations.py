@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from controller import policy
-from controller.manifests import Document, parse_objects
+from controller.manifests import Document, ManifestError, ManifestInvalid, parse_objects
 from controller.models import API_VERSION, KINDS, TEAM_ANNOTATION, AuditRecord, ConfigPush, Resource, Team, Worker
 from controller.policy import Principal
 from controller.services.apply import Outcome, apply_documents, apply_patch
@@ -36,8 +36,13 @@ def audit(principal: Principal, action: str, kind: str, name: str, **detail: Any
 def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
     for document in documents:
         existing = KINDS[document.kind].objects.filter(name=document.name).first()
-        action = policy.UPDATE if existing else policy.CREATE
-        policy.authorize(principal, action, document.kind, document.name, team=_document_team(document, existing))
+        hidden = existing is not None and not policy.can_see(principal, existing)
+        # Another team's resource is judged as if it did not exist, so the answer tells nothing of it.
+        known = None if hidden else existing
+        action = policy.UPDATE if known else policy.CREATE
+        policy.authorize(principal, action, document.kind, document.name, team=_document_team(document, known))
+        if hidden:
+            raise name_taken(document)
     with transaction.atomic():
         outcomes = apply_documents(documents, dry_run=dry_run)
         if not dry_run:
@@ -45,6 +50,13 @@ def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool =
                 if outcome.action != "unchanged":
                     audit(principal, f"apply:{outcome.action}", outcome.kind, outcome.name)
     return outcomes
+
+
+def name_taken(document: Document) -> ManifestInvalid:
+    """A create under a name another team's resource holds: names are unique across teams, so
+    it must fail; the message says so without saying whose it is."""
+    message = f"the name {document.name!r} is taken; choose another name"
+    return ManifestInvalid([ManifestError(document.index, "metadata.name", "name-taken", message, document.resource)])
 
 
 def _document_team(document: Document, existing: Resource | None) -> str:
@@ -123,31 +135,41 @@ def delete(principal: Principal, resource: Resource) -> None:
 
 
 def request_push(principal: Principal, *, worker: str = "", team: str = "", everything: bool = False) -> ConfigPush:
-    """Record a config/skills push; the upgrades service carries it out."""
+    """Record a config/skills push; the upgrades service carries it out.
+
+    A worker or team the caller may not see is ``NotFound``, as a missing one.
+    """
     if everything:
         if principal.identity not in policy.ALL_POWERFUL:
             raise policy.Denied(f"{principal.identity} {principal.name} may not push to every worker")
         targets = list(Worker.objects.filter(deletion_requested_at__isnull=True).values_list("name", flat=True))
         scope, target = ConfigPush.Scope.ALL, ""
     elif team:
-        policy.authorize(principal, policy.UPDATE, "Worker", f"(team {team})", team=team)
-        targets = list(Worker.objects.filter(team__name=team).values_list("name", flat=True))
+        team_row = _visible(principal, Team, team, "team")
+        policy.authorize(principal, policy.UPDATE, "Worker", f"(team {team})", team=team_row.name)
+        targets = list(Worker.objects.filter(team=team_row).values_list("name", flat=True))
         scope, target = ConfigPush.Scope.TEAM, team
     else:
-        row = Worker.objects.filter(name=worker).first()
-        policy.authorize(principal, policy.UPDATE, "Worker", worker, team=policy.team_of(row) if row else "")
-        targets, scope, target = ([worker] if row else []), ConfigPush.Scope.WORKER, worker
+        row = _visible(principal, Worker, worker, "worker")
+        policy.authorize(principal, policy.UPDATE, "Worker", worker, team=policy.team_of(row))
+        targets, scope, target = [worker], ConfigPush.Scope.WORKER, worker
     push = ConfigPush.objects.create(requested_by=str(principal), scope=scope, target=target, targets=sorted(targets))
     audit(principal, "config-push", "Worker", target or "*", push=push.pk)
     return push
 
 
-class NotFound(Exception):
-    """The named resource does not exist (404)."""
+NotFound = policy.NotFound  # the same 404 for a missing resource and one out of scope
+
+
+def _visible(principal: Principal, model: type[Resource], name: str, field: str) -> Resource:
+    row = policy.visible(principal, model.objects.filter(name=name, deletion_requested_at__isnull=True)).first()
+    if row is None:
+        raise NotFound(model.kind, name, field)
+    return row
 
 
 def _team(name: str) -> Team:
     team = Team.objects.filter(name=name, deletion_requested_at__isnull=True).first()
     if team is None:
-        raise NotFound(f"team/{name} does not exist")
+        raise NotFound("Team", name, "team")
     return team

@@ -2,7 +2,9 @@
 
 Targets are relative to the caller: a worker of team A, a worker of team B, a
 standalone worker. The expected outcome is written out as a table (not
-derived from the policy under test).
+derived from the policy under test). A refusal is exact: 404 for a target the
+caller may not see (the answer a missing one gets), 403 naming the rule for
+one it sees but may not change.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ ALLOWED = {
     "solo": {(action, "solo") for action in SELF_ACTIONS},
     "anonymous": set(),
 }
+# Seen but not changeable: a worker reads itself and changes its run state, nothing more.
+FORBIDDEN = {
+    "worker-a": {("update", "a-dev"), ("delete", "a-dev")},
+    "solo": {("update", "solo"), ("delete", "solo")},
+}
+
+
+def refusal(persona: str, refused: tuple[str, str], forbidden: dict[str, set]) -> int:
+    if persona == "anonymous":
+        return 401
+    return 403 if refused in forbidden.get(persona, set()) else 404
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -45,8 +58,10 @@ def test_worker_endpoint_authorization(as_persona, persona, action, target):
     if (action, target) in ALLOWED[persona]:
         assert response.status_code < 300, (response.status_code, response.json())
         return
-    expected = {401} if persona == "anonymous" else {403, 404}
-    assert response.status_code in expected, (response.status_code, response.content)
+    assert response.status_code == refusal(persona, (action, target), FORBIDDEN), (
+        response.status_code,
+        response.content,
+    )
     assert response.json()["message"] == response.json()["error"]
     if action not in ("get", "status"):
         # A refused change changed nothing.
@@ -154,6 +169,10 @@ TEAM_ALLOWED = {
     "solo": set(),
     "anonymous": set(),
 }
+TEAM_FORBIDDEN = {
+    "leader-a": {("update", "team-a"), ("delete", "team-a")},
+    "leader-b": {("update", "team-b"), ("delete", "team-b")},
+}
 
 
 @pytest.mark.parametrize("target", TEAM_TARGETS)
@@ -166,8 +185,8 @@ def test_team_endpoint_authorization(as_persona, persona, action, target):
     if (action, target) in TEAM_ALLOWED[persona]:
         assert response.status_code < 300, (response.status_code, response.json())
         return
-    expected = {401} if persona == "anonymous" else {403, 404}
-    assert response.status_code in expected, (response.status_code, response.content)
+    expected = refusal(persona, (action, target), TEAM_FORBIDDEN)
+    assert response.status_code == expected, (response.status_code, response.content)
     team = Team.objects.get(name=target)
     assert (team.generation, team.deletion_requested_at) == (1, None)
 
@@ -189,7 +208,8 @@ def test_debugworker_authorization(as_persona, debugworkers, persona, target):
     own = {"leader-a": "dbg-team-a", "leader-b": "dbg-team-b"}.get(persona)
     allowed = persona in ("admin", "manager") or own == target
     client = as_persona(persona)
-    assert (client.get(f"/api/v1/debugworkers/{target}").status_code == 200) == allowed
+    refused = 401 if persona == "anonymous" else 404  # nobody sees a DebugWorker it may not delete
+    assert client.get(f"/api/v1/debugworkers/{target}").status_code == (200 if allowed else refused)
     deleted = client.delete(f"/api/v1/debugworkers/{target}")
-    assert (deleted.status_code == 202) == allowed, deleted.content
+    assert deleted.status_code == (202 if allowed else refused), deleted.content
     assert (DebugWorker.objects.get(name=target).deletion_requested_at is not None) == allowed

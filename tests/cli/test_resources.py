@@ -156,7 +156,8 @@ def test_apply_team_creates_then_changes_the_image(hiclaw):
 
 def test_leader_cannot_apply_a_worker_of_another_team(hiclaw):
     line = failed(hiclaw("apply", "worker", "--name", "b-dev", "--model", "claude", persona="leader-a"))
-    assert "team-leader a-lead may only act on team team-a" in line
+    # Another team's worker is judged as a name the leader would create: standalone, which it may not.
+    assert "team-leader a-lead may only create workers in team team-a" in line
 
 
 def test_create_and_update_verbs_of_the_original_cli(hiclaw):

@@ -1,0 +1,1 @@
+"""Regression tests of security findings, one module per class of finding."""

@@ -15,7 +15,7 @@ from controller.models import DebugWorker, Worker
 pytestmark = pytest.mark.django_db
 
 TOKEN = "syt_aGljbGF3LWJvdA_secretsecretsecret_1a2b3c"
-encryption_migration = importlib.import_module("controller.migrations.0002_encrypt_matrix_access_tokens")
+encryption_migration = importlib.import_module("controller.migrations.0003_encrypt_matrix_access_tokens")
 
 
 def raw_token(model, pk: int) -> str:

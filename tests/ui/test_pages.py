@@ -141,7 +141,7 @@ def test_team_admins_see_their_teams_humans_read_only_and_no_managers(login_clie
     assert "None visible to you" in login_client("alice").get("/managers/").content.decode()
     root = login_client("root")
     assert "<td>alice</td>" in root.get("/humans/").content.decode()
-    assert "<td>default</td>" in root.get("/managers/").content.decode()
+    assert '<a href="/managers/default/">default</a>' in root.get("/managers/").content.decode()
 
 
 def test_upgrades_page_shows_pushes_to_the_logins_teams_only(login_client):

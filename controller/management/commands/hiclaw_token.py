@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from controller.models import AgentToken, Identity
+from controller.policy import current_identity
 
 
 class Command(BaseCommand):
@@ -54,8 +55,20 @@ class Command(BaseCommand):
             raise CommandError("--expires-days must be at least 1")
         expires = timezone.now() + timedelta(days=expires_days) if expires_days else None
         token, clear = AgentToken.mint(identity, subject, team=team, expires_at=expires)
+        self._warn_if_unbound(identity, subject, team)
         self.stdout.write(f"created token {token.pk} for {token} (shown once; store it now)")
         self.stdout.write(clear)
+
+    def _warn_if_unbound(self, identity: str, subject: str, team: str) -> None:
+        """An agent's token is refused (and revoked) unless the agent is what it names: say so now."""
+        now = current_identity(identity, subject)
+        if now == (identity, team):
+            return
+        what = "does not exist" if now is None else f"is {now[0]}" + (f" of team {now[1]}" if now[1] else "")
+        self.stderr.write(
+            f"warning: {subject} {what}; this {identity} token will be refused until it is "
+            f"{identity}" + (f" of team {team}" if team else "")
+        )
 
     def _list(self, *, all, **_) -> None:
         tokens = AgentToken.objects.order_by("-created_at")

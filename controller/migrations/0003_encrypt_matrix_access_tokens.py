@@ -20,7 +20,7 @@ def encrypt_stored_tokens(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('controller', '0001_initial'),
+        ('controller', '0002_manager_heartbeats_and_instance_start'),
     ]
 
     operations = [
