@@ -87,6 +87,8 @@ class HeartbeatIngest:
             return 413, _error(f"a heartbeat is at most {MAX_BODY} bytes", "body")
         try:
             report = parse_report(name, json.loads(raw or b"null"))
+        except RecursionError:
+            return 400, _error("body: JSON nested too deeply", "body")
         except ValueError as error:
             field = error.field if isinstance(error, InvalidHeartbeat) else "body"
             message = str(error) if isinstance(error, InvalidHeartbeat) else "body: must be JSON"

@@ -145,6 +145,18 @@ def authorize(principal: Principal, action: str, kind: str, name: str, *, team: 
     raise Denied(f"{who} has no role: ask an admin to link your login to a Human or a team")
 
 
+def authorize_apply(principal: Principal) -> None:
+    """Raise ``Denied`` unless ``principal`` may apply manifests at all.
+
+    Asked before a manifest is read, so a caller who could change nothing
+    cannot make the controller parse and validate a large document either.
+    """
+    if principal.identity in ALL_POWERFUL or principal.identity in TEAM_SCOPED:
+        return
+    who = f"{principal.identity} {principal.name}"
+    raise Denied(f"{who} may not apply manifests; a team leader, team admin, admin or the manager can")
+
+
 def check_member_quota(principal: Principal, team: Team, *, adding: bool, model: str, old_model: str = "") -> None:
     """A leader (or team admin) changing members is held to the team's permissions.
 
@@ -199,6 +211,7 @@ __all__ = [
     "Principal",
     "QuotaExceeded",
     "authorize",
+    "authorize_apply",
     "can_see",
     "check_member_quota",
     "principal_for_user",

@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
+from controller import policy
 from controller.api.base import AgentAPIView, NulFreeJSONParser
 from controller.api.schema import APPLY_JSON_BODY, DRY_RUN, ApplyAnswerSerializer, errors
 from controller.manifests import parse, parse_objects
@@ -54,6 +55,8 @@ class ApplyView(AgentAPIView):
         responses={200: ApplyAnswerSerializer, **errors(400, 403, 422)},
     )
     def post(self, request):
+        # Before request.data: the body is parsed only for a caller who may apply something.
+        policy.authorize_apply(self.principal)
         dry_run = request.query_params.get("dryRun", "").lower() in ("1", "true", "yes")
         if isinstance(request.data, str):
             documents = parse(request.data)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from controller import policy
 from controller.api.authentication import AgentTokenAuthentication, DashboardSessionAuthentication
 from controller.manifests import nul_path
+from controller.manifests.bounds import TOO_DEEP, too_deep
 from controller.models import KINDS, Resource, Team, Worker
 
 NUL_REFUSED = "NUL characters (\\x00) are not allowed"
@@ -25,11 +26,18 @@ PLURALS = {
 
 
 class NulFreeJSONParser(JSONParser):
-    """JSON bodies, refused with a 400 naming the field when a key or string holds a NUL character:
-    PostgreSQL text cannot store one, so a lookup or a write with it would fail in the database."""
+    """JSON bodies, refused with a 400 naming the field when a key or string holds a NUL character
+    (PostgreSQL text cannot store one, so a lookup or a write with it would fail in the database)
+    or when they nest deeper than any request needs (the decoder and every walk recurse)."""
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(f"body: JSON {TOO_DEEP}") from None
+        deep = too_deep(data)
+        if deep is not None:
+            raise ValidationError({deep or "body": f"JSON {TOO_DEEP}"})
         field = nul_path(data)
         if field is not None:
             raise ValidationError({field or "body": NUL_REFUSED})

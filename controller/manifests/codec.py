@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from controller.manifests.bounds import TOO_DEEP, load_all, too_deep
 from controller.manifests.errors import ManifestError, ManifestInvalid
 from controller.manifests.schema import SPEC_SHAPES, Metadata
 from controller.models.base import API_VERSION, Resource
@@ -49,16 +50,19 @@ class Document:
 
 
 def parse(text: str) -> list[Document]:
-    """Validate a YAML stream; raise ``ManifestInvalid`` with every error found."""
+    """Validate a YAML stream; raise ``ManifestInvalid`` with every error found.
+
+    Aliases and deep nesting are refused while reading (``bounds``), so nothing
+    below walks more nodes than the text holds.
+    """
     try:
-        raw_documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        raw_documents = [doc for doc in load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the stream"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestInvalid(
-            [ManifestError(1, "(yaml)", "yaml-syntax", f"invalid YAML at {where}: {problem}")]
-        ) from None
+        rule = getattr(exc, "rule", "yaml-syntax")
+        raise ManifestInvalid([ManifestError(1, "(yaml)", rule, f"invalid YAML at {where}: {problem}")]) from None
     if not raw_documents:
         raise ManifestInvalid([ManifestError(1, "(document)", "required", "no manifest documents were given")])
     return parse_objects(raw_documents)
@@ -97,6 +101,9 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
 
     if not isinstance(raw, dict):
         return None, [error("(document)", "type", f"a manifest must be a mapping, got {type(raw).__name__}")]
+    deep = too_deep(raw)
+    if deep is not None:
+        return None, [error(deep, "too-deep", TOO_DEEP)]
     nul = nul_path(raw)
     if nul is not None:
         # PostgreSQL text and jsonb cannot hold NUL; YAML's "\0" escape and JSON's "\u0000" both make one.
