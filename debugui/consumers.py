@@ -30,7 +30,14 @@ logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.2
 # Close codes (4000-4999 are the application's): the page stops reconnecting on these.
-UNAUTHENTICATED, FORBIDDEN = 4401, 4403
+UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
+
+
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other WebSocket path: closed with ``NOT_FOUND`` rather than a routing traceback."""
+
+    async def connect(self) -> None:
+        await self.close(code=NOT_FOUND)
 
 
 class LiveStatusConsumer(AsyncJsonWebsocketConsumer):

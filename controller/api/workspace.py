@@ -7,6 +7,10 @@ so no path can leave that prefix.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -16,13 +20,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
+from controller.api.errors import Conflict, Unavailable
 from controller.api.schema import WORKSPACE_LIST, WorkspaceWrittenSerializer, errors
-from controller.clients.storage import InvalidKey, ObjectNotFound, normalize_key
+from controller.clients.storage import InvalidKey, KeyConflict, ObjectNotFound, StorageError, normalize_key
 from controller.models import Identity
 from controller.reconcilers.naming import storage_prefix
 from controller.reconcilers.services import default_services
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 class RawBody(BaseParser):
@@ -51,16 +57,32 @@ def _key(prefix: str, path: str) -> str:
         raise ValidationError({"path": str(error)}) from None
 
 
+@contextmanager
+def _storage_errors(path: str) -> Iterator[None]:
+    """Storage failures as answers: a path the layout refuses is the caller's 409 (naming the
+    path); anything else is the storage's 503, logged here and shown without its internals."""
+    try:
+        yield
+    except ObjectNotFound:
+        raise NotFound(f"no file {path!r} in this workspace") from None
+    except KeyConflict as conflict:
+        raise Conflict({"path": f"cannot write {path!r}: {conflict.reason}"}) from None
+    except StorageError:
+        logger.exception("workspace storage failed for %r", path)
+        raise Unavailable("the workspace storage is unavailable; try again later") from None
+
+
 class WorkspaceListView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
-    @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403)})
+    @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403, 503)})
     def get(self, request):
         prefix = _own_prefix(request)
         storage = default_services().storage
-        files = [
-            {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
-        ]
+        with _storage_errors(""):
+            files = [
+                {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
+            ]
         return Response({"files": files})
 
 
@@ -68,20 +90,19 @@ class WorkspaceFileView(APIView):
     authentication_classes = [AgentTokenAuthentication]
     parser_classes = [RawBody]
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 403, 404)})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 403, 404, 503)})
     def get(self, request, path: str):
         key = _key(_own_prefix(request), path)
-        try:
+        with _storage_errors(path):
             content = default_services().storage.get(key)
-        except ObjectNotFound:
-            raise NotFound(f"no file {path!r} in this workspace") from None
         return HttpResponse(content, content_type="application/octet-stream")
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: WorkspaceWrittenSerializer, **errors(400, 403)},
+        responses={201: WorkspaceWrittenSerializer, **errors(400, 403, 409, 503)},
     )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
-        default_services().storage.put(key, request.data)
+        with _storage_errors(path):
+            default_services().storage.put(key, request.data)
         return Response({"path": path, "size": len(request.data)}, status=201)

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from controller.clients.storage.base import TEMP_PREFIX, ObjectInfo, ObjectNotFound, Storage, StorageError, is_canonical
+from controller.clients.storage.base import (
+    TEMP_PREFIX,
+    KeyConflict,
+    ObjectInfo,
+    ObjectNotFound,
+    Storage,
+    StorageError,
+    is_canonical,
+)
 
 _CHUNK = 1024 * 1024
 
@@ -60,7 +68,8 @@ class FileStorage(Storage):
     def _write(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
         if path.is_dir():
-            raise StorageError(f"{self!r}: cannot put {key!r}: other objects are stored under {key + '/'!r}")
+            message = f"{self!r}: cannot put {key!r}: other objects are stored under {key + '/'!r}"
+            raise KeyConflict(message, "other objects are stored under it, as under a directory")
         for attempt in range(3):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +80,8 @@ class FileStorage(Storage):
                 if attempt == 2:
                     raise StorageError(f"{self!r}: cannot put {key!r}: its directory keeps vanishing") from None
             except (FileExistsError, NotADirectoryError):
-                raise StorageError(f"{self!r}: cannot put {key!r}: a parent of it is an object") from None
+                message = f"{self!r}: cannot put {key!r}: a parent of it is an object"
+                raise KeyConflict(message, "a parent of it is an object, not a directory") from None
             except OSError as exc:
                 raise StorageError(f"{self!r}: put {key!r} failed: {exc.strerror or exc}") from exc
         try:

@@ -1,0 +1,190 @@
+"""Hostile input costs little and answers 4xx: YAML alias bombs, deep nesting, odd WebSocket
+paths and workspace writes that collide with storage layout never reach a 500 or tie up a
+worker process."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from controller.clients.storage import StorageError
+from controller.models import Worker
+from controller.reconcilers.services import default_services
+from controller.services.apply import apply_text
+from hiclaw_site.asgi import application
+from tests.api.conftest import TEAMS, persona_client
+from tests.ui.websocket import WebsocketCommunicator
+
+# Generous: a refused bomb costs milliseconds; before the fix this one took minutes.
+TIME_BOUND = 1.0
+YAML = "application/yaml"
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """A "billion laughs" manifest: each anchor repeats the previous one ``width`` times."""
+    lines = ["x0: &x0 [" + ", ".join(["lol"] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"x{level}: &x{level} [" + ", ".join([f"*x{level - 1}"] * width) + "]")
+    head = "\n".join(lines)
+    body = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: boom}\n"
+    body += f"spec: {{model: q, skills: *x{levels - 1}}}\n"
+    return f"{head}\n{body}"
+
+
+@pytest.fixture
+def as_persona(db):
+    """The API's two teams and standalone worker (tests/api), and a client per persona."""
+    apply_text(TEAMS)
+    return persona_client
+
+
+def timed(call):
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+# --- YAML aliases -----------------------------------------------------------------------
+@pytest.mark.parametrize("persona", ["admin", "leader-a"])
+def test_a_yaml_alias_bomb_is_refused_in_milliseconds_naming_the_alias(as_persona, persona):
+    text = alias_bomb()
+    assert len(text) < 1024
+    response, elapsed = timed(lambda: as_persona(persona).post("/api/v1/apply", text, content_type=YAML))
+    assert elapsed < TIME_BOUND
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["rule"] == "yaml-alias"
+    assert "alias" in error["message"] and "line 2" in error["message"]
+    assert not Worker.objects.filter(name="boom").exists()
+
+
+def test_a_single_harmless_alias_is_refused_too(as_persona):
+    text = (
+        "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: aliased}\nspec: {model: &m qwen, identity: *m}\n"
+    )
+    response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["rule"] == "yaml-alias"
+
+
+@pytest.mark.parametrize("persona", ["worker-a", "solo"])
+def test_a_caller_who_may_apply_nothing_is_refused_before_the_manifest_is_read(as_persona, persona):
+    response, elapsed = timed(lambda: as_persona(persona).post("/api/v1/apply", alias_bomb(), content_type=YAML))
+    assert elapsed < TIME_BOUND
+    assert response.status_code == 403
+    assert "apply" in response.json()["message"]
+
+
+def test_anonymous_apply_is_refused_before_the_manifest_is_read(as_persona):
+    response = as_persona("anonymous").post("/api/v1/apply", "{{{", content_type=YAML)
+    assert response.status_code in (401, 403)
+
+
+# --- deep nesting ---------------------------------------------------------------------------
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("post", "/api/v1/apply"),
+        ("post", "/api/v1/workers"),
+        ("put", "/api/v1/workers/solo"),
+        ("post", "/api/v1/debugworkers"),
+        ("post", "/api/v1/config/push"),
+    ],
+)
+def test_deeply_nested_json_is_a_400_on_json_endpoints(as_persona, method, url):
+    body = "[" * DEEP + "]" * DEEP
+    response, elapsed = timed(lambda: getattr(as_persona("admin"), method)(url, body, content_type="application/json"))
+    assert elapsed < TIME_BOUND
+    assert response.status_code == 400
+    assert "nest" in response.json()["message"]
+
+
+def test_deeply_nested_json_heartbeat_is_a_400(as_persona):
+    body = '{"state": ' + "[" * DEEP + "]" * DEEP + "}"
+    response = as_persona("worker-a").post("/api/v1/heartbeats", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nest" in response.json()["message"]
+
+
+def test_json_nested_past_the_limit_but_within_python_recursion_is_a_400_naming_the_path(as_persona):
+    spec = {"model": "qwen", "identity": "x"}
+    value: object = "deep"
+    for _ in range(200):
+        value = [value]
+    spec["skills"] = value
+    manifest = {"apiVersion": "hiclaw.io/v1beta1", "kind": "Worker", "metadata": {"name": "nested"}, "spec": spec}
+    response = as_persona("admin").post("/api/v1/apply", manifest, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"].startswith("spec.skills[0]")
+
+
+@pytest.mark.parametrize("depth", [200, DEEP])
+def test_deeply_nested_yaml_is_a_422_naming_the_problem(as_persona, depth):
+    text = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: deep}\nspec: " + "[" * depth + "]" * depth
+    response, elapsed = timed(lambda: as_persona("admin").post("/api/v1/apply", text, content_type=YAML))
+    assert elapsed < TIME_BOUND
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["rule"] == "too-deep"
+    assert "nested deeper" in error["message"]
+
+
+# --- WebSocket routing ----------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/ws/nowhere/", "/ws/teams/", "/ws/teams/a/b/c/"])
+def test_an_unknown_websocket_path_is_closed_not_a_traceback(path):
+    async def scenario():
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        accepted, code = await communicator.connect()
+        await communicator.wait(1)
+        return accepted, code
+
+    accepted, code = async_to_sync(scenario)()
+    assert not accepted
+    assert code == 4404
+
+
+# --- workspace writes that collide with the storage layout ----------------------------------
+def test_putting_a_file_onto_a_directory_is_a_409_naming_the_path(as_persona):
+    agent = as_persona("worker-a")
+    assert agent.put("/api/v1/workspace/files/notes/today.md", b"x", content_type="text/plain").status_code == 201
+    response = agent.put("/api/v1/workspace/files/notes", b"y", content_type="text/plain")
+    assert response.status_code == 409
+    assert response.json()["field"] == "path"
+    assert "notes" in response.json()["message"]
+
+
+def test_putting_a_file_below_a_file_is_a_409_naming_the_path(as_persona):
+    agent = as_persona("worker-a")
+    assert agent.put("/api/v1/workspace/files/plan.md", b"x", content_type="text/plain").status_code == 201
+    response = agent.put("/api/v1/workspace/files/plan.md/inner.md", b"y", content_type="text/plain")
+    assert response.status_code == 409
+    assert response.json()["field"] == "path"
+
+
+@pytest.mark.parametrize("method", ["get", "put", "list"])
+def test_a_storage_failure_is_a_503_without_internals(as_persona, monkeypatch, method):
+    storage = default_services().storage
+
+    def broken(*args, **kwargs):
+        raise StorageError(f"{storage!r}: put 'agents/a-dev/x' failed: Permission denied")
+
+    monkeypatch.setattr(type(storage), "_put", broken)
+    monkeypatch.setattr(type(storage), "_get", broken)
+    monkeypatch.setattr(type(storage), "_list", broken)
+    agent = as_persona("worker-a")
+    if method == "get":
+        response = agent.get("/api/v1/workspace/files/x.md")
+    elif method == "put":
+        response = agent.put("/api/v1/workspace/files/x.md", b"x", content_type="text/plain")
+    else:
+        response = agent.get("/api/v1/workspace/files")
+    assert response.status_code == 503
+    assert "storage" in response.json()["message"]
+    assert str(storage.root) not in response.content.decode()
