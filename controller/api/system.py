@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from controller import policy
 from controller.api.base import AgentAPIView
 from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
-from controller.models import API_VERSION, KINDS
+from controller.models import API_VERSION, KINDS, ConfigPush
 from controller.reconcilers.services import default_services
 from controller.services import operations
 
@@ -61,9 +61,13 @@ def _answers(ping) -> bool:
     return True
 
 
+# A push records its target in a column of this length; longer names cannot exist anyway.
+TARGET_LENGTH = ConfigPush._meta.get_field("target").max_length
+
+
 class PushRequest(serializers.Serializer):
-    worker = serializers.CharField(required=False, allow_blank=False)
-    team = serializers.CharField(required=False, allow_blank=False)
+    worker = serializers.CharField(required=False, allow_blank=False, max_length=TARGET_LENGTH)
+    team = serializers.CharField(required=False, allow_blank=False, max_length=TARGET_LENGTH)
     all = serializers.BooleanField(required=False, default=False)
 
     def validate(self, data):

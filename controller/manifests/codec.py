@@ -30,6 +30,7 @@ _RULES = {
     "literal_error": "enum",
     "greater_than_equal": "range",
     "less_than_equal": "range",
+    "string_too_long": "max-length",
 }
 
 
@@ -192,6 +193,8 @@ def _from_pydantic(
         elif item["type"] in ("model_type", "model_attributes_type") and item.get("input") is None:
             message = "required; give a mapping"
             rule = "required"
+        elif item["type"] == "string_too_long":
+            message = f"must be at most {context['max_length']} characters (got {len(item['input'])})"
         elif item["type"].endswith("_type") or rule in ("enum", "range"):
             message = f"{item['msg'].replace('Input should', 'must')} (got {item['input']!r})"
         else:
