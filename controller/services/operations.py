@@ -38,6 +38,9 @@ def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool =
         existing = KINDS[document.kind].objects.filter(name=document.name).first()
         action = policy.UPDATE if existing else policy.CREATE
         policy.authorize(principal, action, document.kind, document.name, team=_document_team(document, existing))
+        if document.kind == "DebugWorker":
+            # What it will mirror, beyond the stored row's team that ``authorize`` checked.
+            policy.authorize_debug_targets(principal, document.spec, document.annotations)
     with transaction.atomic():
         outcomes = apply_documents(documents, dry_run=dry_run)
         if not dry_run:
