@@ -22,7 +22,7 @@ TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 class RefusedYAML(ComposerError):
     """A YAML construct manifests do not allow; ``rule`` names it for the error list."""
 
-    def __init__(self, rule: str, problem: str, mark: yaml.Mark):
+    def __init__(self, rule: str, problem: str, mark: yaml.Mark | None):
         super().__init__(None, None, problem, mark)
         self.rule = rule
 
@@ -45,12 +45,27 @@ class ManifestLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar the resolver typed but Python refuses ("!!int abc", "!!float x") names its place.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise RefusedYAML("yaml-value", f"invalid {tag} {node.value!r}: {exc}", node.start_mark) from None
+
+
+# No manifest field is a date: an unquoted 2026-01-31 (or an impossible 2001-13-45) stays text.
+ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
 
 def load_all(text: str) -> list[Any]:
     """The documents of a YAML stream, read with ``ManifestLoader``."""
     loader = ManifestLoader(text)
     try:
         return list(_documents(loader))
+    except (ValueError, TypeError, OverflowError) as exc:
+        # Raised by a collection's constructor after construct_object returned (e.g. "!!set").
+        raise RefusedYAML("yaml-value", f"invalid value: {exc}", None) from None
     finally:
         loader.dispose()
 

@@ -110,7 +110,11 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
         # PostgreSQL text and jsonb cannot hold NUL; YAML's "\0" escape and JSON's "\u0000" both make one.
         return None, [error(nul, "nul-character", "must not contain NUL characters (\\x00)")]
     errors = [
-        error(key, "unknown-field", f"unknown top-level field {key!r}; allowed: {', '.join(ENVELOPE_FIELDS)}")
+        error(
+            str(key) if key else repr(key),
+            "unknown-field",
+            f"unknown top-level field {key!r}; allowed: {', '.join(ENVELOPE_FIELDS)}",
+        )
         for key in raw
         if key not in ENVELOPE_FIELDS
     ]

@@ -188,3 +188,21 @@ def test_a_storage_failure_is_a_503_without_internals(as_persona, monkeypatch, m
     assert response.status_code == 503
     assert "storage" in response.json()["message"]
     assert str(storage.root) not in response.content.decode()
+
+
+# --- YAML values Python refuses ---------------------------------------------------------------
+def test_an_impossible_date_is_text_not_a_500(as_persona):
+    """No manifest field is a date, so YAML's timestamps stay text (2001-13-45 was a ValueError)."""
+    text = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: dated}\nspec: {model: 2001-13-45}\n"
+    response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
+    assert response.status_code == 200, response.content
+    assert Worker.objects.get(name="dated").model == "2001-13-45"
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float x"])
+def test_a_tagged_value_python_refuses_is_a_422_naming_its_place(as_persona, value):
+    text = f"apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {{name: tagged}}\nspec: {{model: {value}}}\n"
+    response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["rule"] == "yaml-value" and "line 4" in error["message"]
