@@ -15,6 +15,7 @@ into one read per ``COALESCE_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -70,6 +71,15 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
         task = getattr(self, "flush_task", None)
         if task is not None:
             task.cancel()
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Frames that are not JSON text (binary, malformed, absurdly nested) are ignored:
+        the base class would raise on them and drop the connection with a traceback."""
+        try:
+            content = json.loads(text_data) if text_data else None
+        except (ValueError, RecursionError):
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
         """Pages only listen; a client may ask for a fresh snapshot."""

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.test import Client
 
 from controller.clients.storage import StorageError
 from controller.models import Worker
@@ -206,3 +207,29 @@ def test_a_tagged_value_python_refuses_is_a_422_naming_its_place(as_persona, val
     assert response.status_code == 422
     error = response.json()["errors"][0]
     assert error["rule"] == "yaml-value" and "line 4" in error["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "frame",
+    [{"text": "[" * DEEP + "]" * DEEP}, {"text": "not json"}, {"text": '{"type": '}, {"bytes": b"\x00\x01"}],
+    ids=["deep", "not-json", "truncated", "binary"],
+)
+def test_a_malformed_websocket_message_is_ignored_and_the_socket_stays_open(django_user_model, frame):
+    user = django_user_model.objects.create_superuser("root", password="pw-root-12345")
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def scenario():
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", cookie)]
+        socket = WebsocketCommunicator(application, "/ws/overview/", headers=headers)
+        connected, _ = await socket.connect()
+        assert connected
+        assert (await socket.receive_json_from())["type"] == "snapshot"
+        await socket.send_input({"type": "websocket.receive", **frame})
+        await socket.send_json_to({"type": "snapshot"})
+        assert (await socket.receive_json_from())["type"] == "snapshot"
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
