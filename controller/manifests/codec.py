@@ -269,5 +269,14 @@ def to_manifest(resource: Resource, *, with_status: bool = False) -> dict[str, A
     return manifest
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes an object met twice in full: manifests refuse aliases, so an export must not use them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_yaml(manifests: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump_all(
+        manifests, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )

@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from controller.clients.storage import StorageError
+from controller.manifests import dump_yaml
 from controller.models import Worker
 from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
@@ -68,6 +69,16 @@ def test_a_single_harmless_alias_is_refused_too(as_persona):
     response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
     assert response.status_code == 422
     assert response.json()["errors"][0]["rule"] == "yaml-alias"
+
+
+def test_an_export_never_uses_aliases_so_it_applies_back(as_persona):
+    shared = {"allowedUsers": ["@ops:example.org"]}
+    spec = {"target": {"type": "team", "name": "team-a"}, "accessControl": shared}
+    manifest = {"apiVersion": "hiclaw.io/v1beta1", "kind": "DebugWorker", "metadata": {"name": "twice"}}
+    text = dump_yaml([{**manifest, "spec": spec}, {**manifest, "metadata": {"name": "again"}, "spec": spec}])
+    assert "*id" not in text
+    response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
+    assert response.status_code == 200, response.content
 
 
 @pytest.mark.parametrize("persona", ["worker-a", "solo"])
