@@ -72,10 +72,11 @@ def test_a_single_harmless_alias_is_refused_too(as_persona):
 
 
 def test_an_export_never_uses_aliases_so_it_applies_back(as_persona):
-    shared = {"allowedUsers": ["@ops:example.org"]}
-    spec = {"target": {"type": "team", "name": "team-a"}, "accessControl": shared}
-    manifest = {"apiVersion": "hiclaw.io/v1beta1", "kind": "DebugWorker", "metadata": {"name": "twice"}}
-    text = dump_yaml([{**manifest, "spec": spec}, {**manifest, "metadata": {"name": "again"}, "spec": spec}])
+    allowed = ["@ops:example.org"]  # one list met twice, as rows built in memory can share them
+    spec = {"model": "qwen", "channelPolicy": {"groupAllowExtra": allowed, "dmAllowExtra": allowed}}
+    text = dump_yaml(
+        [{"apiVersion": "hiclaw.io/v1beta1", "kind": "Worker", "metadata": {"name": "twice"}, "spec": spec}]
+    )
     assert "*id" not in text
     response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
     assert response.status_code == 200, response.content
