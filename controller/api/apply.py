@@ -9,12 +9,10 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from controller import policy
-from controller.api.base import AgentAPIView, NulFreeJSONParser
+from controller.api.base import AgentAPIView, NulFreeJSONParser, read_bounded
 from controller.api.schema import APPLY_JSON_BODY, DRY_RUN, ApplyAnswerSerializer, errors
 from controller.manifests import parse, parse_objects
 from controller.services import operations
-
-MAX_MANIFEST_BYTES = 1024 * 1024
 
 
 class YAMLTextParser(BaseParser):
@@ -23,9 +21,7 @@ class YAMLTextParser(BaseParser):
     media_type = "application/yaml"
 
     def parse(self, stream, media_type=None, parser_context=None) -> str:
-        data = stream.read(MAX_MANIFEST_BYTES + 1)
-        if len(data) > MAX_MANIFEST_BYTES:
-            raise ValidationError({"body": f"manifests are limited to {MAX_MANIFEST_BYTES} bytes"})
+        data = read_bounded(stream)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from django.http import Http404
@@ -16,6 +17,8 @@ from controller.manifests.bounds import TOO_DEEP, too_deep
 from controller.models import KINDS, Resource, Team, Worker
 
 NUL_REFUSED = "NUL characters (\\x00) are not allowed"
+# Any request body the API decodes (JSON, or YAML manifests): read no further than this.
+MAX_BODY_BYTES = 1024 * 1024
 PLURALS = {
     "workers": "Worker",
     "teams": "Team",
@@ -32,7 +35,7 @@ class NulFreeJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         try:
-            data = super().parse(stream, media_type, parser_context)
+            data = super().parse(io.BytesIO(read_bounded(stream)), media_type, parser_context)
         except RecursionError:
             raise ParseError(f"body: JSON {TOO_DEEP}") from None
         deep = too_deep(data)
@@ -42,6 +45,14 @@ class NulFreeJSONParser(JSONParser):
         if field is not None:
             raise ValidationError({field or "body": NUL_REFUSED})
         return data
+
+
+def read_bounded(stream) -> bytes:
+    """The request body, refused (400 naming ``body``) past ``MAX_BODY_BYTES`` without reading on."""
+    data = stream.read(MAX_BODY_BYTES + 1) if stream is not None else b""
+    if len(data) > MAX_BODY_BYTES:
+        raise ValidationError({"body": f"request bodies are limited to {MAX_BODY_BYTES} bytes"})
+    return data
 
 
 class AgentAPIView(APIView):

@@ -245,3 +245,17 @@ def test_a_malformed_websocket_message_is_ignored_and_the_socket_stays_open(djan
         await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+# --- body size ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("method", "url"), [("post", "/api/v1/apply"), ("post", "/api/v1/workers")])
+def test_a_json_body_past_the_manifest_limit_is_a_400_before_it_is_decoded(as_persona, method, url):
+    """YAML manifests were limited to 1 MiB; the same documents as JSON were not limited at all."""
+    spec = {"model": "qwen", "soul": "x" * (2 * 1024 * 1024)}
+    body = {"apiVersion": "hiclaw.io/v1beta1", "kind": "Worker", "metadata": {"name": "huge"}, "spec": spec}
+    if url.endswith("workers"):
+        body = {"name": "huge", **spec}
+    response = getattr(as_persona("admin"), method)(url, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "body" and "bytes" in response.json()["message"]
+    assert not Worker.objects.filter(name="huge").exists()
