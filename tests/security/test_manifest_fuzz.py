@@ -8,15 +8,18 @@ Repeatable and quick: derandomized, a fixed number of examples, no example datab
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 import yaml
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.manifests import ManifestInvalid, parse, parse_objects
 from controller.manifests.schema import SPEC_SHAPES
+from controller.services.apply import apply_documents
 
 # Per input; validation of a few kilobytes takes milliseconds, so this only catches blow-ups.
 BOUND = 1.0
@@ -95,6 +98,37 @@ documents = st.fixed_dictionaries(
 )
 
 
+# Near-valid documents from a small pool of names, so they collide (names taken, members moved,
+# DebugWorkers naming workers of other teams) and reach the apply service's own checks.
+names = st.sampled_from(["a", "b", "c", "t1", "t2"])
+plausible_specs = {
+    "Worker": st.fixed_dictionaries({"model": st.sampled_from(["q", "m" * 201, ""])}),
+    "Team": st.fixed_dictionaries(
+        {
+            "leader": st.fixed_dictionaries({"name": names, "model": st.just("q")}),
+            "workers": st.lists(st.fixed_dictionaries({"name": names, "model": st.just("q")}), max_size=3),
+        }
+    ),
+    "DebugWorker": st.fixed_dictionaries({"targets": st.lists(names, min_size=1, max_size=3)})
+    | st.fixed_dictionaries(
+        {"target": st.fixed_dictionaries({"type": st.sampled_from(["team", "worker"]), "name": names})}
+    ),
+    "Human": st.fixed_dictionaries({"displayName": st.just("H"), "accessibleTeams": st.lists(names, max_size=2)}),
+}
+plausible = st.sampled_from(sorted(plausible_specs)).flatmap(
+    lambda kind: st.fixed_dictionaries(
+        {
+            "apiVersion": st.just("hiclaw.io/v1beta1"),
+            "kind": st.just(kind),
+            "metadata": st.fixed_dictionaries(
+                {"name": names}, optional={"annotations": st.fixed_dictionaries({"hiclaw.io/team": names})}
+            ),
+            "spec": plausible_specs[kind],
+        }
+    )
+)
+
+
 def read(call, value: Any) -> None:
     started = time.monotonic()
     try:
@@ -128,3 +162,14 @@ def test_decoded_documents_are_validated_or_refused(raw):
 @given(st.lists(documents, min_size=1, max_size=3))
 def test_documents_as_yaml_are_validated_or_refused(raw):
     read(parse, yaml.safe_dump_all(raw, allow_unicode=True))
+
+
+@settings(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(plausible, min_size=1, max_size=4), st.lists(plausible, max_size=4))
+def test_valid_looking_documents_apply_in_a_dry_run_or_are_refused(db, raw, stored):
+    """Past parsing, the apply service's own checks (names taken, members) refuse with the same error."""
+    with transaction.atomic():  # each example starts from the same empty database
+        with suppress(ManifestInvalid):
+            apply_documents(parse_objects(stored))  # what is already there
+        read(lambda value: apply_documents(parse_objects(value), dry_run=True), raw)
+        transaction.set_rollback(True)
