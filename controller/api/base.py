@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from django.http import Http404
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
@@ -37,7 +37,7 @@ class NulFreeJSONParser(JSONParser):
         try:
             data = super().parse(io.BytesIO(read_bounded(stream)), media_type, parser_context)
         except RecursionError:
-            raise ParseError(f"body: JSON {TOO_DEEP}") from None
+            raise ValidationError({"body": f"JSON {TOO_DEEP}"}) from None
         deep = too_deep(data)
         if deep is not None:
             raise ValidationError({deep or "body": f"JSON {TOO_DEEP}"})
