@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from controller.manifests.bounds import TOO_DEEP
 from controller.models import AgentToken, Identity
 from controller.models.token import token_digest
 from controller.services.heartbeats import InvalidHeartbeat, buffer_key, encode, parse_report
@@ -88,7 +89,7 @@ class HeartbeatIngest:
         try:
             report = parse_report(name, json.loads(raw or b"null"))
         except RecursionError:
-            return 400, _error("body: JSON nested too deeply", "body")
+            return 400, _error(f"body: JSON {TOO_DEEP}", "body")
         except ValueError as error:
             field = error.field if isinstance(error, InvalidHeartbeat) else "body"
             message = str(error) if isinstance(error, InvalidHeartbeat) else "body: must be JSON"

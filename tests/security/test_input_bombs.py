@@ -11,12 +11,14 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from controller.clients.storage import StorageError
+from controller.ingest import HeartbeatIngest
 from controller.manifests import dump_yaml
-from controller.models import Worker
+from controller.models import AgentToken, Worker
 from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 from hiclaw_site.asgi import application
 from tests.api.conftest import TEAMS, persona_client
+from tests.test_heartbeat_ingest import call as heartbeat_call
 from tests.ui.websocket import WebsocketCommunicator
 
 # Generous: a refused bomb costs milliseconds; before the fix this one took minutes.
@@ -259,3 +261,17 @@ def test_a_json_body_past_the_manifest_limit_is_a_400_before_it_is_decoded(as_pe
     assert response.status_code == 400
     assert response.json()["field"] == "body" and "bytes" in response.json()["message"]
     assert not Worker.objects.filter(name="huge").exists()
+
+
+def test_deeply_nested_json_on_the_heartbeat_fast_path_is_a_400(as_persona):
+    """With Redis, heartbeats are answered before Django (controller/ingest.py): same answer."""
+
+    async def django_stand_in(scope, receive, send):
+        raise AssertionError("a heartbeat must not reach Django")
+
+    token = AgentToken.mint("worker", "a-dev", team="team-a")[1]
+    app = HeartbeatIngest(django_stand_in, "redis://127.0.0.1:1/0")  # refused before Redis is used
+    depth = 5000  # within the fast path's body limit, past the JSON decoder's recursion limit
+    status, body = heartbeat_call(app, "/api/v1/heartbeats", b"[" * depth + b"]" * depth, token)
+    assert status == 400
+    assert body["field"] == "body"
