@@ -42,8 +42,9 @@ class ManifestLoader(_BaseLoader):
         try:
             return super().construct_object(node, deep)
         except (ValueError, TypeError, OverflowError) as exc:
-            tag = node.tag.rsplit(":", 1)[-1]
-            raise RefusedYAML("yaml-value", f"invalid {tag} {node.value!r}: {exc}", node.start_mark) from None
+            tag, text = node.tag.rsplit(":", 1)[-1], str(node.value)
+            shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+            raise RefusedYAML("yaml-value", f"invalid {tag} {shown!r}: {str(exc)[:200]}", node.start_mark) from None
 
 
 # No manifest field is a date: an unquoted 2026-01-31 (or an impossible 2001-13-45) stays text.

@@ -275,3 +275,12 @@ def test_deeply_nested_json_on_the_heartbeat_fast_path_is_a_400(as_persona):
     status, body = heartbeat_call(app, "/api/v1/heartbeats", b"[" * depth + b"]" * depth, token)
     assert status == 400
     assert body["field"] == "body"
+
+
+def test_an_integer_too_long_for_python_is_a_short_422(as_persona):
+    """Python refuses int() of more than 4300 digits; the refusal does not echo them all."""
+    text = f"apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {{name: big}}\nspec: {{model: {'9' * 5000}}}\n"
+    response = as_persona("admin").post("/api/v1/apply", text, content_type=YAML)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["rule"] == "yaml-value"
+    assert len(response.content) < 2000
