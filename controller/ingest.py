@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from controller.manifests.bounds import TOO_DEEP
 from controller.models import Identity
 from controller.models.token import token_digest
 from controller.policy import principal_for_token
@@ -91,6 +92,8 @@ class HeartbeatIngest:
             return 413, _error(f"a heartbeat is at most {MAX_BODY} bytes", "body")
         try:
             report = parse_report(name, json.loads(raw or b"null"), kind=REPORTERS[identity])
+        except RecursionError:
+            return 400, _error(f"body: JSON {TOO_DEEP}", "body")
         except ValueError as error:
             field = error.field if isinstance(error, InvalidHeartbeat) else "body"
             message = str(error) if isinstance(error, InvalidHeartbeat) else "body: must be JSON"

@@ -17,10 +17,12 @@ sees nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet
 
 from controller.models import (
+    TEAM_ANNOTATION,
     AgentToken,
     DebugWorker,
     Human,
@@ -84,6 +86,14 @@ class NotFound(Exception):
     def __init__(self, kind: str, name: str, field: str = ""):
         self.kind, self.name, self.field = kind, name, field
         super().__init__(f"{kind.lower()}/{name} not found")
+
+
+class TargetsDisagree(Exception):
+    """422: a DebugWorker's team annotation, ``spec.target`` and ``spec.targets`` disagree."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
 
 
 def principal_for_user(user) -> Principal:
@@ -227,6 +237,83 @@ def _authorize_team_scoped(principal: Principal, who: str, action: str, kind: st
     raise Denied(f"{who} may not {action} {kind.lower()}/{name}; an admin or the manager does")
 
 
+def authorize_apply(principal: Principal) -> None:
+    """Raise ``Denied`` unless ``principal`` may apply manifests at all.
+
+    Asked before a manifest is read, so a caller who could change nothing
+    cannot make the controller parse and validate a large document either.
+    """
+    if principal.identity in ALL_POWERFUL or principal.identity in TEAM_SCOPED:
+        return
+    who = f"{principal.identity} {principal.name}"
+    raise Denied(f"{who} may not apply manifests; a team leader, team admin, admin or the manager can")
+
+
+# --- DebugWorkers: what they mirror --------------------------------------------------------
+@dataclass(frozen=True)
+class DebugScope:
+    """What a DebugWorker spec reaches: the team it debugs ("" for none) and the workers it
+    names, each with the manifest field naming it."""
+
+    team: str
+    team_field: str
+    workers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, spec: dict[str, Any], annotations: dict[str, str]) -> DebugScope:
+        target = spec.get("target") or {}
+        named = [(f"spec.targets[{index}]", name) for index, name in enumerate(spec.get("targets") or [])]
+        if target.get("type") == "worker":
+            named.append(("spec.target.name", target["name"]))
+        if target.get("type") == "team":
+            return cls(target["name"], "spec.target.name", tuple(named))
+        return cls(annotations.get(TEAM_ANNOTATION, ""), f"metadata.annotations.{TEAM_ANNOTATION}", tuple(named))
+
+
+def check_debug_targets(spec: dict[str, Any], annotations: dict[str, str]) -> None:
+    """Raise ``TargetsDisagree`` unless the team a DebugWorker debugs and the workers it names
+    agree: the team annotation names the team of a team target, and every named worker is a
+    member of that team. Without a team (admins only) it may name any workers."""
+    scope = DebugScope.of(spec, annotations)
+    annotated = annotations.get(TEAM_ANNOTATION, "")
+    if annotated and annotated != scope.team:
+        raise TargetsDisagree(
+            f"metadata.annotations.{TEAM_ANNOTATION}",
+            f"names team {annotated} but spec.target names team {scope.team}; they must be the same",
+        )
+    if not scope.team:
+        return
+    teams = dict(Worker.objects.filter(name__in=[name for _, name in scope.workers]).values_list("name", "team__name"))
+    for path, name in scope.workers:
+        if teams.get(name) != scope.team:
+            raise TargetsDisagree(
+                path, f"worker/{name} is not a member of team/{scope.team}, the team this DebugWorker debugs"
+            )
+
+
+def authorize_debug_targets(principal: Principal, spec: dict[str, Any], annotations: dict[str, str]) -> None:
+    """Raise ``Denied`` unless everything a DebugWorker spec would mirror is within the caller's
+    reach: a team-scoped caller names one of its own teams and only workers it may see.
+
+    Asked for every new or changed DebugWorker on every path, as well as ``authorize`` (which
+    checks the stored row's team): re-pointing an existing DebugWorker is a new reach.
+    An unknown worker is refused like another team's, so the answer tells nothing of it.
+    """
+    if principal.identity in ALL_POWERFUL:
+        return
+    scope = DebugScope.of(spec, annotations)
+    who, teams = f"{principal.identity} {principal.name}", principal.managed_teams
+    reach = ", ".join(sorted(teams)) or "no team"
+    if scope.team not in teams:
+        debugged = f"team/{scope.team}" if scope.team else "no team"
+        raise Denied(f"{who} may only debug team {reach}; this DebugWorker debugs {debugged} ({scope.team_field})")
+    names = [name for _, name in scope.workers]
+    seen = set(visible(principal, Worker.objects.filter(name__in=names)).values_list("name", flat=True))
+    for path, name in scope.workers:
+        if name not in seen:
+            raise Denied(f"{who} may only debug workers of team {reach}; worker/{name} ({path}) is outside it")
+
+
 def check_member_quota(principal: Principal, team: Team, *, adding: bool, model: str, old_model: str = "") -> None:
     """A leader (or team admin) changing members is held to the team's permissions.
 
@@ -281,8 +368,12 @@ __all__ = [
     "NotFound",
     "Principal",
     "QuotaExceeded",
+    "TargetsDisagree",
     "authorize",
+    "authorize_apply",
+    "authorize_debug_targets",
     "can_see",
+    "check_debug_targets",
     "check_member_quota",
     "current_identity",
     "principal_for_token",

@@ -21,6 +21,7 @@ into one read per ``COALESCE_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -36,7 +37,14 @@ logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.2
 # Close codes (4000-4999 are the application's): the page stops reconnecting on these.
-UNAUTHENTICATED, FORBIDDEN = 4401, 4403
+UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
+
+
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other WebSocket path: closed with ``NOT_FOUND`` rather than a routing traceback."""
+
+    async def connect(self) -> None:
+        await self.close(code=NOT_FOUND)
 
 
 class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
@@ -66,6 +74,15 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
         task = getattr(self, "flush_task", None)
         if task is not None:
             task.cancel()
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Frames that are not JSON text (binary, malformed, absurdly nested) are ignored:
+        the base class would raise on them and drop the connection with a traceback."""
+        try:
+            content = json.loads(text_data) if text_data else None
+        except (ValueError, RecursionError):
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
         """Pages only listen; a client may ask for a fresh snapshot."""

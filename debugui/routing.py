@@ -1,11 +1,13 @@
 """WebSocket routes of the dashboard (Channels consumers), mounted by hiclaw_site/asgi.py."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from debugui.consumers import LiveStatusConsumer
+from debugui.consumers import LiveStatusConsumer, UnknownPathConsumer
 
 websocket_urlpatterns = [
     path("ws/overview/", LiveStatusConsumer.as_asgi()),
     path("ws/teams/<str:team>/", LiveStatusConsumer.as_asgi()),
     path("ws/workers/<str:worker>/", LiveStatusConsumer.as_asgi()),
+    # Last: an unmatched path is closed (4404) instead of raising in the router.
+    re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

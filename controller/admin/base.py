@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from controller import policy
 from controller.admin.forms import ManifestForm
 from controller.manifests import dump_yaml, to_manifest
 from controller.services.lifecycle import LifecycleRefused, request_deletion
@@ -33,6 +34,12 @@ class ResourceAdmin(admin.ModelAdmin):
             fieldsets.append(("Status (read-only, written by the reconcilers)", {"fields": list(STATUS_FIELDS)}))
             fieldsets.append(("Record", {"fields": ["created_at", "updated_at", "deletion_requested_at"]}))
         return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The form class is made afresh for each request, so this is this login's alone.
+        form.principal = policy.principal_for_user(request.user)
+        return form
 
     def save_model(self, request, obj, form, change):
         saved = form.apply()

@@ -1,16 +1,18 @@
 """The admin's edit form: a resource is edited as its YAML manifest.
 
-Saving goes through the same validation and apply path as ``hiclaw apply``,
-so the admin can never store a spec the API would refuse.
+Saving goes through the same validation, policy and apply path as ``POST
+/api/v1/apply`` (as the logged-in user), so the admin can never store a spec
+the API would refuse that user.
 """
 
 from __future__ import annotations
 
 from django import forms
 
+from controller import policy
 from controller.manifests import Document, ManifestInvalid, dump_yaml, parse, to_manifest
 from controller.models import API_VERSION, Resource
-from controller.services.apply import apply_documents
+from controller.services import operations
 
 _TEMPLATES = {
     "Worker": {"model": "qwen3.5-plus"},
@@ -26,6 +28,9 @@ class ManifestForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 28, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
         help_text="The resource as a hiclaw.io/v1beta1 manifest. Saving validates and applies it.",
     )
+
+    # Set per request by ResourceAdmin.get_form: who is saving.
+    principal: policy.Principal = policy.Principal(policy.NOBODY, "", is_authenticated=False)
 
     class Meta:
         fields: list[str] = []
@@ -60,12 +65,14 @@ class ManifestForm(forms.ModelForm):
                 f"metadata.name: cannot rename {self.instance}; create a new {model.kind} instead"
             )
         try:
-            apply_documents([document], dry_run=True)
+            operations.apply_as(self.principal, [document], dry_run=True)
         except ManifestInvalid as invalid:
             raise forms.ValidationError([str(error) for error in invalid.errors]) from None
+        except (policy.Denied, policy.QuotaExceeded) as refusal:
+            raise forms.ValidationError(str(refusal)) from None
         self.document = document
         return text
 
     def apply(self) -> Resource:
-        apply_documents([self.document])
+        operations.apply_as(self.principal, [self.document])
         return self._meta.model.objects.get(name=self.document.name)

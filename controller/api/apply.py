@@ -8,12 +8,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
-from controller.api.base import AgentAPIView, NulFreeJSONParser
+from controller import policy
+from controller.api.base import AgentAPIView, NulFreeJSONParser, read_bounded
 from controller.api.schema import APPLY_JSON_BODY, DRY_RUN, ApplyAnswerSerializer, errors
 from controller.manifests import parse, parse_objects
 from controller.services import operations
-
-MAX_MANIFEST_BYTES = 1024 * 1024
 
 
 class YAMLTextParser(BaseParser):
@@ -22,9 +21,7 @@ class YAMLTextParser(BaseParser):
     media_type = "application/yaml"
 
     def parse(self, stream, media_type=None, parser_context=None) -> str:
-        data = stream.read(MAX_MANIFEST_BYTES + 1)
-        if len(data) > MAX_MANIFEST_BYTES:
-            raise ValidationError({"body": f"manifests are limited to {MAX_MANIFEST_BYTES} bytes"})
+        data = read_bounded(stream)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -54,6 +51,8 @@ class ApplyView(AgentAPIView):
         responses={200: ApplyAnswerSerializer, **errors(400, 403, 422)},
     )
     def post(self, request):
+        # Before request.data: the body is parsed only for a caller who may apply something.
+        policy.authorize_apply(self.principal)
         dry_run = request.query_params.get("dryRun", "").lower() in ("1", "true", "yes")
         if isinstance(request.data, str):
             documents = parse(request.data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
@@ -11,9 +12,12 @@ from rest_framework.views import APIView
 from controller import policy
 from controller.api.authentication import AgentTokenAuthentication, DashboardSessionAuthentication
 from controller.manifests import nul_path
+from controller.manifests.bounds import TOO_DEEP, too_deep
 from controller.models import KINDS, Resource, Team, Worker
 
 NUL_REFUSED = "NUL characters (\\x00) are not allowed"
+# Any request body the API decodes (JSON, or YAML manifests): read no further than this.
+MAX_BODY_BYTES = 1024 * 1024
 PLURALS = {
     "workers": "Worker",
     "teams": "Team",
@@ -24,15 +28,30 @@ PLURALS = {
 
 
 class NulFreeJSONParser(JSONParser):
-    """JSON bodies, refused with a 400 naming the field when a key or string holds a NUL character:
-    PostgreSQL text cannot store one, so a lookup or a write with it would fail in the database."""
+    """JSON bodies, refused with a 400 naming the field when a key or string holds a NUL character
+    (PostgreSQL text cannot store one, so a lookup or a write with it would fail in the database)
+    or when they nest deeper than any request needs (the decoder and every walk recurse)."""
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(io.BytesIO(read_bounded(stream)), media_type, parser_context)
+        except RecursionError:
+            raise ValidationError({"body": f"JSON {TOO_DEEP}"}) from None
+        deep = too_deep(data)
+        if deep is not None:
+            raise ValidationError({deep or "body": f"JSON {TOO_DEEP}"})
         field = nul_path(data)
         if field is not None:
             raise ValidationError({field or "body": NUL_REFUSED})
         return data
+
+
+def read_bounded(stream) -> bytes:
+    """The request body, refused (400 naming ``body``) past ``MAX_BODY_BYTES`` without reading on."""
+    data = stream.read(MAX_BODY_BYTES + 1) if stream is not None else b""
+    if len(data) > MAX_BODY_BYTES:
+        raise ValidationError({"body": f"request bodies are limited to {MAX_BODY_BYTES} bytes"})
+    return data
 
 
 class AgentAPIView(APIView):

@@ -50,6 +50,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
 
 
+class Unavailable(exceptions.APIException):
+    """A service the controller depends on failed; the caller may retry."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 def _first_error(data, path: str = "") -> tuple[str, str]:
     if isinstance(data, dict):
         if "detail" in data and len(data) == 1:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
+from controller.api.base import NulFreeJSONParser
 from controller.api.schema import HeartbeatAnswerSerializer, errors
 from controller.models import AgentState, Identity, Manager, Worker
 from controller.services.heartbeats import (
@@ -43,6 +44,7 @@ class HeartbeatBody(serializers.Serializer):
 
 class HeartbeatView(APIView):
     authentication_classes = [AgentTokenAuthentication]
+    parser_classes = [NulFreeJSONParser]
 
     @extend_schema(
         summary="Report the caller's own state",

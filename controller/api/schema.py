@@ -81,6 +81,7 @@ ERROR_MEANINGS = {
     404: "No such resource, or the caller may not see it.",
     409: "The change conflicts with the resource's state.",
     422: "An invalid manifest or a team quota, with the numbers.",
+    503: "A service the controller depends on (storage) failed; retry later.",
 }
 
 

@@ -14,7 +14,7 @@ from controller import policy
 from controller.api.base import AgentAPIView
 from controller.api.errors import Unprocessable
 from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
-from controller.models import API_VERSION, KINDS
+from controller.models import API_VERSION, KINDS, ConfigPush
 from controller.reconcilers.services import default_services
 from controller.services import operations
 
@@ -63,11 +63,13 @@ def _answers(ping) -> bool:
 
 
 PUSH_TYPES = {"worker": (str, "a worker name"), "team": (str, "a team name"), "all": (bool, "true or false")}
+# A push records its target in a column of this length; longer names cannot exist anyway.
+TARGET_LENGTH = ConfigPush._meta.get_field("target").max_length
 
 
 class PushRequest(serializers.Serializer):
-    worker = serializers.CharField(required=False, allow_blank=False)
-    team = serializers.CharField(required=False, allow_blank=False)
+    worker = serializers.CharField(required=False, allow_blank=False, max_length=TARGET_LENGTH)
+    team = serializers.CharField(required=False, allow_blank=False, max_length=TARGET_LENGTH)
     all = serializers.BooleanField(required=False, default=False)
 
     def to_internal_value(self, data):

@@ -7,6 +7,7 @@ so no path can leave that prefix.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,13 +20,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controller.api.authentication import AgentTokenAuthentication
+from controller.api.errors import Conflict, Unavailable
 from controller.api.schema import WORKSPACE_LIST, WorkspaceWrittenSerializer, errors
-from controller.clients.storage import InvalidKey, LinkRefused, ObjectNotFound, normalize_key
+from controller.clients.storage import (
+    InvalidKey,
+    KeyConflict,
+    LinkRefused,
+    ObjectNotFound,
+    StorageError,
+    normalize_key,
+)
 from controller.models import Identity
 from controller.reconcilers.naming import storage_prefix
 from controller.reconcilers.services import default_services
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 class LengthRequired(APIException):
@@ -70,23 +80,32 @@ def _key(prefix: str, path: str) -> str:
 
 
 @contextmanager
-def _no_links(path: str) -> Iterator[None]:
-    """A path through a symbolic link (filesystem storage) is the caller's error: 400 on ``path``."""
+def _storage_errors(path: str) -> Iterator[None]:
+    """Storage failures as answers: a path through a symbolic link (filesystem storage) is the
+    caller's 400 and a path the layout refuses its 409, both naming the path; anything else is
+    the storage's 503, logged here and shown without its internals."""
     try:
         yield
+    except ObjectNotFound:
+        raise NotFound(f"no file {path!r} in this workspace") from None
     except LinkRefused:
         message = f"{path!r} leads through a symbolic link; workspace files are plain files"
         raise ValidationError({"path": message}) from None
+    except KeyConflict as conflict:
+        raise Conflict({"path": f"cannot write {path!r}: {conflict.reason}"}) from None
+    except StorageError:
+        logger.exception("workspace storage failed for %r", path)
+        raise Unavailable("the workspace storage is unavailable; try again later") from None
 
 
 class WorkspaceListView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
-    @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403)})
+    @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403, 503)})
     def get(self, request):
         prefix = _own_prefix(request)
         storage = default_services().storage
-        with _no_links(""):
+        with _storage_errors(""):
             files = [
                 {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
             ]
@@ -97,23 +116,20 @@ class WorkspaceFileView(APIView):
     authentication_classes = [AgentTokenAuthentication]
     parser_classes = [RawBody]
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 403, 404)})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 403, 404, 503)})
     def get(self, request, path: str):
         key = _key(_own_prefix(request), path)
-        try:
-            with _no_links(path):
-                content = default_services().storage.get(key)
-        except ObjectNotFound:
-            raise NotFound(f"no file {path!r} in this workspace") from None
+        with _storage_errors(path):
+            content = default_services().storage.get(key)
         return HttpResponse(content, content_type="application/octet-stream")
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: WorkspaceWrittenSerializer, **errors(400, 403)},
+        responses={201: WorkspaceWrittenSerializer, **errors(400, 403, 409, 503)},
     )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
         data = _body(request)
-        with _no_links(path):
+        with _storage_errors(path):
             default_services().storage.put(key, data)
         return Response({"path": path, "size": len(data)}, status=201)

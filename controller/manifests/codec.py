@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from controller.manifests.bounds import TOO_DEEP, load_all, too_deep
 from controller.manifests.errors import ManifestError, ManifestInvalid
 from controller.manifests.schema import SPEC_SHAPES, Metadata
 from controller.models.base import API_VERSION, Resource
@@ -29,6 +30,7 @@ _RULES = {
     "literal_error": "enum",
     "greater_than_equal": "range",
     "less_than_equal": "range",
+    "string_too_long": "max-length",
 }
 
 
@@ -49,16 +51,19 @@ class Document:
 
 
 def parse(text: str) -> list[Document]:
-    """Validate a YAML stream; raise ``ManifestInvalid`` with every error found."""
+    """Validate a YAML stream; raise ``ManifestInvalid`` with every error found.
+
+    Aliases and deep nesting are refused while reading (``bounds``), so nothing
+    below walks more nodes than the text holds.
+    """
     try:
-        raw_documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        raw_documents = [doc for doc in load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the stream"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestInvalid(
-            [ManifestError(1, "(yaml)", "yaml-syntax", f"invalid YAML at {where}: {problem}")]
-        ) from None
+        rule = getattr(exc, "rule", "yaml-syntax")
+        raise ManifestInvalid([ManifestError(1, "(yaml)", rule, f"invalid YAML at {where}: {problem}")]) from None
     if not raw_documents:
         raise ManifestInvalid([ManifestError(1, "(document)", "required", "no manifest documents were given")])
     return parse_objects(raw_documents)
@@ -97,12 +102,19 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
 
     if not isinstance(raw, dict):
         return None, [error("(document)", "type", f"a manifest must be a mapping, got {type(raw).__name__}")]
+    deep = too_deep(raw)
+    if deep is not None:
+        return None, [error(deep, "too-deep", TOO_DEEP)]
     nul = nul_path(raw)
     if nul is not None:
         # PostgreSQL text and jsonb cannot hold NUL; YAML's "\0" escape and JSON's "\u0000" both make one.
         return None, [error(nul, "nul-character", "must not contain NUL characters (\\x00)")]
     errors = [
-        error(key, "unknown-field", f"unknown top-level field {key!r}; allowed: {', '.join(ENVELOPE_FIELDS)}")
+        error(
+            str(key) if key else repr(key),
+            "unknown-field",
+            f"unknown top-level field {key!r}; allowed: {', '.join(ENVELOPE_FIELDS)}",
+        )
         for key in raw
         if key not in ENVELOPE_FIELDS
     ]
@@ -185,6 +197,8 @@ def _from_pydantic(
         elif item["type"] in ("model_type", "model_attributes_type") and item.get("input") is None:
             message = "required; give a mapping"
             rule = "required"
+        elif item["type"] == "string_too_long":
+            message = f"must be at most {context['max_length']} characters (got {len(item['input'])})"
         elif item["type"].endswith("_type") or rule in ("enum", "range"):
             message = f"{item['msg'].replace('Input should', 'must')} (got {item['input']!r})"
         else:
@@ -255,5 +269,14 @@ def to_manifest(resource: Resource, *, with_status: bool = False) -> dict[str, A
     return manifest
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes an object met twice in full: manifests refuse aliases, so an export must not use them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_yaml(manifests: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump_all(
+        manifests, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )

@@ -24,7 +24,18 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from controller.models import Human, Team, Worker
 from controller.models.base import DNS_LABEL_PATTERN
+
+
+def column_length(model: type, column: str) -> int:
+    """The length of the column a spec field is indexed into: the field's own limit, so that
+    a too-long value is a manifest error naming it rather than a database error."""
+    return model._meta.get_field(column).max_length
+
+
+MODEL_LENGTH = column_length(Worker, "model")  # Manager shares the column (AgentResource)
+IMAGE_LENGTH = column_length(Worker, "image")
 
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 _DURATION = re.compile(r"^(0|[1-9][0-9]*(s|m|h|d))$")
@@ -99,7 +110,7 @@ def _non_empty(value: str) -> str:
 
 
 def _image(value: str) -> str:
-    if len(value) > 500 or not _IMAGE.match(value):
+    if len(value) > IMAGE_LENGTH or not _IMAGE.match(value):
         raise PydanticCustomError("image", IMAGE_RULE + ", got '{value}'", {"value": value})
     return value
 
@@ -141,7 +152,8 @@ Duration = Annotated[str, AfterValidator(_duration)]
 Clock = Annotated[str | int, AfterValidator(_clock)]
 Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
 Text = Annotated[str, AfterValidator(_non_empty)]
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, Field(max_length=column_length(Human, "email")), AfterValidator(_email)]
+ModelName = Annotated[str, Field(max_length=MODEL_LENGTH), AfterValidator(_non_empty)]
 Image = Annotated[str, AfterValidator(_image)]
 MatrixUserID = Annotated[str, AfterValidator(_matrix_user_id)]
 LabelMap = Annotated[dict[str, str], AfterValidator(_label_map)]
@@ -196,7 +208,7 @@ class AgentText(Shape):
 
 # --- Worker ----------------------------------------------------------------------------
 class WorkerSpec(AgentText):
-    model: Text
+    model: ModelName
     runtime: Runtime = "openclaw"
     image: Image | None = None
     skills: list[str] | None = None
@@ -210,7 +222,7 @@ class WorkerSpec(AgentText):
 
 # --- Team ------------------------------------------------------------------------------
 class TeamAdmin(Shape):
-    name: Text
+    name: Annotated[str, Field(max_length=column_length(Team, "admin_name")), AfterValidator(_non_empty)]
     matrix_user_id: MatrixUserID | None = Field(default=None, alias="matrixUserId")
 
 
@@ -235,7 +247,7 @@ class Permissions(Shape):
 
 class TeamLeader(AgentText):
     name: DnsLabel
-    model: Text
+    model: ModelName
     runtime: Runtime = "openclaw"
     image: Image | None = None
     state: State = "Running"
@@ -325,7 +337,7 @@ class ManagerConfig(Shape):
 
 
 class ManagerSpec(AgentText):
-    model: Text
+    model: ModelName
     runtime: Runtime = "openclaw"
     image: Image | None = None
     skills: list[str] | None = None

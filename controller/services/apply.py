@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from controller import policy
 from controller.manifests import Document, ManifestError, ManifestInvalid, parse, parse_objects
 from controller.manifests.members import member_specs
 from controller.models import (
@@ -118,6 +119,11 @@ def _apply_team(document: Document) -> str:
 
 def _apply_debugworker(document: Document) -> str:
     existing = _locked(DebugWorker, document.name)
+    try:
+        # Whoever applies: the team it debugs and the workers it mirrors must agree.
+        policy.check_debug_targets(document.spec, document.annotations)
+    except policy.TargetsDisagree as disagreement:
+        raise Refused(disagreement.field, "debug-scope", disagreement.message) from None
     token = document.secrets.get("matrix_access_token")
 
     def keep_token(resource: Resource) -> bool:

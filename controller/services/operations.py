@@ -43,6 +43,9 @@ def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool =
         policy.authorize(principal, action, document.kind, document.name, team=_document_team(document, known))
         if hidden:
             raise name_taken(document)
+        if document.kind == "DebugWorker":
+            # What it will mirror, beyond the stored row's team that ``authorize`` checked.
+            policy.authorize_debug_targets(principal, document.spec, document.annotations)
     with transaction.atomic():
         outcomes = apply_documents(documents, dry_run=dry_run)
         if not dry_run:

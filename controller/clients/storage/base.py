@@ -26,6 +26,15 @@ class ObjectNotFound(StorageError):
     """No object is stored under the key."""
 
 
+class KeyConflict(StorageError):
+    """The key cannot hold an object because of what is stored around it; ``reason`` says what,
+    in words that name no storage internals (fit to show the caller that chose the key)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class InvalidKey(StorageError, ValueError):
     """A key or prefix breaks a naming rule; the message names the key and the rule."""
 

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from controller.clients.storage.base import (
     TEMP_PREFIX,
+    KeyConflict,
     LinkRefused,
     ObjectInfo,
     ObjectNotFound,
@@ -80,7 +81,8 @@ class FileStorage(Storage):
     def _write(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
         if path.is_dir():
-            raise StorageError(f"{self!r}: cannot put {key!r}: other objects are stored under {key + '/'!r}")
+            message = f"{self!r}: cannot put {key!r}: other objects are stored under {key + '/'!r}"
+            raise KeyConflict(message, "other objects are stored under it, as under a directory")
         for attempt in range(3):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,8 @@ class FileStorage(Storage):
                 if attempt == 2:
                     raise StorageError(f"{self!r}: cannot put {key!r}: its directory keeps vanishing") from None
             except (FileExistsError, NotADirectoryError):
-                raise StorageError(f"{self!r}: cannot put {key!r}: a parent of it is an object") from None
+                message = f"{self!r}: cannot put {key!r}: a parent of it is an object"
+                raise KeyConflict(message, "a parent of it is an object, not a directory") from None
             except OSError as exc:
                 raise StorageError(f"{self!r}: put {key!r} failed: {exc.strerror or exc}") from exc
         try:
