@@ -68,7 +68,7 @@ class ManifestForm(forms.ModelForm):
             operations.apply_as(self.principal, [document], dry_run=True)
         except ManifestInvalid as invalid:
             raise forms.ValidationError([str(error) for error in invalid.errors]) from None
-        except (policy.Denied, policy.QuotaExceeded) as refusal:
+        except (policy.Denied, policy.QuotaExceeded, policy.NotFound, policy.TargetsDisagree) as refusal:
             raise forms.ValidationError(str(refusal)) from None
         self.document = document
         return text
