@@ -163,7 +163,14 @@ report_missing() {
         pg_answers && pg_login_works \
             || { say "PostgreSQL role '$PG_ROLE' cannot log in on 127.0.0.1:5432 — set it up with: sudo $0 postgres"; problems=1; }
         redis_answers || { say "Redis does not answer on 127.0.0.1:6379 — start it with: sudo $0 redis"; problems=1; }
-        docker_answers || { say "the Docker Engine does not answer — start it with: sudo $0 docker"; problems=1; }
+        if ! docker_answers; then
+            if [ -S /var/run/docker.sock ] && [ ! -w /var/run/docker.sock ]; then
+                say "this user may not use the Docker socket — allow it with: sudo usermod -aG docker $(id -un) (then log in again)"
+            else
+                say "the Docker Engine does not answer — start it with: sudo $0 docker"
+            fi
+            problems=1
+        fi
     fi
     return "$problems"
 }
