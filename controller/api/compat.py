@@ -25,8 +25,22 @@ WORKER_FIELDS = (
     "state",
     "labels",
     "resources",
+    "accessEntries",
 )
-MANAGER_FIELDS = ("model", "runtime", "image", "soul", "agents", "skills", "mcpServers", "package", "state", "config")
+MANAGER_FIELDS = (
+    "model",
+    "runtime",
+    "image",
+    "soul",
+    "agents",
+    "skills",
+    "mcpServers",
+    "package",
+    "state",
+    "config",
+    "labels",
+    "accessEntries",
+)
 HUMAN_FIELDS = ("displayName", "email", "permissionLevel", "accessibleTeams", "accessibleWorkers", "note")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 
-# The deepest real manifest path (spec.leader.permissions.allowedModels[0]) is 5 levels.
+# The deepest real manifest path (spec.workers[0].accessEntries[0].scope.<key>[0]) is 8 levels.
 MAX_DEPTH = 32
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 

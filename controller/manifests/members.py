@@ -9,7 +9,19 @@ from controller.manifests.schema import WorkerSpec
 
 # Leader fields that are also Worker spec fields; heartbeat, idle timeout and
 # permissions are team policy and stay on the Team.
-_LEADER_WORKER_FIELDS = ("model", "runtime", "image", "identity", "soul", "agents", "package", "state")
+_LEADER_WORKER_FIELDS = (
+    "model",
+    "runtime",
+    "image",
+    "identity",
+    "soul",
+    "agents",
+    "package",
+    "state",
+    "labels",
+    "channelPolicy",
+    "accessEntries",
+)
 
 
 @dataclass(frozen=True)

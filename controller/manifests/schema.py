@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from controller.manifests import rules
 from controller.models import Human, Team, Worker
 from controller.models.base import DNS_LABEL_PATTERN
 
@@ -155,6 +156,7 @@ Text = Annotated[str, AfterValidator(_non_empty)]
 Email = Annotated[str, Field(max_length=column_length(Human, "email")), AfterValidator(_email)]
 ModelName = Annotated[str, Field(max_length=MODEL_LENGTH), AfterValidator(_non_empty)]
 Image = Annotated[str, AfterValidator(_image)]
+OptionalImage = Annotated[Image | None, BeforeValidator(rules.unset_if_empty)]
 MatrixUserID = Annotated[str, AfterValidator(_matrix_user_id)]
 LabelMap = Annotated[dict[str, str], AfterValidator(_label_map)]
 Runtime = Literal["openclaw", "copaw", "hermes"]
@@ -193,6 +195,13 @@ class Resources(Shape):
     limits: ResourceAmounts | None = None
 
 
+class AccessEntry(Shape):
+    """A cloud-credential scope of the original CRDs: recorded and passed to the agent's config."""
+
+    service: Text
+    scope: str | dict[str, str | list[str]] | None = None
+
+
 class AccessControl(Shape):
     allowed_users: list[str] | None = None
 
@@ -210,7 +219,7 @@ class AgentText(Shape):
 class WorkerSpec(AgentText):
     model: ModelName
     runtime: Runtime = "openclaw"
-    image: Image | None = None
+    image: OptionalImage = None
     skills: list[str] | None = None
     mcp_servers: list[str] | None = None
     expose: list[ExposePort] | None = None
@@ -218,6 +227,7 @@ class WorkerSpec(AgentText):
     state: State = "Running"
     labels: LabelMap | None = None
     resources: Resources | None = None
+    access_entries: list[AccessEntry] | None = None
 
 
 # --- Team ------------------------------------------------------------------------------
@@ -243,17 +253,22 @@ class Permissions(Shape):
     can_switch_model: bool | None = None
     allowed_models: list[str] | None = None
     max_concurrent_tasks: int | None = Field(default=None, ge=1)
+    worker_idle_timeout: Duration | None = None  # the leader's workerIdleTimeout, spelled here
 
 
 class TeamLeader(AgentText):
     name: DnsLabel
     model: ModelName
     runtime: Runtime = "openclaw"
-    image: Image | None = None
+    image: OptionalImage = None
     state: State = "Running"
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     worker_idle_timeout: Duration = "720m"
     permissions: Permissions | None = None
+    labels: LabelMap | None = None
+    channel_policy: ChannelPolicy | None = None
+    access_entries: list[AccessEntry] | None = None
+    _one_idle_timeout = model_validator(mode="after")(rules.one_idle_timeout)
 
 
 class TeamWorker(WorkerSpec):
@@ -277,7 +292,7 @@ class TeamUpgrade(Shape):
 class TeamSpec(Shape):
     description: str | None = None
     admin: TeamAdmin | None = None
-    image: Image | None = None
+    image: OptionalImage = None
     leader: TeamLeader
     workers: list[TeamWorker] = Field(default_factory=list)
     peer_mentions: bool = True
@@ -285,38 +300,9 @@ class TeamSpec(Shape):
     debug: TeamDebug = Field(default_factory=TeamDebug)
     upgrade: TeamUpgrade = Field(default_factory=TeamUpgrade)
 
-    @model_validator(mode="after")
-    def _members_are_distinct_and_within_permissions(self) -> TeamSpec:
-        seen = {self.leader.name: "spec.leader.name"}
-        for index, worker in enumerate(self.workers):
-            if worker.name in seen:
-                raise PydanticCustomError(
-                    "duplicate_member",
-                    "member name '{name}' is already used by {other}; every member needs its own name",
-                    {"field": f"workers[{index}].name", "name": worker.name, "other": seen[worker.name]},
-                )
-            seen[worker.name] = f"spec.workers[{index}].name"
-        permissions = self.leader.permissions
-        if permissions and permissions.max_workers is not None and len(self.workers) > permissions.max_workers:
-            raise PydanticCustomError(
-                "max_workers",
-                "the team lists {used} workers but spec.leader.permissions.maxWorkers allows {max} "
-                "(used {used}/max {max}); remove workers or raise maxWorkers",
-                {"field": "workers", "used": len(self.workers), "max": permissions.max_workers},
-            )
-        if permissions and permissions.allowed_models:
-            for index, worker in enumerate(self.workers):
-                if worker.model not in permissions.allowed_models:
-                    raise PydanticCustomError(
-                        "allowed_models",
-                        "model '{model}' is not in spec.leader.permissions.allowedModels ({allowed})",
-                        {
-                            "field": f"workers[{index}].model",
-                            "model": worker.model,
-                            "allowed": ", ".join(permissions.allowed_models),
-                        },
-                    )
-        return self
+    _members_are_distinct_and_within_permissions = model_validator(mode="after")(
+        rules.members_are_distinct_and_within_permissions
+    )
 
 
 # --- Human -----------------------------------------------------------------------------
@@ -339,11 +325,15 @@ class ManagerConfig(Shape):
 class ManagerSpec(AgentText):
     model: ModelName
     runtime: Runtime = "openclaw"
-    image: Image | None = None
+    image: OptionalImage = None
     skills: list[str] | None = None
     mcp_servers: list[str] | None = None
     state: State = "Running"
     config: ManagerConfig = Field(default_factory=ManagerConfig)
+    labels: LabelMap | None = None
+    access_entries: list[AccessEntry] | None = None
+    replicas: int | None = None
+    _a_single_manager = model_validator(mode="after")(rules.a_single_manager)
 
 
 # --- DebugWorker -----------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The files generated for an agent and written to storage under ``agents/<name>/``.
 
 The agent config JSON (named after the runtime, e.g. ``openclaw.json``)
-carries the agent's Matrix identity, its gateway credentials and its tool
-lists; SOUL.md, IDENTITY.md and AGENTS.md carry the text of the spec. A
-change to any of them is hot-pushed through storage: no restart.
+carries the agent's Matrix identity, its gateway credentials, its tool
+lists and the spec's ``accessEntries`` (cloud-credential scopes: with no
+credential provider here they inform the agent and grant nothing); SOUL.md,
+IDENTITY.md and AGENTS.md carry the text of the spec. A change to any of
+them is hot-pushed through storage: no restart.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def agent_files(
         "mcpServers": spec.get("mcpServers", []),
         "channelPolicy": channel_policy if channel_policy is not None else spec.get("channelPolicy", {}),
         "expose": spec.get("expose", []),
+        "accessEntries": spec.get("accessEntries", []),
         **(extra or {}),
     }
     files = {config_file_name(config["runtime"]): json.dumps(config, indent=2, sort_keys=True).encode()}
