@@ -1,4 +1,4 @@
-"""The WorkerBackend contract (DESIGN §6), run against the process backend and a real Docker Engine.
+"""The WorkerBackend contract (controller/backends/base.py), run against the process backend and a real Docker Engine.
 
 What a backend reports is checked out of band where it matters: container
 labels, env and limits through the Docker SDK, a process's env through

@@ -67,7 +67,11 @@ def test_missing_file_is_a_clear_error():
 def test_every_change_is_audited_as_the_operator_like_the_api(monkeypatch):
     run("-f", str(EXAMPLES / "team-alpha.yaml"))
     record = AuditRecord.objects.get()
-    assert (record.actor, record.identity, record.action) == (f"manage.py:{getpass.getuser()}", "admin", "apply:created")
+    assert (record.actor, record.identity, record.action) == (
+        f"manage.py:{getpass.getuser()}",
+        "admin",
+        "apply:created",
+    )
     assert (record.target_kind, record.target_name) == ("Team", "alpha-team")
     run("-f", str(EXAMPLES / "team-alpha.yaml"))  # unchanged: nothing happened, nothing to record
     run("-f", str(EXAMPLES / "worker-standalone.yaml"), "--dry-run")

@@ -1,4 +1,8 @@
-"""Session fixtures that start the real services the tests use (DESIGN §13), and their shared helpers."""
+"""Session fixtures that start the real services the tests use (docs/testing.md, "The services").
+
+Tests run against real PostgreSQL, Redis, Docker, Synapse and S3 rather than mocks, so what
+they prove holds for the systems the controller really talks to.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Session fixture that runs a real S3 server (moto) on loopback for the storage tests (DESIGN §13).
+"""Session fixture that runs a real S3 server (moto) on loopback for the storage tests.
 
 moto lives in its own virtualenv (`.venvs/moto`, made by `make test`) so its pins never
 constrain the controller's. Tests talk to it with the minio SDK exactly as to MinIO.

@@ -1,4 +1,4 @@
-"""Session fixture running a real Synapse homeserver on a free loopback port (DESIGN §13).
+"""Session fixture running a real Synapse homeserver on a free loopback port.
 
 Synapse lives in its own virtualenv (``.venvs/synapse``, made by ``make test``).
 The config is generated once per session, then overridden for tests: SQLite, a

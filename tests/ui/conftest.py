@@ -1,7 +1,7 @@
 """Dashboard fixtures: two teams and a login per persona, the real ASGI app served by
 uvicorn in this process (HTTP and WebSocket), and Debian's chromium driven by Playwright.
 
-Personas (CONVENTIONS 15): ``root`` a superuser; ``alice`` linked to a Human of
+Personas, one per kind of login the policy tells apart: ``root`` a superuser; ``alice`` linked to a Human of
 level 2 for team-a; ``bob`` named as team-b's ``spec.admin``; ``carol`` a login
 with no role.
 """
