@@ -2,7 +2,7 @@
 
 With no Redis the broker is kombu's filesystem transport under the data dir,
 and the worker and the beat scheduler run as threads beside the ASGI server,
-so one process is the whole controller (DESIGN §2, "embedded").
+so one process is the whole controller (docs/decisions/0002-embedded-and-production-one-code-path.md).
 """
 
 from __future__ import annotations

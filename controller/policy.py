@@ -1,4 +1,4 @@
-"""The one authorization policy (DESIGN §7): who may see and do what.
+"""The one authorization policy: who may see and do what.
 
 REST views, dashboard views, WebSocket consumers and the CLI path all ask
 here. ``visible(principal, queryset)`` filters every list; ``authorize``

@@ -1,1 +1,1 @@
-"""Everything a browser sees: the team-admin dashboard and the DebugWorker workspace browser."""
+"""Everything a browser sees: the team-admin dashboard (docs/dashboard.md)."""

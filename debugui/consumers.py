@@ -1,4 +1,4 @@
-"""Live status for dashboard pages over a WebSocket (DESIGN §11, CONVENTIONS 11).
+"""Live status for dashboard pages over a WebSocket (docs/dashboard.md, "Live updates").
 
 One consumer serves three routes: ``/ws/overview/`` (team summaries),
 ``/ws/teams/<name>/`` (a team and its members) and ``/ws/workers/<name>/``

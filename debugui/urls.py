@@ -1,4 +1,4 @@
-"""Dashboard pages and actions (DESIGN §11); login is Django's, at /accounts/login/."""
+"""Dashboard pages and actions (docs/dashboard.md); login is Django's, at /accounts/login/."""
 
 from django.urls import path
 

@@ -1,4 +1,4 @@
-"""Dashboard pages (DESIGN §11): ask the policy what the login may see, load it, render it.
+"""Dashboard pages (docs/dashboard.md): ask the policy what the login may see, load it, render it.
 
 Every list goes through ``policy.visible``; a page about something the login
 may not see is a 404, so nothing outside its teams is revealed. Each page runs
@@ -20,7 +20,7 @@ from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
 
 AUDIT_EVENTS = 15
-PUSH_DISABLED = "Config and skills push arrives with the upgrades work (DESIGN §9)."
+PUSH_DISABLED = "Pushing config and skills from the dashboard is not available yet."
 
 
 def principal_of(request: HttpRequest) -> policy.Principal:

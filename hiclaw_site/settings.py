@@ -222,7 +222,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- HiClaw product settings (DESIGN §12) ------------------------------------------
+# --- HiClaw product settings (docs/configuration.md) --------------------------------
 HICLAW_BACKEND = env_choice("HICLAW_BACKEND", ("auto", "docker", "kubernetes", "process"), "auto")
 HICLAW_RESOURCE_PREFIX = env_str("HICLAW_RESOURCE_PREFIX", "hiclaw-")
 # Value of the hiclaw.io/controller label on our instances: two controllers with

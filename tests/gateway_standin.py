@@ -1,4 +1,4 @@
-"""In-test stand-in of the Higress console API endpoints the gateway client uses (DESIGN §13).
+"""In-test stand-in of the Higress console API endpoints the gateway client uses.
 
 No Higress can be had here, so this small HTTP server speaks the console's paths, JSON shapes and
 ``_hi_sess`` session cookie (as in higress-group/higress-console), keeps its state in memory, counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from controller.models import KINDS, DebugWorker, Team, Worker
+from controller.models import KINDS, AuditRecord, DebugWorker, Team, Worker
 from tests.conftest import EXAMPLES, example
 
 
@@ -59,6 +59,18 @@ def test_add_through_yaml_applies_the_manifest(operator, db, django_capture_on_c
     assert response.status_code == 302
     assert Worker.objects.get(name="research-bot").generation == 1
     assert len(callbacks) == 2  # the reconcile and the live update, after commit
+
+
+def test_saving_in_the_admin_is_audited_as_the_logged_in_user(operator, db):
+    operator.post(reverse("admin:controller_worker_add"), {"manifest": example("worker-standalone.yaml")})
+    worker = Worker.objects.get(name="research-bot")
+    changed = example("worker-standalone.yaml").replace("runtime: copaw", "runtime: openclaw")
+    operator.post(reverse("admin:controller_worker_change", args=[worker.pk]), {"manifest": changed})
+    records = AuditRecord.objects.order_by("at", "pk")
+    assert [(r.actor, r.identity, r.action, r.target_kind, r.target_name) for r in records] == [
+        ("operator", "admin", "apply:created", "Worker", "research-bot"),
+        ("operator", "admin", "apply:configured", "Worker", "research-bot"),
+    ]
 
 
 def test_invalid_yaml_in_the_admin_shows_the_field_and_saves_nothing(operator, db):

@@ -8,21 +8,20 @@ from controller.manifests import ManifestInvalid
 from controller.models import Manager, Team, Worker
 from controller.services.apply import apply_text
 from tests.conftest import example
-
-SOLO = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {{name: solo{labels}}}\nspec: {{model: {model}}}\n"
-
-
-def solo(model: str = "qwen", labels: str = "") -> str:
-    return SOLO.format(model=model, labels=labels)
+from tests.helpers import manifest, to_yaml
 
 
-def team(workers: list[str], max_workers: int | None = None, image: str = "img:1") -> str:
-    permissions = f", permissions: {{maxWorkers: {max_workers}}}" if max_workers is not None else ""
-    members = ", ".join(f"{{name: {name}, model: qwen}}" for name in workers)
-    return (
-        "apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {name: alpha}\n"
-        f"spec: {{image: '{image}', leader: {{name: alpha-lead, model: qwen{permissions}}}, workers: [{members}]}}\n"
-    )
+def solo(model: str = "qwen", **metadata: dict[str, str]) -> str:
+    """Standalone worker ``solo``; ``metadata`` may give its labels and annotations."""
+    return to_yaml(manifest("Worker", "solo", {"model": model}, **metadata))
+
+
+def team(workers: list[str], max_workers: int | None = None, image: str = "img:1", name: str = "alpha") -> str:
+    leader = {"name": f"{name}-lead", "model": "qwen"}
+    if max_workers is not None:
+        leader["permissions"] = {"maxWorkers": max_workers}
+    members = [{"name": worker, "model": "qwen"} for worker in workers]
+    return to_yaml(manifest("Team", name, {"image": image, "leader": leader, "workers": members}))
 
 
 def members(status: str = "live") -> set[str]:
@@ -50,7 +49,7 @@ def test_spec_change_bumps_generation_and_queues_a_reconcile(apply):
 
 def test_label_change_is_configured_without_a_new_generation(apply):
     apply(solo())
-    assert [o.action for o in apply(solo(labels=", labels: {tier: gold}"))] == ["configured"]
+    assert [o.action for o in apply(solo(labels={"tier": "gold"}))] == ["configured"]
     worker = Worker.objects.get(name="solo")
     assert (worker.generation, worker.labels) == (1, {"tier": "gold"})
 
@@ -123,29 +122,27 @@ def test_member_name_taken_by_standalone_worker_is_refused(apply):
 
 def test_member_cannot_be_changed_as_a_worker_but_its_export_applies_unchanged(apply):
     apply(team(["a"]))
-    member = (
-        "apiVersion: hiclaw.io/v1beta1\nkind: Worker\n"
-        "metadata: {name: a, annotations: {hiclaw.io/team: alpha, hiclaw.io/role: worker}}\n"
-        "spec: {model: qwen, image: 'img:1'}\n"
-    )
-    assert [o.action for o in apply(member)] == ["unchanged"]
+
+    def member(model: str) -> str:
+        annotations = {"hiclaw.io/team": "alpha", "hiclaw.io/role": "worker"}
+        return to_yaml(manifest("Worker", "a", {"model": model, "image": "img:1"}, annotations=annotations))
+
+    assert [o.action for o in apply(member("qwen"))] == ["unchanged"]
     with pytest.raises(ManifestInvalid) as refused:
-        apply(member.replace("model: qwen", "model: claude"))
+        apply(member("claude"))
     assert "member of team/alpha" in str(refused.value)
 
 
 def test_team_annotation_on_a_standalone_worker_is_refused(apply):
-    manifest = solo().replace("name: solo", "name: solo, annotations: {hiclaw.io/team: alpha}")
     with pytest.raises(ManifestInvalid) as refused:
-        apply(manifest)
+        apply(solo(annotations={"hiclaw.io/team": "alpha"}))
     assert refused.value.errors[0].field == "metadata.annotations.hiclaw.io/team"
 
 
 def test_two_teams_cannot_share_a_member(apply):
     apply(team(["shared"]))
-    other = team(["shared"]).replace("name: alpha}", "name: beta}").replace("alpha-lead", "beta-lead")
     with pytest.raises(ManifestInvalid) as refused:
-        apply(other)
+        apply(team(["shared"], name="beta"))
     assert "member of team/alpha" in str(refused.value)
 
 

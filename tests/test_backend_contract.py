@@ -1,4 +1,4 @@
-"""The WorkerBackend contract (DESIGN §6), run against the process backend and a real Docker Engine.
+"""The WorkerBackend contract (controller/backends/base.py), run against the process backend and a real Docker Engine.
 
 What a backend reports is checked out of band where it matters: container
 labels, env and limits through the Docker SDK, a process's env through
@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -33,21 +32,11 @@ from controller.backends import (
 from controller.backends.base import LABEL_CONTROLLER, LABEL_KIND, LABEL_NAME, LABEL_TEAM, cpu_nanos, memory_bytes
 from controller.backends.docker import DockerBackend
 from controller.backends.process import ProcessBackend
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
 SLEEPER = (sys.executable, "-c", "print('hello', flush=True); import time; time.sleep(600)")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Harness:
@@ -224,7 +213,7 @@ def test_another_controllers_name_cannot_be_taken(harness):
 def test_logs_contain_what_the_program_printed(harness):
     spec = harness.spec()
     harness.backend.create(spec)
-    wait_for(lambda: "hello" in harness.backend.logs(spec.name), what="the greeting in the logs")
+    wait_until(lambda: "hello" in harness.backend.logs(spec.name), what="the greeting in the logs")
     assert harness.backend.logs(spec.name, tail=1).count("\n") <= 1
 
 
@@ -255,7 +244,7 @@ def test_labels_and_env_reach_the_instance(harness):
 def test_program_exiting_with_an_error_is_failed(harness):
     spec = harness.spec(exit_code=3)
     harness.backend.create(spec)
-    status = wait_for(
+    status = wait_until(
         lambda: (s := harness.backend.status(spec.name)).state == InstanceState.FAILED and s.exit_code == 3 and s,
         what="Failed with exit code 3",
     )
@@ -334,11 +323,11 @@ def test_process_killed_out_of_band_is_failed(process_backend):
     spec = process_spec()
     process_backend.create(spec)
     os.kill(process_pid(process_backend, spec.name), signal.SIGKILL)
-    status = wait_for(
+    status = wait_until(
         lambda: (s := process_backend.status(spec.name)).state != InstanceState.RUNNING and s, what="not Running"
     )
     assert status.state == InstanceState.FAILED
-    wait_for(lambda: process_backend.status(spec.name).exit_code == 128 + signal.SIGKILL, what="exit code 137")
+    wait_until(lambda: process_backend.status(spec.name).exit_code == 128 + signal.SIGKILL, what="exit code 137")
     assert process_backend.status(spec.name).message == "killed by signal SIGKILL"
 
 
@@ -362,15 +351,15 @@ def test_process_stop_takes_down_the_whole_process_group(process_backend):
     )
     process_backend.create(spec)
     child_pid_file = process_backend.state_dir / spec.name / "workdir" / "child.pid"
-    child = int(wait_for(lambda: child_pid_file.exists() and child_pid_file.read_text().strip(), what="child pid"))
+    child = int(wait_until(lambda: child_pid_file.exists() and child_pid_file.read_text().strip(), what="child pid"))
     process_backend.stop(spec.name)
-    wait_for(lambda: process_gone(child), what="the grandchild to be gone")
+    wait_until(lambda: process_gone(child), what="the grandchild to be gone")
 
 
 def test_process_exiting_cleanly_is_stopped_not_failed(process_backend):
     spec = process_spec(command=(sys.executable, "-c", "print('done')"))
     process_backend.create(spec)
-    status = wait_for(
+    status = wait_until(
         lambda: (s := process_backend.status(spec.name)).state != InstanceState.RUNNING and s, what="not Running"
     )
     assert (status.state, status.exit_code) == (InstanceState.STOPPED, 0)

@@ -23,7 +23,8 @@ def test_ruff_format_is_clean():
 
 
 def test_import_contracts_hold():
-    """The layering of CONVENTIONS #4, checked by import-linter (contracts in pyproject.toml)."""
+    """The layering (views -> services/policy -> models; clients and backends know no domain),
+    checked by import-linter against the contracts in pyproject.toml."""
     lint_imports = ROOT / ".venv" / "bin" / "lint-imports"
     result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr

@@ -8,14 +8,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.services import free_port
+from tests.helpers import free_port, wait_until
 
 MANIFESTS = (
     "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: embedded-bot}\nspec: {model: qwen}\n---\n"
@@ -25,15 +24,20 @@ MANIFESTS = (
 )
 
 
-def wait_for(url: str, process: subprocess.Popen, deadline: float) -> urllib.request.addinfourl:
-    while time.monotonic() < deadline:
+def wait_for(url: str, process: subprocess.Popen, timeout: float) -> urllib.request.addinfourl:
+    """The first answer of ``url``, while the run command is still running."""
+
+    def still_running() -> None:
         if process.poll() is not None:
             pytest.fail(f"the run command exited with {process.returncode}")
+
+    def page() -> urllib.request.addinfourl | None:
         try:
             return urllib.request.urlopen(url, timeout=2)
         except OSError:
-            time.sleep(0.2)  # waiting for a real process to start listening
-    pytest.fail(f"{url} did not answer in time")
+            return None
+
+    return wait_until(page, timeout, f"{url} to answer", interval=0.2, check=still_running)
 
 
 def stop_worker_processes(instances: Path) -> None:
@@ -43,15 +47,16 @@ def stop_worker_processes(instances: Path) -> None:
             os.killpg(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)
 
 
-def wait_for_row(database, query: str, done, deadline: float) -> tuple:
-    row = None
-    while time.monotonic() < deadline:
+def wait_for_row(database, query: str, done, timeout: float) -> tuple:
+    """The first row of ``query`` that is ``done``."""
+    rows = [None]
+
+    def reached() -> tuple | None:
         with sqlite3.connect(database) as db:
-            row = db.execute(query).fetchone()
-        if row and done(row):
-            return row
-        time.sleep(0.2)  # the server process works on its own schedule
-    pytest.fail(f"not reached in time: {query} -> {row}")
+            rows[0] = db.execute(query).fetchone()
+        return rows[0] if rows[0] and done(rows[0]) else None
+
+    return wait_until(reached, timeout, query, interval=0.2, details=lambda: f"last row: {rows[0]}")
 
 
 @pytest.mark.slow
@@ -76,7 +81,7 @@ def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path)
         start_new_session=True,
     )
     try:
-        page = wait_for(f"http://127.0.0.1:{port}/accounts/login/", process, time.monotonic() + 90)
+        page = wait_for(f"http://127.0.0.1:{port}/accounts/login/", process, 90)
         assert page.status == 200
         assert b'name="username"' in page.read()
         ready = urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
@@ -99,11 +104,9 @@ def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path)
             database,
             "SELECT COUNT(*) FROM controller_worker WHERE phase = 'Running' AND last_heartbeat IS NOT NULL",
             lambda row: row[0] == 3,
-            time.monotonic() + 90,
+            90,
         )
-        wait_for_row(
-            database, "SELECT phase FROM controller_team", lambda row: row[0] == "Active", time.monotonic() + 30
-        )
+        wait_for_row(database, "SELECT phase FROM controller_team", lambda row: row[0] == "Active", 30)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output, _ = process.communicate(timeout=30)

@@ -1,6 +1,6 @@
 """Gateway client tests, run against an in-test stand-in of the Higress console API.
 
-No Higress gateway or console can be had here (DESIGN §13), so ``tests/gateway_standin.py`` serves
+No Higress gateway or console can be had here (no installable binary), so ``tests/gateway_standin.py`` serves
 the console endpoints the client uses, with the console's JSON shapes and session-cookie login, and
 counts requests so idempotency is asserted as "no write on the second call".
 """

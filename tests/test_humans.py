@@ -13,6 +13,7 @@ from django.core import mail
 
 from controller.models import Human, Team, Worker
 from controller.services.apply import apply_text
+from tests.helpers import manifest, to_yaml
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -22,19 +23,16 @@ def driver(matrix_driver):
     return matrix_driver
 
 
-def team(name: str, workers: list[str]) -> str:
-    members = ", ".join(f"{{name: {name}-{w}, model: q}}" for w in workers)
-    return (
-        f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: {name}}}\n"
-        f"spec: {{leader: {{name: {name}-lead, model: q}}, workers: [{members}], debug: {{enabled: false}}}}\n"
-    )
+def team(name: str, workers: list[str]) -> dict:
+    members = [{"name": f"{name}-{w}", "model": "q"} for w in workers]
+    spec = {"leader": {"name": f"{name}-lead", "model": "q"}, "workers": members, "debug": {"enabled": False}}
+    return manifest("Team", name, spec)
 
 
-def human(name: str, level: int, extra: str = "") -> str:
-    return (
-        f"apiVersion: hiclaw.io/v1beta1\nkind: Human\nmetadata: {{name: {name}}}\n"
-        f"spec: {{displayName: {name}, email: {name}@example.com, permissionLevel: {level}{extra}}}\n"
-    )
+def human(name: str, level: int, **grants: list[str]) -> dict:
+    """Human ``name`` of permission ``level``; ``grants`` are its accessibleTeams / accessibleWorkers."""
+    spec = {"displayName": name, "email": f"{name}@example.com", "permissionLevel": level, **grants}
+    return manifest("Human", name, spec)
 
 
 def test_each_level_gets_exactly_its_rooms_and_follows_team_changes(driver, settings):
@@ -42,18 +40,18 @@ def test_each_level_gets_exactly_its_rooms_and_follows_team_changes(driver, sett
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     tag = uuid.uuid4().hex[:5]
     red, blue = f"red{tag}", f"blue{tag}"
-    apply_text(team(red, ["a"]) + "---\n" + team(blue, ["a"]))
-    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: solo" + tag + "}\nspec: {model: q}\n")
+    apply_text(to_yaml(team(red, ["a"]), team(blue, ["a"])))
+    apply_text(to_yaml(manifest("Worker", f"solo{tag}", {"model": "q"})))
     names = list(Worker.objects.values_list("name", flat=True))
     driver.converge(*[("Worker", n) for n in names], ("Team", red), ("Team", blue))
 
     root, lead, viewer = f"root{tag}", f"lead{tag}", f"view{tag}"
     apply_text(
-        human(root, 1)
-        + "---\n"
-        + human(lead, 2, f", accessibleTeams: [{red}]")
-        + "---\n"
-        + human(viewer, 3, f", accessibleWorkers: [solo{tag}]")
+        to_yaml(
+            human(root, 1),
+            human(lead, 2, accessibleTeams=[red]),
+            human(viewer, 3, accessibleWorkers=[f"solo{tag}"]),
+        )
     )
     driver.converge(("Human", root), ("Human", lead), ("Human", viewer))
 
@@ -85,13 +83,13 @@ def test_each_level_gets_exactly_its_rooms_and_follows_team_changes(driver, sett
     assert driver.services.matrix.login(lead, password).user_id == driver.services.matrix.user_id(lead)
 
     # The red team gains a worker: its room reaches the level-1 and level-2 people.
-    apply_text(team(red, ["a", "b"]))
+    apply_text(to_yaml(team(red, ["a", "b"])))
     driver.converge(("Worker", f"{red}-b"), ("Team", red))
     assert room(f"{red}-b") in rooms_of(root)
     assert rooms_of(lead) == {team_room(red), room(f"{red}-a"), room(f"{red}-b")}
     assert rooms_of(viewer) == {room(f"solo{tag}")}
 
     # Narrowing access removes the person from the rooms no longer granted.
-    apply_text(human(lead, 3, f", accessibleWorkers: [{red}-b]"))
+    apply_text(to_yaml(human(lead, 3, accessibleWorkers=[f"{red}-b"])))
     driver.converge(("Human", lead))
     assert rooms_of(lead) == {room(f"{red}-b")}

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import redis as redis_lib
 from django.conf import settings
 
 from tests.conftest import ROOT
-from tests.services import free_port
+from tests.helpers import free_port, wait_until
 from tests.test_embedded_run import stop_worker_processes
 
 pytestmark = pytest.mark.slow
@@ -172,11 +171,9 @@ def _answers(url: str) -> bool:
 
 
 def _wait(condition, processes: Processes, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        processes.check_alive()
-        if condition():
-            return
-        time.sleep(0.25)  # real processes work on their own schedule
-    logs = "\n".join(f"--- {name}\n{processes.log(name)}" for name in processes.running)
-    pytest.fail(f"timed out waiting for {what}\n{logs}")
+    """Wait while every process stays alive; on a timeout, show their logs."""
+
+    def logs() -> str:
+        return "\n".join(f"--- {name}\n{processes.log(name)}" for name in processes.running)
+
+    wait_until(condition, timeout, what, interval=0.25, check=processes.check_alive, details=logs)

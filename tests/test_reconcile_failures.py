@@ -16,7 +16,7 @@ from controller.reconcilers.base import backoff
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.services import Services, default_services
 from controller.services.apply import apply_text
-from tests.services import free_port
+from tests.helpers import free_port
 
 MANIFEST = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: bo}\nspec: {model: qwen}\n"
 

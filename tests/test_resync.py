@@ -14,6 +14,7 @@ from controller.models import Human, Worker
 from controller.reconcilers.resync import resync
 from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
+from tests.helpers import manifest, to_yaml
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +22,7 @@ SLEEP = (sys.executable, "-c", "import time; time.sleep(600)")
 
 
 def worker(name: str, state: str = "Running") -> str:
-    return (
-        f"apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {{name: {name}}}\nspec: {{model: q, state: {state}}}\n"
-    )
+    return to_yaml(manifest("Worker", name, {"model": "q", "state": state}))
 
 
 def run_resync() -> tuple[list[tuple[str, str]], object]:
@@ -34,7 +33,7 @@ def run_resync() -> tuple[list[tuple[str, str]], object]:
 
 def test_converged_resources_are_not_queued():
     apply_text(worker("a") + "---\n" + worker("b", "Sleeping"))
-    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Human\nmetadata: {name: h}\nspec: {displayName: H}\n")
+    apply_text(to_yaml(manifest("Human", "h", {"displayName": "H"})))
     for name in ("a", "b"):
         reconcilers.reconcile("Worker", name)
     Human.objects.update(observed_generation=1)
@@ -89,7 +88,7 @@ def test_queries_per_pass_do_not_grow_with_the_number_of_workers():
 def test_orphan_manager_instances_are_deleted_and_a_stopped_manager_is_queued():
     backend = default_services().backend
     backend.create(InstanceSpec(name="hiclaw-manager-ghost", kind="manager", resource="ghost", command=SLEEP))
-    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: boss}\nspec: {model: q}\n")
+    apply_text(to_yaml(manifest("Manager", "boss", {"model": "q"})))
     reconcilers.reconcile("Manager", "boss")
     backend.stop("hiclaw-manager-boss")
     queued, report = run_resync()

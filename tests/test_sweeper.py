@@ -11,19 +11,21 @@ from controller.models import Team, Worker
 from controller.reconcilers.sweeper import sweep, within_hours
 from controller.services.apply import apply_text
 from controller.services.lifecycle import set_desired_state
+from tests.helpers import manifest, to_yaml
 from tests.services.world import Driver
 
 pytestmark = pytest.mark.django_db
 
 
 def team(name: str, *, hours: str = "", idle: str = "60m", every: str = "10m") -> str:
-    active = f", activeHours: {{start: '{hours.split('-')[0]}', end: '{hours.split('-')[1]}'}}" if hours else ""
-    return (
-        f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: {name}}}\n"
-        f"spec: {{leader: {{name: {name}-lead, model: q, workerIdleTimeout: {idle}, "
-        f"heartbeat: {{every: {every}{active}}}}}, workers: [{{name: {name}-a, model: q}}], "
-        "debug: {enabled: false}}\n"
-    )
+    """Team ``name`` with one worker; ``hours`` ("09:00-18:00") are the leader's active hours."""
+    heartbeat: dict = {"every": every}
+    if hours:
+        start, end = hours.split("-")
+        heartbeat["activeHours"] = {"start": start, "end": end}
+    leader = {"name": f"{name}-lead", "model": "q", "workerIdleTimeout": idle, "heartbeat": heartbeat}
+    spec = {"leader": leader, "workers": [{"name": f"{name}-a", "model": "q"}], "debug": {"enabled": False}}
+    return to_yaml(manifest("Team", name, spec))
 
 
 def at(hour: int, minute: int = 0) -> datetime:

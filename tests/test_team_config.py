@@ -8,19 +8,24 @@ import pytest
 
 from controller.models import DebugWorker
 from controller.services.apply import apply_text
+from tests.helpers import manifest, to_yaml
 
 pytestmark = pytest.mark.django_db
 
 
-def team(workers: list[str], *, peer_mentions: bool = True, debug: bool = True, extra: str = "") -> str:
-    members = ", ".join(f"{{name: t-{w}, model: q{extra}}}" for w in workers)
-    return (
-        "apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {name: t}\n"
-        "spec: {admin: {name: boss, matrixUserId: '@boss:hs.test'}, "
-        "leader: {name: t-lead, model: q, agents: 'Our own house rules.'}, "
-        f"workers: [{members}], peerMentions: {str(peer_mentions).lower()}, "
-        f"debug: {{enabled: {str(debug).lower()}}}}}\n"
-    )
+SPAM_DENIED = {"channelPolicy": {"dmDenyExtra": ["@spam:hs.test"]}}
+
+
+def team(workers: list[str], *, peer_mentions: bool = True, debug: bool = True, member: dict | None = None) -> str:
+    """Team ``t`` with members ``t-<w>``, each also given the fields of ``member``."""
+    spec = {
+        "admin": {"name": "boss", "matrixUserId": "@boss:hs.test"},
+        "leader": {"name": "t-lead", "model": "q", "agents": "Our own house rules."},
+        "workers": [{"name": f"t-{w}", "model": "q", **(member or {})} for w in workers],
+        "peerMentions": peer_mentions,
+        "debug": {"enabled": debug},
+    }
+    return to_yaml(manifest("Team", "t", spec))
 
 
 def config(driver, worker: str) -> dict:
@@ -33,14 +38,14 @@ def converge(driver, *workers: str) -> None:
 
 def test_channel_policy_follows_peer_mentions_and_extras(embedded_driver, settings):
     settings.HICLAW_MATRIX_DOMAIN = "hs.test"
-    apply_text(team(["a", "b"], extra=", channelPolicy: {dmDenyExtra: ['@spam:hs.test']}"))
+    apply_text(team(["a", "b"], member=SPAM_DENIED))
     converge(embedded_driver, "lead", "a", "b")
     policy = config(embedded_driver, "t-a")["channelPolicy"]
     assert policy["groupAllow"] == ["@hiclaw-worker-t-lead:hs.test", "@boss:hs.test", "@hiclaw-worker-t-b:hs.test"]
     assert policy["dmAllow"] == ["@hiclaw-worker-t-lead:hs.test", "@boss:hs.test"]
     assert policy["dmDeny"] == ["@spam:hs.test"]
 
-    apply_text(team(["a", "b"], peer_mentions=False, extra=", channelPolicy: {dmDenyExtra: ['@spam:hs.test']}"))
+    apply_text(team(["a", "b"], peer_mentions=False, member=SPAM_DENIED))
     converge(embedded_driver, "a")
     assert config(embedded_driver, "t-a")["channelPolicy"]["groupAllow"] == [
         "@hiclaw-worker-t-lead:hs.test",
@@ -76,10 +81,8 @@ def test_default_debugworker_exists_while_debug_is_enabled(embedded_driver):
 
 
 def test_manager_runs_with_its_config(embedded_driver):
-    apply_text(
-        "apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: boss}\n"
-        "spec: {model: q, config: {heartbeatInterval: 5m, notifyChannel: team-room}}\n"
-    )
+    config = {"heartbeatInterval": "5m", "notifyChannel": "team-room"}
+    apply_text(to_yaml(manifest("Manager", "boss", {"model": "q", "config": config})))
     embedded_driver.converge(("Manager", "boss"))
     services = embedded_driver.services
     assert services.backend.status("hiclaw-manager-boss").running

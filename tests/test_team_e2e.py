@@ -14,21 +14,24 @@ import pytest
 from controller.manifests import ManifestInvalid
 from controller.models import Team, Worker
 from controller.services.apply import apply_text
+from tests.helpers import manifest, to_yaml
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-MANAGER = "apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: default}\nspec: {model: claude-opus-4}\n"
+MANAGER = to_yaml(manifest("Manager", "default", {"model": "claude-opus-4"}))
 
 
 def team_manifest(team: str, workers: list[str], *, image: str = "", admin: str = "") -> str:
-    members = ", ".join(f"{{name: {team}-{w}, model: qwen}}" for w in workers)
-    admin_part = f"admin: {{name: boss, matrixUserId: '{admin}'}}, " if admin else ""
-    image_part = f"image: '{image}', " if image else ""
-    return (
-        f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: {team}}}\n"
-        f"spec: {{{admin_part}{image_part}leader: {{name: {team}-lead, model: qwen, "
-        f"permissions: {{maxWorkers: 3}}}}, workers: [{members}], debug: {{enabled: false}}}}\n"
-    )
+    """Team ``team`` of at most 3 workers ``<team>-<w>``; ``admin`` is the team admin's Matrix ID."""
+    spec: dict = {}
+    if admin:
+        spec["admin"] = {"name": "boss", "matrixUserId": admin}
+    if image:
+        spec["image"] = image
+    spec["leader"] = {"name": f"{team}-lead", "model": "qwen", "permissions": {"maxWorkers": 3}}
+    spec["workers"] = [{"name": f"{team}-{w}", "model": "qwen"} for w in workers]
+    spec["debug"] = {"enabled": False}
+    return to_yaml(manifest("Team", team, spec))
 
 
 def bring_up(driver, team: str) -> None:

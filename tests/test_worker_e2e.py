@@ -20,20 +20,23 @@ from controller.reconcilers.services import Services
 from controller.reconcilers.worker import WorkerReconciler
 from controller.services.apply import apply_text
 from controller.services.lifecycle import request_deletion, set_desired_state
+from tests.helpers import manifest, to_yaml
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-MANAGER = "apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: default}\nspec: {model: claude-opus-4}\n"
-WORKER = """
-apiVersion: hiclaw.io/v1beta1
-kind: Worker
-metadata: {{name: {name}}}
-spec:
-  model: qwen3.5-plus
-  soul: "Be thorough."
-  mcpServers: [github]
-  resources: {{limits: {{cpu: 500m, memory: 64Mi}}}}
-"""
+MANAGER = to_yaml(manifest("Manager", "default", {"model": "claude-opus-4"}))
+
+
+def worker_manifest(name: str) -> str:
+    spec = {
+        "model": "qwen3.5-plus",
+        "soul": "Be thorough.",
+        "mcpServers": ["github"],
+        "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
+    }
+    return to_yaml(manifest("Worker", name, spec))
+
+
 MUTATING = {
     "backend": {"create", "start", "stop", "delete"},
     "matrix": {"register", "login", "create_room", "invite", "join", "kick", "set_power_levels", "deactivate"},
@@ -82,7 +85,7 @@ def rooms_named(synapse, name: str) -> int:
 
 def test_worker_lifecycle_on_docker_synapse_and_s3(world, synapse, docker_service, gateway_standin):
     name = unique("e2e")
-    apply_text(WORKER.format(name=name))
+    apply_text(worker_manifest(name))
     assert reconcile("Worker", name, services=world).requeue_after is None
 
     worker = Worker.objects.get(name=name)
@@ -145,7 +148,7 @@ def test_worker_lifecycle_on_docker_synapse_and_s3(world, synapse, docker_servic
 
 def test_second_pass_changes_nothing_outside(world, gateway_standin):
     name = unique("idem")
-    apply_text(WORKER.format(name=name))
+    apply_text(worker_manifest(name))
     reconcile("Worker", name, services=world)
     recorded = Services(
         backend=Recorder(world.backend, MUTATING["backend"]),
@@ -166,7 +169,7 @@ def test_crash_after_each_step_converges_without_duplicates(
     world, synapse, docker_service, gateway_standin, crash_after
 ):
     name = unique("crash")
-    apply_text(WORKER.format(name=name))
+    apply_text(worker_manifest(name))
     crashing = WorkerReconciler(world)
     real_step = crashing.steps[crash_after]
 

@@ -7,8 +7,6 @@ heartbeats and syncs its workspace through the API.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from controller import reconcilers
@@ -17,6 +15,7 @@ from controller.models import AgentToken, Heartbeat, Worker
 from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 from controller.services.lifecycle import request_deletion, set_desired_state
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,16 +28,6 @@ spec:
   soul: "Be precise."
   skills: [git]
 """
-
-
-def wait_until(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)  # waiting for a real process
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """``/api/v1/workspace/files``: an agent reads and writes its own workspace in storage.
 
-Agents never get storage credentials (DESIGN §14); they sync through this API,
+Agents never get storage credentials (one leaked agent must not reach other
+agents' files or the bucket); they sync through this API,
 limited to ``agents/<their name>/``. Keys are normalised by the storage client,
 so no path can leave that prefix.
 """

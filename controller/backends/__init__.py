@@ -1,4 +1,4 @@
-"""Worker backends (DESIGN §6): a registry of implementations and the factory that picks one from settings.
+"""Worker backends: a registry of implementations and the factory that picks one from settings.
 
 Implementations are registered by dotted path and imported only when chosen,
 so the embedded mode never imports the Docker or Kubernetes SDKs.

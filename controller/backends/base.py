@@ -1,4 +1,4 @@
-"""The WorkerBackend interface (DESIGN §6): what a reconciler asks of Docker, Kubernetes or local processes.
+"""The WorkerBackend interface: what a reconciler asks of Docker, Kubernetes or local processes.
 
 A backend runs one instance per Worker, Manager or DebugWorker, labels it as
 ours, and reports its state. Errors come in two kinds so the reconciler can

@@ -1,7 +1,8 @@
 """HTTP access to the controller's REST API for the ``hiclaw`` CLI.
 
 Standard library only (urllib), every request with a timeout. Settings come
-from the environment an agent is given (DESIGN §7, §14): the controller URL
+from the environment the reconciler gives an agent's instance (docs/architecture.md,
+"Agents and their identity"): the controller URL
 and a bearer token from the first of several variables, or from a file.
 """
 

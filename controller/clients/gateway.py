@@ -1,7 +1,8 @@
 """Client of the Higress console API: key-auth consumers, MCP server authorization and AI routes.
 
-Reconcilers use it for step (2) of DESIGN §5: give an agent a gateway consumer, allow it on its MCP
-servers and on the AI route of its model. Paths and payloads follow higress-group/higress-console
+Reconcilers use it for the gateway step of an agent (docs/architecture.md, "The Worker reconciler"):
+give an agent a gateway consumer, allow it on its MCP servers and on the AI route of its model.
+Paths and payloads follow higress-group/higress-console
 (``backend/console/.../controller/*Controller.java``, ``backend/sdk/.../model/**``) as the original
 HiClaw controller calls them (``hiclaw-controller/internal/gateway/higress.go``):
 

@@ -1,4 +1,4 @@
-"""The controller's resources (DESIGN §4) as Django models."""
+"""The controller's resources (Worker, Team, Human, Manager, DebugWorker) and its records as Django models."""
 
 from controller.models.agent import AgentPhase, AgentResource, DesiredState, Runtime
 from controller.models.audit import AuditRecord

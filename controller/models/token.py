@@ -1,6 +1,6 @@
 """Agent tokens: random bearer tokens, stored only as a hash, bound to an identity.
 
-An identity is what a caller is to the authorization policy (DESIGN §7):
+An identity is what a caller is to the authorization policy (controller/policy.py):
 ``admin``, ``manager``, ``team-leader`` of a team, or ``worker`` (of a team or
 standalone). The reconciler mints a worker's token when it creates the
 worker's instance and injects it as ``HICLAW_AGENT_TOKEN``; operators mint

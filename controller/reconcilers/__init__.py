@@ -1,9 +1,12 @@
-"""Reconcilers drive the world toward each resource's desired state (DESIGN §5).
+"""Reconcilers drive the world toward each resource's desired state.
 
+Only reconcilers talk to Docker, Matrix, storage and the gateway; requests
+change desired state and queue a reconcile (docs/decisions/0001-desired-state-only-in-requests.md).
 ``reconcile(kind, name)`` takes the resource's lock, reads the row fresh and
-runs the kind's reconciler. Kinds whose reconciler has not been built yet
-only record the pass and finish
-two-phase deletions.
+runs the kind's reconciler: Worker, Manager, Team and Human have one. A
+DebugWorker has none of its own (a team's default one is created and removed
+by the Team reconciler, and no instance runs for any DebugWorker yet), so its
+pass only records that it ran and finishes a two-phase deletion.
 """
 
 from __future__ import annotations

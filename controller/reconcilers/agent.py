@@ -1,4 +1,4 @@
-"""What Worker and Manager reconciles share (DESIGN §5): the four steps of an agent.
+"""What Worker and Manager reconciles share: the four steps of an agent.
 
 Each step records a condition (MatrixReady, GatewayReady, StorageReady,
 InstanceReady) and saves its progress on the row before the next step, so a

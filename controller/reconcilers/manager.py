@@ -1,6 +1,6 @@
 """The Manager reconciler: the optional coordinating agent, with its own room with the admin.
 
-Same steps as a Worker (DESIGN §5); its ``config`` (heartbeat interval, idle
+Same steps as a Worker (controller/reconcilers/agent.py); its ``config`` (heartbeat interval, idle
 timeout, notify channel) is written into its agent config.
 """
 

@@ -1,7 +1,7 @@
 """External names, all derived from ``HICLAW_RESOURCE_PREFIX`` (default ``hiclaw-``).
 
 Two controllers with different prefixes can share one homeserver, Docker
-engine or gateway without colliding (DESIGN §14).
+engine or gateway without colliding.
 """
 
 from __future__ import annotations

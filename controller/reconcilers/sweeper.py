@@ -1,4 +1,4 @@
-"""The lifecycle sweeper (DESIGN §8): missed heartbeats and idle workers.
+"""The lifecycle sweeper: missed heartbeats and idle workers.
 
 Run by Celery beat every minute (one sweep at a time across workers). For
 every worker that should be running:

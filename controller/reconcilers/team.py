@@ -1,4 +1,4 @@
-"""The Team reconciler (DESIGN §5, Team): rooms, the default DebugWorker, team status.
+"""The Team reconciler: rooms, the default DebugWorker, team status.
 
 Members are Worker rows the Team owns (kept in step with the spec when it is
 applied) and are reconciled as Workers; this pass adds what belongs to the

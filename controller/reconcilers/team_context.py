@@ -3,7 +3,7 @@
 The leader's AGENTS.md gets a generated team-context block (team, members,
 coordinator, admin, heartbeat and idle settings) after the user's own text,
 and every member's channel policy lists who may address it in group rooms and
-DMs (DESIGN §5, Team). Both are recomputed on every config pass, so they
+DMs. Both are recomputed on every config pass, so they
 follow the team as it changes.
 """
 

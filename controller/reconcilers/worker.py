@@ -1,6 +1,6 @@
 """The Worker reconciler: a standalone worker, a team's leader or one of its workers.
 
-Room topology (DESIGN §5): a team worker's room holds its leader and the team
+Room topology: a team worker's room holds its leader and the team
 admin; the leader's room and a standalone worker's room hold the Manager
 (when there is one). The controller's own Matrix account creates every room.
 A leader's AGENTS.md carries the generated team context; every member's

@@ -1,8 +1,10 @@
-"""What a caller (agent, CLI user, dashboard user) asks of the controller, authorized.
+"""What a caller (agent, CLI user, dashboard user, operator) asks of the controller, authorized.
 
 Each operation checks the policy, changes desired state through the apply
-path, and writes an audit record. Views, dashboard actions and commands call
-these; none of them decides authorization on its own.
+path, and writes an audit record. Views, dashboard actions, the Django admin's
+saves and ``manage.py hiclaw_apply`` (as an admin named after the OS user)
+call these; none of them decides authorization on its own, so every path
+leaves the same audit trail.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def delete(principal: Principal, resource: Resource) -> None:
 
 
 def request_push(principal: Principal, *, worker: str = "", team: str = "", everything: bool = False) -> ConfigPush:
-    """Record a config/skills push; the upgrades service carries it out.
+    """Record a config/skills push request and its targets (nothing carries pushes out yet).
 
     A worker or team the caller may not see is ``NotFound``, as a missing one.
     """

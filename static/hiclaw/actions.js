@@ -1,4 +1,4 @@
-// Confirmed actions (DESIGN §11): forms with data-confirm="question" ask in a
+// Confirmed actions (docs/dashboard.md, "Actions"): forms with data-confirm="question" ask in a
 // dialog, then post in the background (with the CSRF token the form carries)
 // and show the answer beside the control. The page itself is updated by the
 // live module when the change reaches the database. Without JavaScript the

@@ -1,4 +1,4 @@
-// Live status for dashboard pages (DESIGN §11).
+// Live status for dashboard pages (docs/dashboard.md, "Live updates").
 //
 // A page that carries <body data-live="/ws/..."> opens a WebSocket to the
 // controller's LiveStatusConsumer. The first message is a full snapshot (on

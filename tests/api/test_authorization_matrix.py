@@ -194,12 +194,10 @@ def test_team_endpoint_authorization(as_persona, persona, action, target):
 @pytest.fixture
 def debugworkers(world):
     from controller.services.apply import apply_text
+    from tests.helpers import manifest, to_yaml
 
     for team in ("team-a", "team-b"):
-        apply_text(
-            f"apiVersion: hiclaw.io/v1beta1\nkind: DebugWorker\nmetadata: {{name: dbg-{team}}}\n"
-            f"spec: {{target: {{type: team, name: {team}}}}}\n"
-        )
+        apply_text(to_yaml(manifest("DebugWorker", f"dbg-{team}", {"target": {"type": "team", "name": team}})))
 
 
 @pytest.mark.parametrize("target", ("dbg-team-a", "dbg-team-b"))

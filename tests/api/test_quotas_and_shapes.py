@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from controller.models import AuditRecord, ConfigPush, DebugWorker, Human, Team, Worker
 from controller.services.apply import apply_text
 from tests.api.conftest import persona_client
+from tests.helpers import manifest, to_yaml
 
 
 def test_max_workers_reached_is_422_with_the_numbers(as_persona):
@@ -116,12 +117,12 @@ def test_invalid_manifest_through_the_api_names_the_field(as_persona):
 
 
 def test_apply_json_and_dry_run(as_persona):
-    manifest = {"apiVersion": "hiclaw.io/v1beta1", "kind": "Worker", "metadata": {"name": "j"}, "spec": {"model": "q"}}
+    worker = manifest("Worker", "j", {"model": "q"})
     admin = as_persona("admin")
-    dry = admin.post("/api/v1/apply?dryRun=true", manifest, format="json").json()
+    dry = admin.post("/api/v1/apply?dryRun=true", worker, format="json").json()
     assert dry == {"results": [{"kind": "Worker", "name": "j", "action": "created"}], "dryRun": True}
     assert not Worker.objects.filter(name="j").exists()
-    assert admin.post("/api/v1/apply", [manifest], format="json").status_code == 200
+    assert admin.post("/api/v1/apply", [worker], format="json").status_code == 200
     assert Worker.objects.filter(name="j").exists()
 
 
@@ -251,11 +252,13 @@ def test_list_queries_do_not_grow_with_the_number_of_resources(as_persona, plura
         return len(context.captured_queries)
 
     before = queries()
-    apply_text(
-        "\n---\n".join(
-            f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: extra-{i}}}\n"
-            f"spec: {{leader: {{name: extra-{i}-lead, model: q}}, workers: [{{name: extra-{i}-w, model: q}}]}}"
-            for i in range(8)
+    teams = [
+        manifest(
+            "Team",
+            f"extra-{i}",
+            {"leader": {"name": f"extra-{i}-lead", "model": "q"}, "workers": [{"name": f"extra-{i}-w", "model": "q"}]},
         )
-    )
+        for i in range(8)
+    ]
+    apply_text(to_yaml(*teams))
     assert queries() == before

@@ -11,6 +11,7 @@ import pytest
 
 from controller.models import AuditRecord, ConfigPush, DebugWorker, Heartbeat, Worker
 from tests.cli.conftest import HICLAW, failed, ok
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,10 +165,8 @@ def test_heartbeat_loop_ends_cleanly_on_sigterm(hiclaw):
     )
     try:
         assert process.stdout.readline() == "worker/a-dev reported ready\n"
-        deadline = time.monotonic() + 10
-        while not Heartbeat.objects.filter(worker__name="a-dev", note="").exists():
-            assert time.monotonic() < deadline, "no heartbeat after the ready report"
-            time.sleep(0.05)  # waiting for the real process's first heartbeat
+        first = Heartbeat.objects.filter(worker__name="a-dev", note="")
+        wait_until(first.exists, 10, "a heartbeat after the ready report")
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=10)
     finally:

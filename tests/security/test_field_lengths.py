@@ -7,15 +7,12 @@ SQLite otherwise. The limits are read off the model columns, so the test follows
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from controller.models import ConfigPush, Human, Manager, Team, Worker
 from controller.services.apply import apply_text
 from tests.api.conftest import TEAMS, persona_client
-
-API = "hiclaw.io/v1beta1"
+from tests.helpers import manifest
 
 
 @pytest.fixture
@@ -35,10 +32,6 @@ def text(length: int) -> str:
 def email(length: int) -> str:
     domain = "@example.org"
     return "a" * (length - len(domain)) + domain
-
-
-def manifest(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
 # (kind, the spec with the value, the field path, the model and column the value lands in, value maker)

@@ -1,16 +1,12 @@
-"""Session fixtures that start the real services the tests use (DESIGN §13), and their shared helpers."""
+"""Session fixtures that start the real services the tests use (docs/testing.md, "The services").
+
+Tests run against real PostgreSQL, Redis, Docker, Synapse and S3 rather than mocks, so what
+they prove holds for the systems the controller really talks to.
+"""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:

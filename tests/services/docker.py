@@ -1,4 +1,4 @@
-"""Session fixture for Docker (DESIGN §13): a real engine, a test image made without a registry, cleanup by label.
+"""Session fixture for Docker: a real engine, a test image made without a registry, cleanup by label.
 
 The image ``hiclaw-test/busybox:latest`` is imported from a tarball of a tiny
 root filesystem holding Debian's static busybox; its command prints a line and

@@ -1,4 +1,4 @@
-"""Session fixture that runs a real S3 server (moto) on loopback for the storage tests (DESIGN §13).
+"""Session fixture that runs a real S3 server (moto) on loopback for the storage tests.
 
 moto lives in its own virtualenv (`.venvs/moto`, made by `make test`) so its pins never
 constrain the controller's. Tests talk to it with the minio SDK exactly as to MinIO.
@@ -7,7 +7,6 @@ constrain the controller's. Tests talk to it with the minio SDK exactly as to Mi
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -18,7 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.services import free_port, stop_process
+from tests.helpers import free_port, wait_until
+from tests.services import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MOTO_SERVER = ROOT / ".venvs" / "moto" / "bin" / "moto_server"
@@ -67,12 +67,19 @@ def moto_server(tmp_path_factory) -> Iterator[MotoEndpoint]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def still_running() -> None:
+        if proc.poll() is not None:
+            pytest.fail(f"moto_server exited with {proc.returncode}; its log:\n{log_path.read_text()[-2000:]}")
+
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(endpoint.url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"moto_server did not start on {endpoint.url}; its log:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.05)  # waiting for a real process, bounded by the deadline
+        wait_until(
+            lambda: _answers(endpoint.url),
+            STARTUP_TIMEOUT,
+            f"moto_server to answer on {endpoint.url}",
+            check=still_running,
+            details=lambda: f"its log:\n{log_path.read_text()[-2000:]}",
+        )
         yield endpoint
     finally:
         stop_process(proc)

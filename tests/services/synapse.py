@@ -1,4 +1,4 @@
-"""Session fixture running a real Synapse homeserver on a free loopback port (DESIGN §13).
+"""Session fixture running a real Synapse homeserver on a free loopback port.
 
 Synapse lives in its own virtualenv (``.venvs/synapse``, made by ``make test``).
 The config is generated once per session, then overridden for tests: SQLite, a
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ import requests
 import yaml
 
 from controller.clients.matrix import MatrixClient, MatrixSession
-from tests.services import free_port, stop_process
+from tests.helpers import free_port, wait_until
+from tests.services import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNAPSE_PYTHON = ROOT / ".venvs" / "synapse" / "bin" / "python"
@@ -163,17 +163,19 @@ def _write_config(workdir: Path, port: int, shared_secret: str) -> Path:
 
 
 def _wait_healthy(process: subprocess.Popen, base_url: str, workdir: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
+    def still_running() -> None:
         if process.poll() is not None:
             pytest.fail(f"synapse exited with {process.returncode} while starting:\n{_tail(workdir)}")
+
+    def healthy() -> bool:
         try:
-            if requests.get(f"{base_url}/health", timeout=1).ok:
-                return
+            return requests.get(f"{base_url}/health", timeout=1).ok
         except requests.ConnectionError:
-            pass
-        time.sleep(0.05)  # waiting for a real process to listen, bounded by the deadline
-    pytest.fail(f"synapse did not answer /health within {START_DEADLINE:.0f}s:\n{_tail(workdir)}")
+            return False
+
+    wait_until(
+        healthy, START_DEADLINE, "synapse to answer /health", check=still_running, details=lambda: _tail(workdir)
+    )
 
 
 def _tail(workdir: Path) -> str:

@@ -1,7 +1,7 @@
 """Dashboard fixtures: two teams and a login per persona, the real ASGI app served by
 uvicorn in this process (HTTP and WebSocket), and Debian's chromium driven by Playwright.
 
-Personas (CONVENTIONS 15): ``root`` a superuser; ``alice`` linked to a Human of
+Personas, one per kind of login the policy tells apart: ``root`` a superuser; ``alice`` linked to a Human of
 level 2 for team-a; ``bob`` named as team-b's ``spec.admin``; ``carol`` a login
 with no role.
 """
@@ -9,9 +9,7 @@ with no role.
 from __future__ import annotations
 
 import os
-import socket
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
@@ -28,6 +26,7 @@ from django.utils import timezone
 from controller.models import Human, Team, Worker
 from controller.services.apply import apply_text
 from tests.conftest import ROOT
+from tests.helpers import free_port, wait_until
 
 WORLD = """
 apiVersion: hiclaw.io/v1beta1
@@ -122,12 +121,6 @@ def login_client(world) -> Callable[[str], Client]:
 
 
 # --- the live server -----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup):
     """The project's ASGI application (Django + Channels) served by uvicorn in a thread of this
@@ -142,16 +135,17 @@ def asgi_server(django_db_setup):
         opened.add(connection)
 
     connection_created.connect(remember)
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)  # waiting for a real server to listen
+
+    def still_running() -> None:
+        if not thread.is_alive():
+            pytest.fail("uvicorn stopped while starting")
+
+    wait_until(lambda: server.started, 15, "uvicorn to start", check=still_running)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(15)

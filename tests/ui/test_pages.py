@@ -79,7 +79,7 @@ def test_team_page_lists_the_leader_and_the_teams_workers(login_client):
     assert 'data-field="unhealthy">1<' in html  # a-ops missed its heartbeats
     assert 'data-field="health" data-format="health" data-value="bad"' in html
     assert "matrix.to/#/!team:example.org" in html
-    assert 'disabled aria-describedby="push-note"' in html  # push waits for the upgrades work
+    assert 'disabled aria-describedby="push-note"' in html  # nothing carries a push out yet
 
 
 def test_team_page_sorts_and_pages_its_workers(login_client):

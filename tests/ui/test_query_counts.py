@@ -1,5 +1,5 @@
 """Pages cost a fixed number of queries whatever the number of teams, workers or heartbeats
-(CONVENTIONS 15): lists are annotated and paginated, never read row by row."""
+so they stay fast as a deployment grows: lists are annotated and paginated, never read row by row."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Object storage for workspaces, generated config and skills: S3/MinIO or a directory (DESIGN §2, §5, §10).
+"""Object storage for workspaces, generated config and skills: S3/MinIO, or a directory in embedded mode.
 
 Both implementations behave the same behind the `Storage` interface (`base`):
 `FileStorage` (`files`) for the embedded mode, `S3Storage` (`s3`) for S3 servers.

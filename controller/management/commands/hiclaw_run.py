@@ -1,4 +1,4 @@
-"""``manage.py hiclaw_run``: the one-command controller (DESIGN §2).
+"""``manage.py hiclaw_run``: the one-command controller, embedded or production.
 
 Migrates the database, makes sure an admin login exists, starts Celery in
 process when no Redis is configured (embedded mode) and serves the ASGI app
