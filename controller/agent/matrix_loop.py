@@ -177,17 +177,17 @@ class MatrixLoop(threading.Thread):
             return answer.get("next_batch", since or "")
         rooms = answer.get("rooms", {})
         for room_id in rooms.get("invite", {}):
-            self.join(room_id)
+            self.join_room(room_id)
         self.rooms -= set(rooms.get("leave", {}))
         for room_id, room in rooms.get("join", {}).items():
             self.rooms.add(room_id)
             self._follow(room_id, room)
         if since is None and self.credentials.room_id and self.credentials.room_id not in self.rooms:
-            self.join(self.credentials.room_id)
+            self.join_room(self.credentials.room_id)
         self.status = f"matrix: following {len(self.rooms)} rooms"
         return answer["next_batch"]
 
-    def join(self, room_id: str) -> None:
+    def join_room(self, room_id: str) -> None:
         try:
             self.http.call("POST", f"/join/{_segment(room_id)}", {})
             self.rooms.add(room_id)
