@@ -17,6 +17,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from controller.agent.notices import SAVE_STATE, SKILLS_UPDATE, acknowledged, notice_content
 from controller.backends.base import InstanceState
@@ -103,6 +104,8 @@ def test_a_person_talks_to_a_worker_and_the_dashboard_sees_its_work(driver, capl
     login = get_user_model().objects.create_user(f"h{team}")
     Human.objects.filter(name=f"h{team}").update(user=login)
     cookie = session_cookie(login)
+    api = Client()
+    api.force_login(login)
 
     async def scenario():
         socket = communicator(f"/ws/workers/{worker}/", cookie)
@@ -115,6 +118,8 @@ def test_a_person_talks_to_a_worker_and_the_dashboard_sees_its_work(driver, capl
         assert rows[-1]["idleSince"] is None
         busy = await database_sync_to_async(Worker.objects.get)(name=worker)
         assert (busy.active_tasks, busy.idle_since) == (2, None)
+        lines = (await sync_to_async(api.get)(f"/api/v1/workers/idle-check?team={team}")).json()["workers"]
+        assert [(line["activeTasks"], line["idleSince"]) for line in lines if line["name"] == worker] == [(2, None)]
         while rows[-1]["activeTasks"] != 0:
             rows.append((await socket.receive_json_from(10))["worker"])
         assert rows[-1]["idleSince"] is not None

@@ -67,6 +67,7 @@ class ReferenceWorker:
         self.started_ms = int(time.time() * 1000)
         self.remote_etags: dict[str, str] = {}
         self.uploaded: dict[str, float] = {}
+        self.answers: list[tuple[str, str]] = []  # (room, text) of notices acted on, not yet answered
         self.turn = 0
         self.running = True
 
@@ -86,14 +87,14 @@ class ReferenceWorker:
         self.sync_down()
         self.check_skill_signal()
         self.ensure_matrix()
-        answers = self.act_on_notices()
+        self.act_on_notices()
         self.log_turn()
         self.sync_up()
         self.heartbeat()
         # Answered after the heartbeat: whoever reads the answer finds the acknowledgement reported.
-        for room_id, text in answers:
-            if self.matrix is not None:
-                self.matrix.send(room_id, reply(text, ""))
+        while self.answers and self.matrix is not None:
+            room_id, text = self.answers.pop(0)
+            self.matrix.send(room_id, reply(text, ""))
 
     def sync_down(self) -> None:
         listing = json.loads(self.call("GET", "/api/v1/workspace/files"))
@@ -143,14 +144,12 @@ class ReferenceWorker:
         self.matrix.start()
         print(f"following Matrix as {credentials.user_id} on {credentials.homeserver}", flush=True)
 
-    def act_on_notices(self) -> list[tuple[str, str]]:
-        """Act on the controller's notices; return the answers to send once the heartbeat reports them."""
-        answers = []
+    def act_on_notices(self) -> None:
+        """Act on the controller's notices; their answers wait until a heartbeat has reported them."""
         while not self.work.notices.empty():
             room_id, notice = self.work.notices.get_nowait()
-            answers.append((room_id, self.act_on(notice)))
+            self.answers.append((room_id, self.act_on(notice)))
             self.work.acknowledge(notice)
-        return answers
 
     def act_on(self, notice: Notice) -> str:
         if notice.kind == SAVE_STATE:
@@ -185,8 +184,9 @@ class ReferenceWorker:
         now = datetime.now(UTC)
         log = self.workspace / "sessions" / f"{now:%Y-%m-%d}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        state, tasks = self.work.current()
         with log.open("a") as handle:
-            handle.write(f"{now.isoformat()} turn {self.turn}: idle, no task\n")
+            handle.write(f"{now.isoformat()} turn {self.turn}: {state}, {tasks} tasks\n")
 
     def sync_up(self) -> None:
         for directory in UPLOADED_DIRS:
@@ -215,7 +215,7 @@ class ReferenceWorker:
 
     # --- main loop ------------------------------------------------------------------
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         print(f"reference worker {self.name} ({RUNTIME_VERSION}) started, workspace {self.workspace}", flush=True)
         while self.running:
             self.work.wake.clear()  # a command arriving during the turn makes the next one start at once
@@ -232,11 +232,11 @@ class ReferenceWorker:
     def wait(self) -> None:
         """Until the next turn: the heartbeat period, or sooner when work ends or a command asks."""
         until_idle = self.work.seconds_until_idle()
-        self.work.wake.wait(self.interval if until_idle is None else min(self.interval, until_idle + 0.05))
-
-    def stop(self) -> None:
-        self.running = False
-        self.work.wake.set()
+        deadline = time.monotonic() + (self.interval if until_idle is None else min(self.interval, until_idle + 0.05))
+        # In slices: the SIGTERM handler only clears ``running`` (taking a lock in a handler could deadlock).
+        while self.running and time.monotonic() < deadline:
+            if self.work.wake.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+                return
 
 
 if __name__ == "__main__":
