@@ -166,6 +166,10 @@ class ScriptedHomeserver(BaseHTTPRequestHandler):
         else:
             self.answer(*(self.script.pop(0) if self.script else (401, {"errcode": "M_UNKNOWN_TOKEN"})))
 
+    def do_POST(self):  # joins
+        self.seen.append(f"POST {self.path}")
+        self.answer(200, {"room_id": self.path.rsplit("/", 1)[-1]})
+
     def answer(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -194,9 +198,9 @@ def test_a_revoked_token_ends_the_loop_once_after_transient_failures(homeserver,
     ScriptedHomeserver.script = [
         (502, {}),
         (429, {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 1}),
-        (200, {"next_batch": "s1", "rooms": {"join": {"!a": {}}}}),
+        (200, {"next_batch": "s1", "rooms": {"join": {"!a": {}}, "invite": {"!team": {}}}}),
     ]
-    loop = MatrixLoop(Credentials(homeserver, ME, TOKEN), lambda *a: None, since_ms=0, sync_timeout_ms=10)
+    loop = MatrixLoop(Credentials(homeserver, ME, TOKEN, "!own"), lambda *a: None, since_ms=0, sync_timeout_ms=10)
     loop.start()
     loop.join(10)
     assert not loop.is_alive() and loop.ended
@@ -205,6 +209,12 @@ def test_a_revoked_token_ends_the_loop_once_after_transient_failures(homeserver,
     assert err.count("ended") == 1 and TOKEN not in err + loop.status
     sync_paths = [seen for seen in ScriptedHomeserver.seen if "/sync" in seen]
     assert len(sync_paths) == 4 and "since=s1" in sync_paths[-1]
+    # Invited rooms are joined, and the configured room when the first sync did not show it joined.
+    assert [seen for seen in ScriptedHomeserver.seen if seen.startswith("POST")] == [
+        "POST /_matrix/client/v3/join/%21team",
+        "POST /_matrix/client/v3/join/%21own",
+    ]
+    assert loop.rooms == {"!a", "!team", "!own"}
     assert all(TOKEN not in seen.split(" ")[0] for seen in ScriptedHomeserver.seen)  # never in a URL
 
 
@@ -231,3 +241,27 @@ def test_the_script_runs_with_the_standard_library_alone(tmp_path):
     out, err = child.communicate(timeout=10)
     assert child.returncode == 0 and "stopped" in out, err
     assert "ModuleNotFoundError" not in err
+
+
+def test_new_credentials_in_the_config_start_a_new_loop(homeserver, tmp_path):
+    env = {"HICLAW_CONTROLLER_URL": "http://127.0.0.1:9", "HICLAW_AGENT_TOKEN": "hct_x"}
+    worker = reference_worker.ReferenceWorker({**env, "HICLAW_WORKSPACE_DIR": str(tmp_path)})
+    worker.ensure_matrix()
+    assert worker.matrix is None  # no config, no homeserver: no Matrix
+
+    def configure(token: str) -> None:
+        block = {"homeserver": homeserver, "userId": ME, "accessToken": token, "roomId": ""}
+        (tmp_path / "openclaw.json").write_text(json.dumps({"matrix": block}))
+
+    configure(TOKEN)
+    worker.ensure_matrix()
+    first = worker.matrix
+    worker.ensure_matrix()
+    assert worker.matrix is first and first.credentials.access_token == TOKEN
+    configure("syt_rotated")
+    worker.ensure_matrix()
+    assert worker.matrix is not first and worker.matrix.credentials.access_token == "syt_rotated"
+    assert first.stopped.is_set()
+    for loop in (first, worker.matrix):
+        loop.stop()
+        loop.join(10)
