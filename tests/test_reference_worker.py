@@ -193,9 +193,10 @@ def homeserver():
     server.server_close()
 
 
-def test_a_revoked_token_ends_the_loop_once_after_transient_failures(homeserver, capsys, monkeypatch):
+def test_a_revoked_token_ends_the_loop_once_after_failures_it_retries(homeserver, capsys, monkeypatch):
     monkeypatch.setattr("controller.agent.matrix_loop.random.uniform", lambda a, b: 0.01)  # no real backoff wait
     ScriptedHomeserver.script = [
+        (200, {"rooms": []}),  # an answer of the wrong shape
         (502, {}),
         (429, {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 1}),
         (200, {"next_batch": "s1", "rooms": {"join": {"!a": {}}, "invite": {"!team": {}}}}),
@@ -208,7 +209,7 @@ def test_a_revoked_token_ends_the_loop_once_after_transient_failures(homeserver,
     err = capsys.readouterr().err
     assert err.count("ended") == 1 and TOKEN not in err + loop.status
     sync_paths = [seen for seen in ScriptedHomeserver.seen if "/sync" in seen]
-    assert len(sync_paths) == 4 and "since=s1" in sync_paths[-1]
+    assert len(sync_paths) == 5 and "since=s1" in sync_paths[-1]
     # Invited rooms are joined, and the configured room when the first sync did not show it joined.
     assert [seen for seen in ScriptedHomeserver.seen if seen.startswith("POST")] == [
         "POST /_matrix/client/v3/join/%21team",

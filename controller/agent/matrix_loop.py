@@ -148,14 +148,19 @@ class MatrixLoop(threading.Thread):
                     self._check_identity()
                 since = self.sync_once(since)
                 delay = 1.0
+                continue
             except MatrixRequestError as error:
                 if error.fatal:
                     self._end(f"access token rejected, {error}")
                     return
                 self.status = f"matrix: reconnecting after {error}"
                 wait = max(delay, error.retry_after or 0)
-                self.stopped.wait(min(MAX_BACKOFF, wait) * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
-                delay = min(MAX_BACKOFF, delay * 2)
+            except Exception as error:  # an answer of an unexpected shape: retried, never a dead thread
+                print(f"matrix: sync failed: {error!r}", file=sys.stderr, flush=True)
+                self.status = f"matrix: reconnecting after {type(error).__name__}"
+                wait = delay
+            self.stopped.wait(min(MAX_BACKOFF, wait) * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+            delay = min(MAX_BACKOFF, delay * 2)
 
     def _check_identity(self) -> None:
         owner = self.http.call("GET", "/account/whoami").get("user_id")
