@@ -306,6 +306,7 @@ class AgentReconciler:
             "HICLAW_AGENT_TOKEN": token,
             "HICLAW_AUTH_TOKEN": token,  # the name the original hiclaw CLI reads
             "HICLAW_AGENT_KIND": self.kind,
+            "HICLAW_AGENT_IDENTITY": str(identity),  # a team leader's agent answers for its team
             "HICLAW_WORKER_NAME": agent.name,
             "HICLAW_TEAM": team,
             "HICLAW_RUNTIME": agent.runtime,
