@@ -118,7 +118,7 @@ class IdleCheckView(AgentAPIView):
         fallback = (manager.spec.get("config") or {}).get("workerIdleTimeout") if manager else None
         lines = []
         for worker in _team_workers(self.principal, request):
-            leader = (worker.team.spec["leader"] if worker.team_id else {}) or {}
+            leader = (worker.team.spec["leader"] if worker.team else {}) or {}
             timeout = duration_seconds(leader.get("workerIdleTimeout") or fallback or DEFAULT_IDLE_TIMEOUT)
             left = None
             if worker.idle_since is not None:
@@ -151,7 +151,7 @@ def _status_line(worker: Worker) -> dict:
     ready = worker.reported_since_start
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team_id else "",
+        "team": worker.team.name if worker.team else "",
         "phase": READY if ready else worker.phase,
         "state": worker.state,
         "ready": ready,
