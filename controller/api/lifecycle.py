@@ -40,7 +40,7 @@ class WorkerStateView(AgentAPIView):
         responses={200: WorkerSerializer, **errors(403, 404)},
     )
     def post(self, request, name: str):
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         operations.set_state(self.principal, worker, self.state)
         return Response(present(queryset_for("Worker").get(name=name)))
 
@@ -56,7 +56,7 @@ class EnsureReadyView(AgentAPIView):
     )
     def post(self, request, name: str):
         timeout = _timeout(request)
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         if worker.state != DesiredState.RUNNING:
             operations.set_state(self.principal, worker, DesiredState.RUNNING)
         else:
@@ -77,7 +77,7 @@ class WorkerStatusView(AgentAPIView):
 
     @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLineSerializer, **errors(404)})
     def get(self, request, name: str):
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         return Response(_status_line(worker))
 
 
@@ -86,7 +86,7 @@ class ReadyReportView(AgentAPIView):
 
     @extend_schema(request=None, responses={200: WorkerStatusLineSerializer, **errors(403, 404)})
     def post(self, request, name: str):
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
         worker.record_heartbeat(AgentState.IDLE, note="ready")
         return Response(_status_line(worker))
@@ -140,6 +140,13 @@ def _team_workers(principal: policy.Principal, request):
     rows = policy.visible(principal, queryset_for("Worker")).order_by("name")
     team = request.query_params.get("team")
     return rows.filter(team__name=team) if team else rows
+
+
+def _worker(principal: policy.Principal, name: str) -> Worker:
+    """``lookup`` of a Worker, typed as one."""
+    worker = lookup(principal, "Worker", name)
+    assert isinstance(worker, Worker)  # KINDS["Worker"] is the Worker model
+    return worker
 
 
 READY = "Ready"  # the original API's phase: running, and the agent has reported since it started
