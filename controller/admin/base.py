@@ -39,8 +39,9 @@ class ResourceAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        # The form class is made afresh for each request, so this is this login's alone.
-        form.principal = policy.principal_for_user(request.user)
+        if issubclass(form, ManifestForm):  # always: it is made from ``self.form``
+            # The form class is made afresh for each request, so this is this login's alone.
+            form.principal = policy.principal_for_user(request.user)
         return form
 
     def save_model(self, request, obj, form, change):

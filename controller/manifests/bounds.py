@@ -27,8 +27,7 @@ class RefusedYAML(ComposerError):
     """A YAML construct manifests do not allow; ``rule`` names it for the error list."""
 
     def __init__(self, rule: str, problem: str, mark: yaml.Mark | LibyamlMark | None):
-        # The stubs want the pure-Python Mark, but libyaml's parser marks its events and errors with its own.
-        super().__init__(None, None, problem, mark)  # type: ignore[arg-type]
+        super().__init__(None, None, problem, mark)  # type: ignore[arg-type]  # stubs omit libyaml's own Mark
         self.rule = rule
 
 
