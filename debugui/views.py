@@ -23,7 +23,10 @@ from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
 
 AUDIT_EVENTS = 15
-PUSH_DISABLED = "Config and skills push arrives with the upgrades work (DESIGN §9)."
+PUSH_DISABLED = (
+    "Not available here yet: config and skills pushes (hiclaw config push) are recorded, "
+    "and a later version of the controller carries them out."
+)
 
 
 class _PrincipalRequest(HttpRequest):
