@@ -12,14 +12,14 @@ limit (workspace files 10 MiB, heartbeats 64 KiB) still applies after this one.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 # Above every endpoint's own limit, so those keep answering with their own messages.
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 Scope = dict[str, Any]
-Message = dict[str, Any]
+Message = Mapping[str, Any]  # what ASGI servers and Django accept as a message
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 

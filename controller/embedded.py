@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
 from hiclaw_site.celery import app
+
+if TYPE_CHECKING:
+    from celery.beat import _Threaded
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ class EmbeddedCelery:
         self.concurrency = concurrency
         self._worker: WorkController | None = None
         self._worker_thread: threading.Thread | None = None
-        self._beat = None
+        self._beat: _Threaded | None = None
 
     def start(self) -> None:
         app.set_current()
@@ -42,15 +46,16 @@ class EmbeddedCelery:
         )
         self._worker_thread = threading.Thread(target=self._worker.start, name="celery-worker", daemon=True)
         self._worker_thread.start()
-        self._beat = EmbeddedService(app, thread=True, schedule_filename=str(self.schedule_file))
+        # thread=True always gives the threaded service; the stubs cannot tell the two apart.
+        self._beat = cast("_Threaded", EmbeddedService(app, thread=True, schedule_filename=str(self.schedule_file)))
         self._beat.start()
         logger.info("embedded Celery worker (%d threads) and beat started", self.concurrency)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._beat is not None:
             self._beat.stop()
-        if self._worker is not None:
-            worker_state.should_terminate = 0
+        if self._worker is not None and self._worker_thread is not None:
+            worker_state.should_terminate = 0  # type: ignore[assignment]  # stubs type it None; celery sets exit codes
             self._worker.stop(in_sighandler=False)
             self._worker_thread.join(timeout)
         logger.info("embedded Celery stopped")

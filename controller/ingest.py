@@ -30,7 +30,7 @@ from controller.services.heartbeats import MANAGER, WORKER, InvalidHeartbeat, bu
 PATH = "/api/v1/heartbeats"
 MAX_BODY = 64 * 1024
 # Who reports, and as which kind of agent (a manager token names the Manager it reports about).
-REPORTERS = {Identity.WORKER: WORKER, Identity.TEAM_LEADER: WORKER, Identity.MANAGER: MANAGER}
+REPORTERS: dict[str, str] = {Identity.WORKER: WORKER, Identity.TEAM_LEADER: WORKER, Identity.MANAGER: MANAGER}
 
 
 class TokenCache:

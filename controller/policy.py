@@ -17,9 +17,9 @@ sees nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from controller.models import (
     TEAM_ANNOTATION,
@@ -33,6 +33,8 @@ from controller.models import (
     Team,
     Worker,
 )
+
+_M = TypeVar("_M", bound=Model)
 
 ADMIN, MANAGER, TEAM_LEADER, TEAM_ADMIN, WORKER, NOBODY = (
     "admin",
@@ -151,7 +153,7 @@ def current_identity(identity: str, subject: str) -> tuple[str, str] | None:
 
 
 # --- what a principal sees ---------------------------------------------------------------
-def visible(principal: Principal, queryset: QuerySet) -> QuerySet:
+def visible(principal: Principal, queryset: QuerySet[_M]) -> QuerySet[_M]:
     """``queryset`` narrowed to what ``principal`` may see. Every list goes through here."""
     if principal.identity in ALL_POWERFUL:
         return queryset
@@ -344,7 +346,7 @@ def check_member_quota(principal: Principal, team: Team, *, adding: bool, model:
 def team_of(resource: Resource) -> str:
     """The team a resource belongs to, for ``authorize``."""
     if isinstance(resource, Worker):
-        return resource.team.name if resource.team_id else ""
+        return resource.team.name if resource.team else ""
     if isinstance(resource, DebugWorker):
         return resource.team_name
     if isinstance(resource, Team):

@@ -9,10 +9,10 @@ new request would, then maps the login through the one policy.
 from __future__ import annotations
 
 from importlib import import_module
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.http import HttpRequest
 
 from controller import policy
 
@@ -23,5 +23,6 @@ def principal_now(session_key: str | None) -> policy.Principal:
     ``get_user`` loads the user as for a request: none for a missing or flushed
     session, an inactive user, or a session whose password hash no longer matches.
     """
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return policy.principal_for_user(get_user(SimpleNamespace(session=store)))
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return policy.principal_for_user(get_user(request))

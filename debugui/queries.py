@@ -8,7 +8,7 @@ same fields, addressed by ``data-field`` so the browser can update them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
@@ -17,6 +17,24 @@ from django.utils import timezone
 from controller import policy
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class MemberCounts(TypedDict):
+    """What ``teams_with_health`` counts of each team's live members."""
+
+    total_workers: int
+    ready_workers: int
+    leader_ready: int
+    unhealthy: int
+    idle: int
+    failed: int
+    unsettled: int
+
+
+TeamWithHealth: TypeAlias = "WithAnnotations[Team, MemberCounts]"
 
 PAGE_SIZE = 50
 HEARTBEAT_CHART_POINTS = 60
@@ -43,7 +61,7 @@ def visible_workers(principal: policy.Principal) -> QuerySet[Worker]:
     return policy.visible(principal, Worker.objects.select_related("team"))
 
 
-def teams_with_health(principal: policy.Principal) -> QuerySet[Team]:
+def teams_with_health(principal: policy.Principal) -> QuerySet[TeamWithHealth]:
     """Visible teams, each annotated with its members' counts (one query for any number of teams)."""
     live = Q(members__deletion_requested_at__isnull=True)
     worker = live & Q(members__role=MemberRole.WORKER)
@@ -92,7 +110,7 @@ def page_of(queryset: QuerySet, request, size: int = PAGE_SIZE) -> Page:
 
 
 # --- health ----------------------------------------------------------------------------
-def team_health(team: Team) -> str:
+def team_health(team: TeamWithHealth) -> str:
     """``bad`` (red), ``warn`` (amber) or ``ok`` (green), from an annotated team."""
     if team.phase == TeamPhase.FAILED or team.failed or team.unhealthy:
         return "bad"
@@ -137,7 +155,7 @@ def _iso(moment) -> str | None:
 def worker_row(worker: Worker) -> dict[str, Any]:
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team_id else "",
+        "team": worker.team.name if worker.team else "",
         "role": worker.role or "standalone",
         "phase": worker.phase,
         "state": worker.state,
@@ -155,7 +173,7 @@ def worker_row(worker: Worker) -> dict[str, Any]:
     }
 
 
-def team_row(team: Team) -> dict[str, Any]:
+def team_row(team: TeamWithHealth) -> dict[str, Any]:
     """An annotated team (``teams_with_health``) as the overview and team pages show it."""
     return {
         "name": team.name,
@@ -175,5 +193,5 @@ def read_workers(principal: policy.Principal, names: set[str], team: str = "") -
     return list(rows.filter(team__name=team) if team else rows)
 
 
-def read_teams(principal: policy.Principal, names: set[str]) -> list[Team]:
+def read_teams(principal: policy.Principal, names: set[str]) -> list[TeamWithHealth]:
     return list(teams_with_health(principal).filter(name__in=names))

@@ -7,6 +7,9 @@ a fixed number of queries whatever the number of teams or workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -20,14 +23,24 @@ from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
 
 AUDIT_EVENTS = 15
-PUSH_DISABLED = "Pushing config and skills from the dashboard is not available yet."
+PUSH_DISABLED = (
+    "Not available here yet: config and skills pushes (hiclaw config push) are recorded, "
+    "and a later version of the controller carries them out."
+)
+
+
+class _PrincipalRequest(HttpRequest):
+    """A request that carries the policy's principal once ``principal_of`` worked it out."""
+
+    _hiclaw_principal: policy.Principal
 
 
 def principal_of(request: HttpRequest) -> policy.Principal:
     """The login's identity for the policy, worked out once per request."""
-    if not hasattr(request, "_hiclaw_principal"):
-        request._hiclaw_principal = policy.principal_for_user(request.user)
-    return request._hiclaw_principal
+    cached = cast(_PrincipalRequest, request)
+    if not hasattr(cached, "_hiclaw_principal"):
+        cached._hiclaw_principal = policy.principal_for_user(request.user)
+    return cached._hiclaw_principal
 
 
 def _context(request: HttpRequest, **extra) -> dict:
@@ -40,7 +53,8 @@ def _context(request: HttpRequest, **extra) -> dict:
     }
 
 
-def _with_health(page, health) -> None:
+def _with_health(page: Iterable[Any], health: Callable[[Any], str]) -> None:
+    """Give each row the ``health`` its template shows (a display value, not a column)."""
     for row in page:
         row.health = health(row)
 
@@ -73,14 +87,14 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
     team = queries.teams_with_health(principal).filter(name=name).first()
     if team is None:
         raise Http404(f"team/{name} not found")
-    team.health = queries.team_health(team)
+    _with_health([team], queries.team_health)
     members = queries.visible_workers(principal).filter(team=team)
     leader = members.filter(role=MemberRole.TEAM_LEADER).first()
     workers, sort = queries.sorted_by(members.filter(role=MemberRole.WORKER), request, queries.WORKER_SORTS)
     page = queries.page_of(workers, request)
     _with_health(page, queries.worker_health)
     if leader is not None:
-        leader.health = queries.worker_health(leader)
+        _with_health([leader], queries.worker_health)
     debugworkers = list(policy.visible(principal, DebugWorker.objects.filter(team_name=name)).order_by("name")[:50])
     permissions = team.spec["leader"].get("permissions") or {}
     return render(
@@ -134,10 +148,10 @@ def worker_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def worker_context(request: HttpRequest, worker: Worker) -> dict:
-    worker.health = queries.worker_health(worker)
+    _with_health([worker], queries.worker_health)
     recent = Heartbeat.objects.filter(worker=worker).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
     heartbeats = list(recent)[::-1]
-    permissions = (worker.team.spec["leader"].get("permissions") or {}) if worker.team_id else {}
+    permissions = (worker.team.spec["leader"].get("permissions") or {}) if worker.team else {}
     logs, log_error = log_tail(worker)
     files, files_error = generated_files(worker)
     return _context(
@@ -207,14 +221,14 @@ def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
     manager = policy.visible(principal_of(request), Manager.objects.all()).filter(name=name).first()
     if manager is None:
         raise Http404(f"manager/{name} not found")
-    manager.health = queries.manager_health(manager)
+    _with_health([manager], queries.manager_health)
     recent = Heartbeat.objects.filter(manager=manager).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
     heartbeats = list(recent)[::-1]
     context = _context(
         request,
         manager=manager,
         interval=queries.manager_interval(manager),
-        health_note=HEALTH_NOTES[manager.health],
+        health_note=HEALTH_NOTES[queries.manager_health(manager)],
         chart=heartbeat_chart(heartbeats),
         heartbeats=heartbeats[::-1][:10],
     )

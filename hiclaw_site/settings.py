@@ -112,7 +112,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "hiclaw.sqlite3",
+            "NAME": str(DATA_DIR / "hiclaw.sqlite3"),
             # WAL and IMMEDIATE transactions let the in-process Celery threads
             # and request threads write without "database is locked" errors.
             "OPTIONS": {

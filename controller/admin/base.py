@@ -7,6 +7,8 @@ reconciler removes what they own before removing the row.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -22,8 +24,8 @@ STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "condi
 
 class ResourceAdmin(admin.ModelAdmin):
     form = ManifestForm
-    search_fields = ("name",)
-    list_filter: tuple = ("phase",)
+    search_fields: ClassVar[tuple[str, ...]] = ("name",)
+    list_filter: ClassVar[tuple[str, ...]] = ("phase",)
     readonly_fields = (*STATUS_FIELDS, "created_at", "updated_at", "deletion_requested_at")
     actions = ["request_deletion_action"]
     list_per_page = 50
@@ -37,8 +39,9 @@ class ResourceAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        # The form class is made afresh for each request, so this is this login's alone.
-        form.principal = policy.principal_for_user(request.user)
+        if issubclass(form, ManifestForm):  # always: it is made from ``self.form``
+            # The form class is made afresh for each request, so this is this login's alone.
+            form.principal = policy.principal_for_user(request.user)
         return form
 
     def save_model(self, request, obj, form, change):

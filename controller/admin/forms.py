@@ -7,6 +7,8 @@ the API would refuse that user.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from controller import policy
@@ -35,7 +37,7 @@ class ManifestForm(forms.ModelForm):
     class Meta:
         fields: list[str] = []
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         model = self._meta.model
         if self.instance.pk:
@@ -74,5 +76,8 @@ class ManifestForm(forms.ModelForm):
         return text
 
     def apply(self) -> Resource:
-        operations.apply_as(self.principal, [self.document])
-        return self._meta.model.objects.get(name=self.document.name)
+        document = self.document
+        if document is None:
+            raise RuntimeError("apply() needs a form that validated")
+        operations.apply_as(self.principal, [document])
+        return self._meta.model.objects.get(name=document.name)

@@ -20,7 +20,7 @@ class YAMLTextParser(BaseParser):
 
     media_type = "application/yaml"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> str:
+    def parse(self, stream, media_type=None, parser_context=None) -> str:  # type: ignore[override]  # DRF takes any data
         data = read_bounded(stream)
         try:
             return data.decode("utf-8")

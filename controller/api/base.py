@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
@@ -62,7 +62,11 @@ class AgentAPIView(APIView):
 
     @property
     def principal(self) -> policy.Principal:
-        return self.request.user
+        user = self.request.user
+        if not isinstance(user, policy.Principal):
+            # The authentication classes above give a Principal; anything else never got past them.
+            raise NotAuthenticated()
+        return user
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)

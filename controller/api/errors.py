@@ -9,6 +9,8 @@ state changes 409.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -22,7 +24,7 @@ def hiclaw_exception_handler(exc, context):
     if isinstance(exc, ManifestInvalid):
         first = exc.errors[0]
         message = str(first) if len(exc.errors) == 1 else f"{len(exc.errors)} errors; first: {first}"
-        body = {"message": message, "error": message, "field": first.field}
+        body: dict[str, Any] = {"message": message, "error": message, "field": first.field}
         body["errors"] = [error.as_dict() for error in exc.errors]
         return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     exc = {

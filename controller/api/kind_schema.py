@@ -8,7 +8,7 @@ here runs on a request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -197,14 +197,14 @@ RESOURCE = {
     "Manager": ManagerSerializer,
     "DebugWorker": DebugWorkerSerializer,
 }
-CREATE_BODY = {
+CREATE_BODY: dict[str, Any] = {
     "Worker": WorkerCreateSerializer,
     "Team": TeamCreateSerializer,
     "Human": HumanCreateSerializer,
     "Manager": ManagerCreateSerializer,
     "DebugWorker": DebugWorkerCreateSerializer,
 }
-CHANGE_BODY = {
+CHANGE_BODY: dict[str, Any] = {
     "Worker": WorkerChangeSerializer,
     "Team": TeamChangeSerializer,
     "Human": HumanChangeSerializer,
@@ -222,8 +222,17 @@ DESCRIPTION = {
 }
 
 
+class _KindView(Protocol):
+    kind: str
+
+
 class KindSchema(AutoSchema):
     """Shapes of ``/{kind}s`` and ``/{kind}s/{name}``, picked by the view's ``kind``."""
+
+    @property
+    def _kind(self) -> str:
+        # Only the resource views, each made with its ``kind``, use this schema.
+        return cast(_KindView, self.view).kind
 
     @property
     def _detail(self) -> bool:
@@ -231,7 +240,7 @@ class KindSchema(AutoSchema):
 
     @property
     def _plural(self) -> str:
-        return f"{self.view.kind.lower()}s"
+        return f"{self._kind.lower()}s"
 
     def get_operation_id(self) -> str:
         action = {"GET": "retrieve" if self._detail else "list", "POST": "create", "PUT": "update"}
@@ -240,19 +249,19 @@ class KindSchema(AutoSchema):
     def get_tags(self) -> list[str]:
         return [self._plural]
 
-    def get_description(self) -> str:
-        return DESCRIPTION[self.method, self._detail].format(kind=self.view.kind, plural=self._plural)
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature, not DRF's
+        return DESCRIPTION[self.method, self._detail].format(kind=self._kind, plural=self._plural)
 
-    def get_override_parameters(self) -> list[OpenApiParameter]:
+    def get_override_parameters(self) -> list[OpenApiParameter | serializers.Serializer | type[serializers.Serializer]]:
         if self._detail or self.method != "GET":
             return []
-        return PAGING + ([team_parameter(self._plural)] if self.view.kind in TEAM_FILTERED else [])
+        return [*PAGING, *([team_parameter(self._plural)] if self._kind in TEAM_FILTERED else [])]
 
     def get_request_serializer(self) -> Any:
-        return {"POST": CREATE_BODY, "PUT": CHANGE_BODY}.get(self.method, {}).get(self.view.kind)
+        return {"POST": CREATE_BODY, "PUT": CHANGE_BODY}.get(self.method, {}).get(self._kind)
 
-    def get_response_serializers(self) -> dict[int, Any]:
-        kind, resource = self.view.kind, RESOURCE[self.view.kind]
+    def get_response_serializers(self) -> dict[int, Any]:  # type: ignore[override]  # drf-spectacular takes these too
+        kind, resource = self._kind, RESOURCE[self._kind]
         if self.method == "GET" and not self._detail:
             page = {self._plural: resource(many=True), "total": serializers.IntegerField()}
             page["next"] = serializers.URLField(allow_null=True, help_text="the next page, or null")

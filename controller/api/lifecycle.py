@@ -40,7 +40,7 @@ class WorkerStateView(AgentAPIView):
         responses={200: WorkerSerializer, **errors(403, 404)},
     )
     def post(self, request, name: str):
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         operations.set_state(self.principal, worker, self.state)
         return Response(present(queryset_for("Worker").get(name=name)))
 
@@ -56,7 +56,7 @@ class EnsureReadyView(AgentAPIView):
     )
     def post(self, request, name: str):
         timeout = _timeout(request)
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         if worker.state != DesiredState.RUNNING:
             operations.set_state(self.principal, worker, DesiredState.RUNNING)
         else:
@@ -77,7 +77,7 @@ class WorkerStatusView(AgentAPIView):
 
     @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLineSerializer, **errors(404)})
     def get(self, request, name: str):
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         return Response(_status_line(worker))
 
 
@@ -86,7 +86,7 @@ class ReadyReportView(AgentAPIView):
 
     @extend_schema(request=None, responses={200: WorkerStatusLineSerializer, **errors(403, 404)})
     def post(self, request, name: str):
-        worker = lookup(self.principal, "Worker", name)
+        worker = _worker(self.principal, name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
         worker.record_heartbeat(AgentState.IDLE, note="ready")
         return Response(_status_line(worker))
@@ -118,7 +118,7 @@ class IdleCheckView(AgentAPIView):
         fallback = (manager.spec.get("config") or {}).get("workerIdleTimeout") if manager else None
         lines = []
         for worker in _team_workers(self.principal, request):
-            leader = (worker.team.spec["leader"] if worker.team_id else {}) or {}
+            leader = (worker.team.spec["leader"] if worker.team else {}) or {}
             timeout = duration_seconds(leader.get("workerIdleTimeout") or fallback or DEFAULT_IDLE_TIMEOUT)
             left = None
             if worker.idle_since is not None:
@@ -142,6 +142,13 @@ def _team_workers(principal: policy.Principal, request):
     return rows.filter(team__name=team) if team else rows
 
 
+def _worker(principal: policy.Principal, name: str) -> Worker:
+    """``lookup`` of a Worker, typed as one."""
+    worker = lookup(principal, "Worker", name)
+    assert isinstance(worker, Worker)  # KINDS["Worker"] is the Worker model
+    return worker
+
+
 READY = "Ready"  # the original API's phase: running, and the agent has reported since it started
 
 
@@ -151,7 +158,7 @@ def _status_line(worker: Worker) -> dict:
     ready = worker.reported_since_start
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team_id else "",
+        "team": worker.team.name if worker.team else "",
         "phase": READY if ready else worker.phase,
         "state": worker.state,
         "ready": ready,

@@ -3,6 +3,7 @@ top-level fields the original HiClaw CLI reads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from controller.manifests import to_manifest
@@ -26,7 +27,7 @@ def _worker(worker: Worker, status: dict) -> dict[str, Any]:
         "model": worker.model,
         "runtime": worker.runtime,
         "image": worker.image,
-        "team": worker.team.name if worker.team_id else "",
+        "team": worker.team.name if worker.team else "",
         "role": worker.role or "standalone",
         "state": worker.state,
         "matrixUserID": worker.matrix_user_id,
@@ -84,4 +85,11 @@ def _manager(manager: Manager, status: dict) -> dict[str, Any]:
     }
 
 
-_FLAT = {Worker: _worker, Team: _team, Human: _human, Manager: _manager, DebugWorker: None}
+# Keyed by the model, so each function gets a row of its own kind (which a type cannot say).
+_FLAT: dict[type[Resource], Callable[[Any, dict], dict[str, Any]] | None] = {
+    Worker: _worker,
+    Team: _team,
+    Human: _human,
+    Manager: _manager,
+    DebugWorker: None,
+}

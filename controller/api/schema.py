@@ -71,7 +71,11 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     error = serializers.CharField(help_text="the same text as message, for the original CLI")
     field = serializers.CharField(required=False, help_text="the field at fault, when there is one")
-    errors = ManifestErrorSerializer(many=True, required=False, help_text="every error of an invalid manifest")
+    errors = ManifestErrorSerializer(  # type: ignore[assignment]  # DRF's metaclass moves fields off the class
+        many=True,
+        required=False,
+        help_text="every error of an invalid manifest",
+    )
 
 
 ERROR_MEANINGS = {

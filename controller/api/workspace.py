@@ -47,7 +47,7 @@ class LengthRequired(APIException):
 class RawBody(BaseParser):
     media_type = "*/*"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:  # type: ignore[override]  # DRF takes any data
         data = stream.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise ValidationError({"body": f"files are limited to {MAX_FILE_BYTES} bytes"})

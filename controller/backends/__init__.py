@@ -41,7 +41,6 @@ __all__ = [
     "InvalidSpec",
     "WorkerBackend",
     "get_backend",
-    "register_backend",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,11 +51,6 @@ BACKENDS: dict[str, str] = {
 }
 
 DOCKER_PING_TIMEOUT = 1.0
-
-
-def register_backend(name: str, dotted_path: str) -> None:
-    """Make ``HICLAW_BACKEND=<name>`` load the WorkerBackend class at ``dotted_path``."""
-    BACKENDS[name] = dotted_path
 
 
 def get_backend(name: str | None = None, **options) -> WorkerBackend:

@@ -8,6 +8,7 @@ choose between retrying (``BackendUnavailable``) and marking Failed (the rest).
 from __future__ import annotations
 
 import abc
+import builtins
 import enum
 import re
 from dataclasses import dataclass, field
@@ -188,7 +189,7 @@ class WorkerBackend(abc.ABC):
         """The last ``tail`` lines the instance printed (stdout and stderr)."""
 
     @abc.abstractmethod
-    def exec(self, name: str, cmd: list[str]) -> tuple[int, str]:
+    def exec(self, name: str, cmd: builtins.list[str]) -> tuple[int, str]:
         """Run ``cmd`` inside the instance; returns its exit code and combined output."""
 
 

@@ -14,6 +14,7 @@ engine gave up (``dead``) the state is Failed.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import signal
@@ -146,7 +147,7 @@ class DockerBackend(WorkerBackend):
             data = container.logs(stdout=True, stderr=True, tail=tail)
         return data.decode("utf-8", errors="replace")
 
-    def exec(self, name: str, cmd: list[str]) -> tuple[int, str]:
+    def exec(self, name: str, cmd: builtins.list[str]) -> tuple[int, str]:
         container = self._require(name)
         if container.attrs["State"]["Status"] != "running":
             raise BackendError(f"instance {name} is not running: start it before running a command in it")
@@ -237,7 +238,7 @@ class DockerBackend(WorkerBackend):
                 self._remove_duplicate_networks(same_name)
             self._network_ready = True
 
-    def _remove_duplicate_networks(self, networks: list) -> None:
+    def _remove_duplicate_networks(self, networks: builtins.list) -> None:
         """Keep the oldest of several networks sharing our name (left by a create race)."""
         for network in sorted(networks, key=lambda n: n.attrs.get("Created", ""))[1:]:
             try:
@@ -292,7 +293,7 @@ def _clean_exit_codes(attrs: dict) -> set[int]:
 def _engine_time(value: str | None) -> datetime | None:
     """Docker's RFC 3339 times carry nanoseconds, which datetime cannot hold; "0001-01-01…" means never."""
     match = _ENGINE_TIME.match(value or "")
-    if not match or value.startswith("0001-"):
+    if value is None or not match or value.startswith("0001-"):
         return None
     head, fraction, zone = match.groups()
     micro = f".{fraction[:6]}" if fraction else ""

@@ -17,6 +17,7 @@ that is the worker's workspace.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import fcntl
 import json
@@ -32,6 +33,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeGuard
 
 from django.conf import settings
 
@@ -155,7 +157,7 @@ class ProcessBackend(WorkerBackend):
             return ""
         return b"".join(lines).decode("utf-8", errors="replace")
 
-    def exec(self, name: str, cmd: list[str]) -> tuple[int, str]:
+    def exec(self, name: str, cmd: builtins.list[str]) -> tuple[int, str]:
         spec = self._require(name)["spec"]
         workdir = self._workdir(name, spec)
         try:
@@ -290,7 +292,7 @@ def _start_ticks(pid: int) -> int:
     return int(stat[19]) if stat else 0
 
 
-def _running(run: dict | None) -> bool:
+def _running(run: dict | None) -> TypeGuard[dict]:
     """The recorded process still exists, is the same process (not a recycled pid), and is not a zombie."""
     if run is None:
         return False

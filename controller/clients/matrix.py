@@ -71,8 +71,8 @@ class MatrixClient:
         only applies when the account is created.
         """
         try:
-            if self.registration_secret:
-                return self._register_with_secret(localpart, password, admin=admin, display_name=display_name)
+            if secret := self.registration_secret:
+                return self._register_with_secret(secret, localpart, password, admin=admin, display_name=display_name)
             if admin:
                 logger.warning("matrix: %s registered without server-admin rights (no shared secret)", localpart)
             session = self._register_interactive(localpart, password)
@@ -110,12 +110,12 @@ class MatrixClient:
         self._http.call("PUT", path, session=session, body={"displayname": display_name})
 
     def _register_with_secret(
-        self, localpart: str, password: str, *, admin: bool, display_name: str | None
+        self, secret: str, localpart: str, password: str, *, admin: bool, display_name: str | None
     ) -> MatrixSession:
         nonce = self._http.call("GET", f"{_ADMIN}/v1/register")["nonce"]
         # Synapse's MAC: HMAC-SHA1 over nonce, user, password and admin flag, NUL-separated.
         message = b"\x00".join(p.encode() for p in (nonce, localpart, password, "admin" if admin else "notadmin"))
-        mac = hmac.new(self.registration_secret.encode(), message, hashlib.sha1).hexdigest()
+        mac = hmac.new(secret.encode(), message, hashlib.sha1).hexdigest()
         body = {"nonce": nonce, "username": localpart, "password": password, "admin": admin, "mac": mac}
         if display_name:
             body["displayname"] = display_name
@@ -210,8 +210,8 @@ class MatrixClient:
             room_id = self._http.call("POST", f"{_CLIENT}/createRoom", session=session, body=body)["room_id"]
         except MatrixError as exc:
             # Another reconcile took the alias between our lookup and the create.
-            taken = alias_localpart and exc.errcode == "M_ROOM_IN_USE"
-            room_id = self.resolve_alias(session, alias_localpart) if taken else None
+            taken = exc.errcode == "M_ROOM_IN_USE"
+            room_id = self.resolve_alias(session, alias_localpart) if alias_localpart and taken else None
             if not room_id:
                 raise
             self._converge_room(session, room_id, invitees, levels)
@@ -278,7 +278,7 @@ class MatrixClient:
         if room_version is None and self._default_room_version is None:
             capabilities = self._http.call("GET", f"{_CLIENT}/capabilities", session=session).get("capabilities", {})
             self._default_room_version = str(capabilities.get("m.room_versions", {}).get("default", "1"))
-        version = room_version or self._default_room_version
+        version = room_version or self._default_room_version or "1"
         return version == "org.matrix.hydra.11" or (version.isdigit() and int(version) >= 12)
 
     # --- messages -------------------------------------------------------------------

@@ -10,10 +10,13 @@ than the text itself nor deeper than ``MAX_DEPTH``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.composer import ComposerError
+
+if TYPE_CHECKING:
+    from yaml._yaml import Mark as LibyamlMark
 
 # The deepest real manifest path (spec.workers[0].accessEntries[0].scope.<key>[0]) is 8 levels.
 MAX_DEPTH = 32
@@ -23,13 +26,16 @@ TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 class RefusedYAML(ComposerError):
     """A YAML construct manifests do not allow; ``rule`` names it for the error list."""
 
-    def __init__(self, rule: str, problem: str, mark: yaml.Mark | None):
-        super().__init__(None, None, problem, mark)
+    def __init__(self, rule: str, problem: str, mark: yaml.Mark | LibyamlMark | None):
+        super().__init__(None, None, problem, mark)  # type: ignore[arg-type]  # stubs omit libyaml's own Mark
         self.rule = rule
 
 
 # libyaml's parser and composer when built in (five times faster on a large manifest).
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _BaseLoader = yaml.SafeLoader  # the same interface as CSafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _OPENING = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSING = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
@@ -48,7 +54,10 @@ class ManifestLoader(_BaseLoader):
 
 
 # No manifest field is a date: an unquoted 2026-01-31 (or an impossible 2001-13-45) stays text.
-ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+ManifestLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    yaml.SafeLoader.construct_yaml_str,  # type: ignore[type-var]  # the stubs' TypeVar wrongly refuses a SafeConstructor method
+)
 
 
 def check_events(text: str) -> None:

@@ -38,7 +38,7 @@ def member_specs(team_spec: dict[str, Any]) -> list[MemberSpec]:
     Members inherit the team's ``image`` and ``channelPolicy`` unless they set
     their own.
     """
-    team_defaults = {key: team_spec[key] for key in ("image", "channelPolicy") if key in team_spec}
+    team_defaults: dict[str, Any] = {key: team_spec[key] for key in ("image", "channelPolicy") if key in team_spec}
     leader = team_spec["leader"]
     leader_spec = {**team_defaults, **{key: leader[key] for key in _LEADER_WORKER_FIELDS if key in leader}}
     members = [MemberSpec(leader["name"], "team_leader", _normalise(leader_spec), "spec.leader.name")]

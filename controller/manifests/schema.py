@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from django.db import models
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,10 +30,13 @@ from controller.models import Human, Team, Worker
 from controller.models.base import DNS_LABEL_PATTERN
 
 
-def column_length(model: type, column: str) -> int:
+def column_length(model: type[models.Model], column: str) -> int:
     """The length of the column a spec field is indexed into: the field's own limit, so that
     a too-long value is a manifest error naming it rather than a database error."""
-    return model._meta.get_field(column).max_length
+    field = model._meta.get_field(column)
+    if not isinstance(field, models.Field) or field.max_length is None:
+        raise TypeError(f"{model.__name__}.{column} is not a column with a maximum length")
+    return field.max_length
 
 
 MODEL_LENGTH = column_length(Worker, "model")  # Manager shares the column (AgentResource)

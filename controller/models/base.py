@@ -8,7 +8,7 @@ the reconcilers observed. Queryable spec fields are copied into columns by
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from django.core.validators import RegexValidator
 from django.db import models
@@ -35,6 +35,10 @@ class Resource(models.Model):
     """Abstract base of the five kinds (Worker, Team, Human, Manager, DebugWorker)."""
 
     kind: ClassVar[str]
+    # Declared for the type checker only: every concrete kind has Django's default
+    # manager and its own ``phase`` field with the kind's choices.
+    objects: ClassVar[models.Manager[Self]]
+    phase: str
 
     name = models.CharField(max_length=63, unique=True, validators=[dns_label_validator])
     labels = models.JSONField(default=dict, blank=True)

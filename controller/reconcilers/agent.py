@@ -16,6 +16,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -48,14 +49,16 @@ STATUS_FIELDS = [
 # What the process backend runs (containers run their image's own command).
 REFERENCE_WORKER = Path(reference_worker.__file__)
 COORDINATOR_POWER = 100  # the manager (or team leader) and team admin moderate an agent's room
-SETTLED_PHASES = {
+SETTLED_PHASES: dict[str, AgentPhase] = {
     DesiredState.RUNNING: AgentPhase.RUNNING,
     DesiredState.SLEEPING: AgentPhase.SLEEPING,
     DesiredState.STOPPED: AgentPhase.STOPPED,
 }
 
+_A = TypeVar("_A", bound=AgentResource)
 
-class AgentReconciler:
+
+class AgentReconciler(Generic[_A]):
     kind: str  # "worker" | "manager": names, labels and the instance kind
     status_fields: list[str] = STATUS_FIELDS
 
@@ -64,25 +67,25 @@ class AgentReconciler:
         self.steps = [self.ensure_matrix, self.ensure_gateway, self.write_config, self.ensure_instance]
 
     # --- what subclasses decide -------------------------------------------------------
-    def room_members(self, agent: AgentResource, user_id: str) -> dict[str, int]:
+    def room_members(self, agent: _A, user_id: str) -> dict[str, int]:
         """Matrix users of the agent's own room with their power levels (the agent itself included)."""
         raise NotImplementedError
 
-    def files(self, agent: AgentResource, wiring: AgentWiring) -> dict[str, bytes]:
+    def files(self, agent: _A, wiring: AgentWiring) -> dict[str, bytes]:
         raise NotImplementedError
 
-    def identity(self, agent: AgentResource) -> tuple[str, str]:
+    def identity(self, agent: _A) -> tuple[str, str]:
         """(token identity, team) of the agent's API token."""
         raise NotImplementedError
 
-    def default_image(self, agent: AgentResource) -> str:
+    def default_image(self, agent: _A) -> str:
         raise NotImplementedError
 
-    def room_title(self, agent: AgentResource) -> str:
+    def room_title(self, agent: _A) -> str:
         return f"{self.kind.capitalize()}: {agent.name}"
 
     # --- the pass ---------------------------------------------------------------------
-    def reconcile(self, agent: AgentResource) -> Result:
+    def reconcile(self, agent: _A) -> Result:
         if agent.deletion_requested_at is not None:
             return self.delete(agent)
         phase_before = agent.phase
@@ -99,13 +102,13 @@ class AgentReconciler:
         self.announce(agent)
         return result
 
-    def announce(self, agent: AgentResource) -> None:
+    def announce(self, agent: _A) -> None:
         """Tell live pages a pass ran (kinds shown on the dashboard override this)."""
 
-    def phase_changed(self, agent: AgentResource) -> None:
+    def phase_changed(self, agent: _A) -> None:
         """Kinds whose phase others summarise (a team member's) override this."""
 
-    def settled(self, agent: AgentResource) -> Result:
+    def settled(self, agent: _A) -> Result:
         agent.phase = SETTLED_PHASES[agent.state]
         agent.message = ""
         agent.failures = 0
@@ -114,7 +117,7 @@ class AgentReconciler:
         self.save(agent)
         return Result()
 
-    def ensure_matrix(self, agent: AgentResource) -> None:
+    def ensure_matrix(self, agent: _A) -> None:
         matrix = self.services.matrix
         if matrix is None:
             agent.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
@@ -137,7 +140,7 @@ class AgentReconciler:
                 queue_humans(self.services)
         agent.set_condition("MatrixReady", "True", "Ready", f"{agent.matrix_user_id} in {agent.room_id}")
 
-    def ensure_gateway(self, agent: AgentResource) -> None:
+    def ensure_gateway(self, agent: _A) -> None:
         gateway = self.services.gateway
         if not gateway.enabled:
             agent.set_condition("GatewayReady", "False", "Disabled", "HICLAW_GATEWAY_URL is not set")
@@ -155,7 +158,7 @@ class AgentReconciler:
             raise PermanentError("GatewayReady", "Refused", str(error)) from None
         agent.set_condition("GatewayReady", "True", "Ready", consumer)
 
-    def write_config(self, agent: AgentResource) -> None:
+    def write_config(self, agent: _A) -> None:
         storage = self.services.storage
         prefix = naming.storage_prefix(self.kind, agent.name)
         files = self.files(agent, self._wiring(agent))
@@ -169,7 +172,7 @@ class AgentReconciler:
             raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
         agent.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
 
-    def ensure_instance(self, agent: AgentResource) -> None:
+    def ensure_instance(self, agent: _A) -> None:
         backend = self.services.backend
         name = naming.instance_name(self.kind, agent.name)
         want_running = agent.state == DesiredState.RUNNING
@@ -201,11 +204,11 @@ class AgentReconciler:
             raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
         agent.set_condition("InstanceReady", "True", str(status.state), name)
 
-    def record_instance(self, agent: AgentResource, status) -> None:
+    def record_instance(self, agent: _A, status) -> None:
         """Kinds that keep more of the instance's status (e.g. its image) override this."""
 
     # --- deletion -------------------------------------------------------------------
-    def delete(self, agent: AgentResource) -> Result:
+    def delete(self, agent: _A) -> Result:
         try:
             self.services.backend.delete(naming.instance_name(self.kind, agent.name))
             if self.services.gateway.enabled:
@@ -228,7 +231,7 @@ class AgentReconciler:
         return Result()
 
     # --- status -----------------------------------------------------------------------
-    def failed(self, agent: AgentResource, error: TemporaryError) -> Result:
+    def failed(self, agent: _A, error: TemporaryError) -> Result:
         agent.set_condition(error.condition, "False", error.reason, error.message)
         agent.failures += 1
         agent.message = f"{error.condition}: {error.message}"
@@ -239,7 +242,7 @@ class AgentReconciler:
         logger.warning("%s/%s: %s (%s)", self.kind, agent.name, agent.message, "permanent" if permanent else "retry")
         return Result(requeue_after=backoff(agent.failures))
 
-    def save(self, agent: AgentResource) -> None:
+    def save(self, agent: _A) -> None:
         # Only status columns: a spec written concurrently by an apply survives.
         agent.save(update_fields=self.status_fields)
 
@@ -247,8 +250,8 @@ class AgentReconciler:
     def ensure_account(self, kind: str, name: str) -> str:
         return ensure_account(self.services, kind, name)
 
-    def _agent_session(self, agent: AgentResource) -> MatrixSession:
-        matrix = self.services.matrix
+    def _agent_session(self, agent: _A) -> MatrixSession:
+        matrix = self.services.require_matrix()
         localpart = naming.matrix_localpart(self.kind, agent.name)
         user_id = matrix.user_id(localpart)
         if agent.matrix_access_token:
@@ -262,15 +265,15 @@ class AgentReconciler:
         self.save(agent)
         return session
 
-    def _holds_token(self, agent: AgentResource) -> bool:
+    def _holds_token(self, agent: _A) -> bool:
         """Whether the agent has an active token for what it is now (identity and team)."""
         identity, team = self.identity(agent)
         return AgentToken.objects.active().filter(identity=identity, subject=agent.name, team=team).exists()
 
-    def _gateway_key(self, agent: AgentResource) -> str:
+    def _gateway_key(self, agent: _A) -> str:
         return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")
 
-    def _wiring(self, agent: AgentResource) -> AgentWiring:
+    def _wiring(self, agent: _A) -> AgentWiring:
         gateway = self.services.gateway
         return AgentWiring(
             matrix_url=settings.HICLAW_MATRIX_URL,
@@ -283,15 +286,15 @@ class AgentReconciler:
             controller_url=settings.HICLAW_CONTROLLER_URL,
         )
 
-    def _image(self, agent: AgentResource) -> str:
+    def _image(self, agent: _A) -> str:
         return agent.image or self.default_image(agent)
 
-    def _instance_digest(self, agent: AgentResource) -> str:
+    def _instance_digest(self, agent: _A) -> str:
         limits = (agent.spec.get("resources") or {}).get("limits") or {}
         basis = {"image": self._image(agent), "runtime": agent.runtime, "limits": limits}
         return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
-    def _instance_spec(self, agent: AgentResource, name: str) -> InstanceSpec:
+    def _instance_spec(self, agent: _A, name: str) -> InstanceSpec:
         if not settings.HICLAW_CONTROLLER_URL:
             raise PermanentError(
                 "InstanceReady",
@@ -346,7 +349,7 @@ def ensure_account(services: Services, kind: str, name: str) -> str:
     That agent's own reconciler keeps the account; creating it here lets a
     room be complete before that agent's first pass.
     """
-    matrix = services.matrix
+    matrix = services.require_matrix()
     localpart = naming.matrix_localpart(kind, name)
     user_id = matrix.user_id(localpart)
     if not matrix.user_exists(services.matrix_admin(), user_id):

@@ -13,7 +13,7 @@ from controller.reconcilers.agent import STATUS_FIELDS, AgentReconciler
 from controller.reconcilers.agent_files import AgentWiring, agent_files
 
 
-class ManagerReconciler(AgentReconciler):
+class ManagerReconciler(AgentReconciler[Manager]):
     kind = "manager"
     status_fields = STATUS_FIELDS
 

@@ -34,7 +34,7 @@ INSTANCE_KINDS = {"Worker": "worker", "Manager": "manager"}
 COMMON_FIELDS = ("name", "generation", "observed_generation", "failures", "deletion_requested_at")
 
 
-def resync(backend: WorkerBackend, enqueue: Callable[[str, str], None]) -> ResyncReport:
+def resync(backend: WorkerBackend, enqueue: Callable[[str, str], object]) -> ResyncReport:
     report = ResyncReport()
     instances = {info.name: info for info in backend.list()}
     seen: dict[str, set[str]] = {instance_kind: set() for instance_kind in INSTANCE_KINDS.values()}

@@ -28,12 +28,20 @@ class Services:
     enqueue: Callable[[str, str], None] = field(default=lambda kind, name: _queue(kind, name), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def require_matrix(self) -> MatrixClient:
+        """The Matrix client, for steps that only run when Matrix is configured."""
+        if self.matrix is None:
+            raise RuntimeError("Matrix is disabled (HICLAW_MATRIX_URL is not set)")
+        return self.matrix
+
     def matrix_admin(self) -> MatrixSession:
         """The controller's own Matrix account (server admin), registered once per process."""
         with self._lock:
             if self.admin_session is None:
                 password = settings.HICLAW_MATRIX_ADMIN_PASSWORD or derived_secret("matrix-admin", "admin")
-                self.admin_session = self.matrix.register(settings.HICLAW_MATRIX_ADMIN_USER, password, admin=True)
+                self.admin_session = self.require_matrix().register(
+                    settings.HICLAW_MATRIX_ADMIN_USER, password, admin=True
+                )
             return self.admin_session
 
 

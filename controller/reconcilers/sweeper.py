@@ -49,11 +49,11 @@ def sweep(services: Services, now: datetime) -> SweepReport:
     manager_config = (manager.spec.get("config") or {}) if manager else {}
     workers = Worker.objects.filter(deletion_requested_at__isnull=True, state=DesiredState.RUNNING)
     for worker in workers.select_related("team"):
-        leader = worker.team.spec["leader"] if worker.team_id else None
+        leader = worker.team.spec["leader"] if worker.team else None
         if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
             report.unhealthy.append(worker.name)
             _notify_unhealthy(services, worker)
-            live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+            live.worker_changed(worker.name, worker.team.name if worker.team else "")
         if worker.role != MemberRole.TEAM_LEADER and _idle_too_long(worker, leader, manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
             report.slept.append(worker.name)

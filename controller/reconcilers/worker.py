@@ -24,7 +24,7 @@ RUNTIME_IMAGES = {
 }
 
 
-class WorkerReconciler(AgentReconciler):
+class WorkerReconciler(AgentReconciler[Worker]):
     kind = "worker"
     status_fields = [*STATUS_FIELDS, "running_image"]
 
@@ -56,7 +56,7 @@ class WorkerReconciler(AgentReconciler):
         )
 
     def identity(self, worker: Worker) -> tuple[str, str]:
-        team = worker.team.name if worker.team_id else ""
+        team = worker.team.name if worker.team else ""
         return (Identity.TEAM_LEADER if worker.role == MemberRole.TEAM_LEADER else Identity.WORKER), team
 
     def default_image(self, worker: Worker) -> str:
@@ -64,11 +64,11 @@ class WorkerReconciler(AgentReconciler):
 
     def phase_changed(self, worker: Worker) -> None:
         # The team's phase and readiness summarise its members'.
-        if worker.team_id is not None:
+        if worker.team is not None:
             self.services.enqueue("Team", worker.team.name)
 
     def announce(self, worker: Worker) -> None:
-        live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+        live.worker_changed(worker.name, worker.team.name if worker.team else "")
 
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

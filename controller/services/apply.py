@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,6 +30,8 @@ from controller.models import (
 )
 from controller.services import live
 from controller.tasks import request_reconcile
+
+_R = TypeVar("_R", bound=Resource)
 
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
 
@@ -88,7 +91,7 @@ def apply_documents(documents: list[Document], *, dry_run: bool = False) -> list
 # --- per kind ---------------------------------------------------------------------------
 def _apply_worker(document: Document) -> str:
     existing = _locked(Worker, document.name)
-    if existing is not None and existing.team_id is not None:
+    if existing is not None and existing.team is not None:
         # A member's spec is derived from its Team; an unchanged export of it
         # applies as a no-op, anything else must go through the Team.
         if existing.spec == document.spec and document.annotations == existing.annotations:
@@ -126,7 +129,7 @@ def _apply_debugworker(document: Document) -> str:
         raise Refused(disagreement.field, "debug-scope", disagreement.message) from None
     token = document.secrets.get("matrix_access_token")
 
-    def keep_token(resource: Resource) -> bool:
+    def keep_token(resource: DebugWorker) -> bool:
         # An export carries no token, so an absent token keeps the stored one.
         if token is None or token == resource.matrix_access_token:
             return False
@@ -150,15 +153,15 @@ _APPLIERS: dict[str, Callable[[Document], str]] = {
 
 
 # --- shared steps -----------------------------------------------------------------------
-def _locked(model: type[Resource], name: str) -> Resource | None:
+def _locked(model: type[_R], name: str) -> _R | None:
     return model.objects.select_for_update().filter(name=name).first()
 
 
 def _upsert(
-    model: type[Resource],
+    model: type[_R],
     document: Document,
-    existing: Resource | None,
-    extra: Callable[[Resource], bool] | None = None,
+    existing: _R | None,
+    extra: Callable[[_R], bool] | None = None,
 ) -> str:
     if existing is not None and existing.deletion_requested_at is not None:
         raise Refused(
@@ -188,7 +191,7 @@ def _changed(resource: Resource) -> None:
     """A resource's desired state changed: reconcile it and tell live pages."""
     request_reconcile(resource)
     if isinstance(resource, Worker):
-        live.worker_changed(resource.name, resource.team.name if resource.team_id else "")
+        live.worker_changed(resource.name, resource.team.name if resource.team else "")
     elif isinstance(resource, Team):
         live.team_changed(resource.name)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -91,12 +91,15 @@ def apply_reports(reports: list[Report]) -> int:
     return applied
 
 
-def _apply(model: type[Worker | Manager], fields: list[str], reports: list[Report]) -> int:
+_Agent = TypeVar("_Agent", Worker, Manager)
+
+
+def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int:
     """One locked read, one bulk update and one bulk insert for the reports of one kind."""
     if not reports:
         return 0
     rows = model.objects.select_for_update(of=("self",))
-    if model is Worker:
+    if issubclass(model, Worker):
         rows = rows.select_related("team")
     agents = {a.name: a for a in rows.filter(name__in={r.worker for r in reports}, deletion_requested_at__isnull=True)}
     history = [
@@ -114,9 +117,9 @@ def _apply(model: type[Worker | Manager], fields: list[str], reports: list[Repor
     touched = [a for a in agents.values() if a.last_heartbeat is not None]
     model.objects.bulk_update(touched, fields, batch_size=1000)
     Heartbeat.objects.bulk_create(history, batch_size=1000)
-    if model is Worker:
-        for worker in touched:
-            live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+    for agent in touched:
+        if isinstance(agent, Worker):
+            live.worker_changed(agent.name, agent.team.name if agent.team else "")
     return len(history)
 
 

@@ -28,13 +28,12 @@ def set_desired_state(resource: Resource, state: str) -> Outcome:
         raise LifecycleRefused(f"state must be one of {', '.join(DesiredState.values)}, got {state!r}")
     if "state" not in resource.spec:
         raise LifecycleRefused(f"{resource} has no run state to change")
-    if isinstance(resource, Worker) and resource.team_id is not None:
-        return _set_member_state(resource, state)
+    if isinstance(resource, Worker) and resource.team is not None:
+        return _set_member_state(resource, resource.team, state)
     return apply_patch(resource, {**resource.spec, "state": state})
 
 
-def _set_member_state(worker: Worker, state: str) -> Outcome:
-    team = worker.team
+def _set_member_state(worker: Worker, team: Team, state: str) -> Outcome:
     spec = copy.deepcopy(team.spec)
     if spec["leader"]["name"] == worker.name:
         spec["leader"]["state"] = state
@@ -51,7 +50,7 @@ def request_deletion(resource: Resource) -> bool:
 
     A Team takes its members with it. Returns False when already marked.
     """
-    if isinstance(resource, Worker) and resource.team_id is not None:
+    if isinstance(resource, Worker) and resource.team is not None:
         raise LifecycleRefused(
             f"{resource} is a member of team/{resource.team.name}; remove it from that Team's spec.workers instead"
         )

@@ -10,7 +10,7 @@ leaves the same audit trail.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 
@@ -20,6 +20,8 @@ from controller.models import API_VERSION, KINDS, TEAM_ANNOTATION, AuditRecord, 
 from controller.policy import Principal
 from controller.services.apply import Outcome, apply_documents, apply_patch
 from controller.services.lifecycle import request_deletion, set_desired_state
+
+_R = TypeVar("_R", bound=Resource)
 
 
 def audit(principal: Principal, action: str, kind: str, name: str, **detail: Any) -> None:
@@ -97,10 +99,10 @@ def update_worker(principal: Principal, worker: Worker, changes: dict[str, Any])
     """Change spec fields of a worker; a member's change goes into its Team's spec."""
     team = policy.team_of(worker)
     policy.authorize(principal, policy.UPDATE, "Worker", worker.name, team=team)
-    if not team:
+    team_row = worker.team
+    if team_row is None:
         outcome = apply_patch(worker, {**worker.spec, **changes})
     else:
-        team_row = worker.team
         new_model = changes.get("model", worker.model)
         policy.check_member_quota(principal, team_row, adding=False, model=new_model, old_model=worker.model)
         team_spec = copy.deepcopy(team_row.spec)
@@ -127,7 +129,7 @@ def set_state(principal: Principal, worker: Worker, state: str) -> Outcome:
 def delete(principal: Principal, resource: Resource) -> None:
     team = policy.team_of(resource)
     policy.authorize(principal, policy.DELETE, resource.kind, resource.name, team=team)
-    if isinstance(resource, Worker) and resource.team_id is not None:
+    if isinstance(resource, Worker) and resource.team is not None:
         team_row = resource.team
         if team_row.spec["leader"]["name"] == resource.name:
             raise policy.Denied(f"worker/{resource.name} leads team/{team_row.name}; delete the Team instead")
@@ -166,7 +168,7 @@ def request_push(principal: Principal, *, worker: str = "", team: str = "", ever
 NotFound = policy.NotFound  # the same 404 for a missing resource and one out of scope
 
 
-def _visible(principal: Principal, model: type[Resource], name: str, field: str) -> Resource:
+def _visible(principal: Principal, model: type[_R], name: str, field: str) -> _R:
     row = policy.visible(principal, model.objects.filter(name=name, deletion_requested_at__isnull=True)).first()
     if row is None:
         raise NotFound(model.kind, name, field)

@@ -79,7 +79,7 @@ def test_team_page_lists_the_leader_and_the_teams_workers(login_client):
     assert 'data-field="unhealthy">1<' in html  # a-ops missed its heartbeats
     assert 'data-field="health" data-format="health" data-value="bad"' in html
     assert "matrix.to/#/!team:example.org" in html
-    assert 'disabled aria-describedby="push-note"' in html  # nothing carries a push out yet
+    assert 'disabled aria-describedby="push-note"' in html  # pushes are recorded, not yet carried out
 
 
 def test_team_page_sorts_and_pages_its_workers(login_client):
@@ -151,6 +151,13 @@ def test_upgrades_page_shows_pushes_to_the_logins_teams_only(login_client):
     alice = login_client("alice").get("/upgrades/").content.decode()
     assert "team team-a" in alice and "worker a-ops" in alice and "team-b" not in alice
     assert "team team-b" in login_client("root").get("/upgrades/").content.decode()
+
+
+@pytest.mark.parametrize("url", ["/teams/team-a/", "/workers/a-dev/", "/upgrades/"])
+def test_push_notes_say_what_happens_to_a_push_in_their_own_words(login_client, url):
+    html = login_client("alice").get(url).content.decode()
+    assert "recorded" in html and "a later version of the controller carries them out" in html
+    assert "DESIGN" not in html and "§" not in html  # no pointer to a document the reader cannot open
 
 
 def test_debugworker_pages_follow_the_team(login_client):

@@ -113,6 +113,9 @@ class S3Storage(Storage):
                 obj = self._client.stat_object(self.bucket, key)
         except ObjectNotFound:
             return None
+        if obj.size is None or obj.etag is None or obj.last_modified is None:
+            # Every S3 server sends these headers for an object; the SDK types them optional.
+            raise StorageError(f"the server's answer for {key} lacks its size, ETag or modification time")
         return ObjectInfo(key, obj.size, obj.etag.strip('"'), obj.last_modified.replace(microsecond=0))
 
     def _list(self, prefix: str, recursive: bool) -> Iterator[ObjectInfo]:
