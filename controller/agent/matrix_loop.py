@@ -56,7 +56,8 @@ class Credentials:
     @classmethod
     def from_config(cls, config: dict[str, Any], env: dict[str, str]) -> Credentials | None:
         """The agent config's ``matrix`` block, completed by the environment; None without a homeserver."""
-        block = config.get("matrix") if isinstance(config.get("matrix"), dict) else {}
+        matrix = config.get("matrix")
+        block: dict[str, Any] = matrix if isinstance(matrix, dict) else {}
         homeserver = block.get("homeserver") or env.get("HICLAW_MATRIX_URL", "")
         user_id = block.get("userId") or env.get("HICLAW_MATRIX_USER_ID", "")
         token = block.get("accessToken") or env.get("HICLAW_MATRIX_ACCESS_TOKEN", "")
