@@ -2,7 +2,9 @@
 
 With no Redis the broker is kombu's filesystem transport under the data dir,
 and the worker and the beat scheduler run as threads beside the ASGI server,
-so one process is the whole controller (DESIGN §2, "embedded").
+so one process is the whole controller (DESIGN §2, "embedded"). The app is
+Celery's current one, the project's (set up with Django), so this module needs no
+import of the project package.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import logging
 import threading
 from pathlib import Path
 
+from celery import current_app
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
 from celery.worker import state as worker_state
-
-from hiclaw_site.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class EmbeddedCelery:
         self._beat = None
 
     def start(self) -> None:
+        app = current_app._get_current_object()
         app.set_current()
         app.set_default()
         self._worker = WorkController(

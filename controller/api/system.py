@@ -14,8 +14,8 @@ from controller import policy
 from controller.api.base import AgentAPIView
 from controller.api.errors import Unprocessable
 from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
+from controller.connections import default_connections
 from controller.models import API_VERSION, KINDS, ConfigPush
-from controller.reconcilers.services import default_services
 from controller.services import operations
 
 
@@ -43,7 +43,7 @@ class StatusView(AgentAPIView):
         for kind, model in KINDS.items():
             rows = policy.visible(self.principal, model.objects.all()).values("phase").annotate(n=Count("pk"))
             counts[kind] = {row["phase"]: row["n"] for row in rows}
-        services = default_services()
+        services = default_connections()
         body = {"resources": counts, "backend": services.backend.name}
         if self.principal.identity in policy.ALL_POWERFUL:
             body.update(

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from controller.clients.matrix import MatrixError
+from controller.connections import Connections
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, DesiredState, Manager, MemberRole, Worker
-from controller.reconcilers.services import Services
 from controller.reconcilers.team_context import team_admin_id
 from controller.services import live
 from controller.services.lifecycle import set_desired_state
@@ -43,7 +43,7 @@ class SweepReport:
     slept: list[str] = field(default_factory=list)
 
 
-def sweep(services: Services, now: datetime) -> SweepReport:
+def sweep(connections: Connections, now: datetime) -> SweepReport:
     report = SweepReport()
     manager = Manager.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
     manager_config = (manager.spec.get("config") or {}) if manager else {}
@@ -52,7 +52,7 @@ def sweep(services: Services, now: datetime) -> SweepReport:
         leader = worker.team.spec["leader"] if worker.team_id else None
         if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
             report.unhealthy.append(worker.name)
-            _notify_unhealthy(services, worker)
+            _notify_unhealthy(connections, worker)
             live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
         if worker.role != MemberRole.TEAM_LEADER and _idle_too_long(worker, leader, manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
@@ -95,8 +95,8 @@ def within_hours(now: datetime, start: str, end: str) -> bool:
     return begin <= local < finish if begin <= finish else (local >= begin or local < finish)
 
 
-def _notify_unhealthy(services: Services, worker: Worker) -> None:
-    matrix = services.matrix
+def _notify_unhealthy(connections: Connections, worker: Worker) -> None:
+    matrix = connections.matrix
     if matrix is None:
         return
     team = worker.team if worker.team_id else None
@@ -107,6 +107,6 @@ def _notify_unhealthy(services: Services, worker: Worker) -> None:
     last = worker.last_heartbeat.isoformat() if worker.last_heartbeat else "never"
     body = f"⚠️ {worker.name} missed its heartbeats (last: {last}); it is marked unhealthy."
     try:
-        matrix.send_message(services.matrix_admin(), room_id, body, mentions=mentions)
+        matrix.send_message(connections.matrix_admin(), room_id, body, mentions=mentions)
     except MatrixError as error:
         logger.warning("worker/%s: unhealthy notice not sent: %s", worker.name, error)

@@ -9,8 +9,8 @@ follow the team as it changes.
 
 from __future__ import annotations
 
+from controller import naming
 from controller.models import Manager, Team, Worker
-from controller.reconcilers import naming
 
 BEGIN, END = "<!-- hiclaw:team-context begin (generated; edits are replaced) -->", "<!-- hiclaw:team-context end -->"
 

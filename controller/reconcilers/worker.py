@@ -65,7 +65,7 @@ class WorkerReconciler(AgentReconciler):
     def phase_changed(self, worker: Worker) -> None:
         # The team's phase and readiness summarise its members'.
         if worker.team_id is not None:
-            self.services.enqueue("Team", worker.team.name)
+            self.connections.enqueue("Team", worker.team.name)
 
     def announce(self, worker: Worker) -> None:
         live.worker_changed(worker.name, worker.team.name if worker.team_id else "")

@@ -27,8 +27,8 @@ from controller.models import (
     Team,
     Worker,
 )
+from controller.reconcile_queue import request_reconcile
 from controller.services import live
-from controller.tasks import request_reconcile
 
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
 

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
+from controller.reconcile_queue import request_reconcile
 from controller.services.apply import Outcome, apply_patch
-from controller.tasks import request_reconcile
 
 
 class LifecycleRefused(Exception):
