@@ -4,8 +4,9 @@ policy that guards the API guards them too.
 A form posted without ``confirmed`` gets a confirmation page (the path without
 JavaScript). The page script asks in a dialog instead, posts with
 ``confirmed=1`` and ``Accept: application/json`` and shows the answer
-``{"ok", "message", "field"?}`` beside the control. Refusals carry the
-policy's own message; a resource the login may not see is a 404.
+``{"ok", "message", "field"?}`` beside the control. A refusal of the domain
+is answered with its own message, status and field (as the API answers it); a
+resource the login may not see is a 404.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from controller import policy
-from controller.manifests import ManifestInvalid, parse_objects
+from controller.errors import DomainError
+from controller.manifests import parse_objects
 from controller.models import API_VERSION, AgentPhase, DebugWorker, DesiredState, Team, Worker
 from controller.services import operations
-from controller.services.debugworkers import InvalidDebugRequest, debugworker_spec
-from controller.services.lifecycle import LifecycleRefused
+from controller.services.debugworkers import debugworker_spec
 from debugui import queries
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm, first_error
 from debugui.views import principal_of
 
+FORM_FIELDS = ("image", "model", "name")  # the controls of the action forms
 ENSURE_READY_WAIT = 5.0  # seconds a request waits for Running; the page shows the rest live
 POLL_SECONDS = 0.25
 
@@ -186,23 +188,21 @@ def _confirmed_action(request: HttpRequest, confirm: dict, back: str, run: Calla
 
 
 def _carried_out(run: Callable[[], str]) -> str:
-    """Run an operation; the domain's refusals become ``ActionFailed`` with their own message."""
+    """Run an operation; a refusal of the domain becomes ``ActionFailed`` with its own words,
+    status and field."""
     try:
         return run()
-    except policy.Denied as error:
-        raise ActionFailed(str(error), 403) from None
-    except policy.QuotaExceeded as error:
-        raise ActionFailed(str(error), 422) from None
-    except ManifestInvalid as error:
-        first = error.errors[0]
-        field = first.field.rsplit(".", 1)[-1] if first.field.endswith((".image", ".model", ".name")) else ""
-        raise ActionFailed(f"{first.field}: {first.message}", 422, field) from None
-    except InvalidDebugRequest as error:
-        raise ActionFailed(str(error), 400, error.field) from None
-    except policy.NotFound as error:
-        raise ActionFailed(str(error), 404, error.field) from None
-    except LifecycleRefused as error:
-        raise ActionFailed(str(error), 409) from None
+    except DomainError as error:
+        raise ActionFailed(error.describe(), error.status, form_field(error.field)) from None
+
+
+def form_field(path: str) -> str:
+    """The control a field path points at: a request field is one already; of a manifest path
+    (``spec.workers[1].image``) the last part, when the page has a control of that name."""
+    if "." not in path:
+        return path
+    last = path.rsplit(".", 1)[-1]
+    return last if last in FORM_FIELDS else ""
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from controller.errors import DomainError
 from controller.models import AgentState, Heartbeat, Manager, Worker
 from controller.models.manager import MANAGER_HEARTBEAT_FIELDS
 from controller.models.worker import HEARTBEAT_FIELDS
@@ -33,7 +34,9 @@ FLUSH_BATCH = 20_000
 WORKER, MANAGER = "worker", "manager"  # the kinds of agent that report
 
 
-class InvalidHeartbeat(ValueError):
+class InvalidHeartbeat(DomainError):
+    """400: a field of the report is wrong; ``field`` names it."""
+
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}")

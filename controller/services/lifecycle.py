@@ -13,13 +13,16 @@ import copy
 from django.db import transaction
 from django.utils import timezone
 
+from controller.errors import CONFLICT, DomainError
 from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
 from controller.reconcile_queue import request_reconcile
 from controller.services.apply import Outcome, apply_patch
 
 
-class LifecycleRefused(Exception):
-    """The change is not allowed for this resource; the message says why."""
+class LifecycleRefused(DomainError):
+    """409: the change is not allowed for this resource in its present state; the message says why."""
+
+    status = CONFLICT
 
 
 def set_desired_state(resource: Resource, state: str) -> Outcome:
