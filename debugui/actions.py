@@ -11,7 +11,6 @@ resource the login may not see is a 404.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from django.views.decorators.http import require_POST
 from controller import policy
 from controller.errors import DomainError
 from controller.manifests import parse_objects
-from controller.models import API_VERSION, AgentPhase, DebugWorker, DesiredState, Team, Worker
+from controller.models import API_VERSION, DebugWorker, Team, Worker
 from controller.services import operations
 from controller.services.debugworkers import debugworker_spec
 from debugui import queries
@@ -36,7 +35,6 @@ from debugui.views import principal_of
 
 FORM_FIELDS = ("image", "model", "name")  # the controls of the action forms
 ENSURE_READY_WAIT = 5.0  # seconds a request waits for Running; the page shows the rest live
-POLL_SECONDS = 0.25
 
 
 class ActionFailed(Exception):
@@ -64,22 +62,13 @@ def _set_state(state: str, verb: str) -> Callable[[policy.Principal, Worker, dic
 
 
 def _ensure_ready(principal: policy.Principal, worker: Worker, data: dict) -> str:
-    if worker.state != DesiredState.RUNNING:
-        operations.set_state(principal, worker, DesiredState.RUNNING)
-    else:
-        policy.authorize(principal, policy.LIFECYCLE, "Worker", worker.name, team=policy.team_of(worker))
-    deadline = time.monotonic() + ENSURE_READY_WAIT
-    while True:
-        row = Worker.objects.filter(pk=worker.pk).values_list("phase", "message").first()
-        if row is None:
-            return f"{worker.name} was removed while waiting for it."
-        phase, message = row
-        if phase == AgentPhase.RUNNING:
-            return f"{worker.name} is ready (phase Running)."
-        if time.monotonic() >= deadline:
-            detail = f": {message}" if message else ""
-            return f"{worker.name} is not running yet (phase {phase}{detail}); this page updates when it is."
-        time.sleep(POLL_SECONDS)  # the reconcile runs in a Celery worker; poll its result
+    readiness = operations.ensure_ready(principal, worker, ENSURE_READY_WAIT)
+    if readiness.removed:
+        return f"{worker.name} was removed while waiting for it."
+    if readiness.ready:
+        return f"{worker.name} is ready (phase Running)."
+    detail = f": {readiness.message}" if readiness.message else ""
+    return f"{worker.name} is not running yet (phase {readiness.phase}{detail}); this page updates when it is."
 
 
 def _update(field: str) -> Callable[[policy.Principal, Worker, dict], str]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from controller import policy
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.services.agent_timing import heartbeat_every
 
 PAGE_SIZE = 50
 HEARTBEAT_CHART_POINTS = 60
@@ -111,7 +112,7 @@ def worker_health(worker: Worker) -> str:
 
 def manager_interval(manager: Manager) -> str:
     """The Manager's own heartbeat interval (its spec's ``config.heartbeatInterval``)."""
-    return (manager.spec.get("config") or {}).get("heartbeatInterval") or "15m"
+    return heartbeat_every({}, manager.config)
 
 
 def manager_health(manager: Manager) -> str:

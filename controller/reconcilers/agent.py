@@ -30,7 +30,7 @@ from controller.connections import Connections
 from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
 from controller.reconcilers import base
 from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
-from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff
+from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
 
@@ -107,11 +107,7 @@ class AgentReconciler:
         """Kinds whose phase others summarise (a team member's) override this."""
 
     def settled(self, agent: AgentResource) -> Result:
-        agent.phase = SETTLED_PHASES[agent.state]
-        agent.message = ""
-        agent.failures = 0
-        agent.observed_generation = agent.generation
-        agent.reconciled_at = timezone.now()
+        mark_settled(agent, SETTLED_PHASES[agent.state])
         self.save(agent)
         return Result()
 
@@ -230,15 +226,12 @@ class AgentReconciler:
 
     # --- status -----------------------------------------------------------------------
     def failed(self, agent: AgentResource, error: TemporaryError) -> Result:
-        agent.set_condition(error.condition, "False", error.reason, error.message)
-        agent.failures += 1
-        agent.message = f"{error.condition}: {error.message}"
-        agent.reconciled_at = timezone.now()
         permanent = isinstance(error, PermanentError)
-        agent.phase = AgentPhase.FAILED if permanent else AgentPhase.PENDING
+        phase = AgentPhase.FAILED if permanent else AgentPhase.PENDING
+        result = mark_failed(agent, error.condition, error.reason, error.message, phase)
         self.save(agent)
         logger.warning("%s/%s: %s (%s)", self.kind, agent.name, agent.message, "permanent" if permanent else "retry")
-        return Result(requeue_after=backoff(agent.failures))
+        return result
 
     def save(self, agent: AgentResource) -> None:
         # Only status columns: a spec written concurrently by an apply survives.

@@ -16,13 +16,12 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Q
-from django.utils import timezone
 
 from controller.clients.matrix import MatrixError, MatrixUnavailable
 from controller.connections import Connections
 from controller.models import Human, HumanPhase, Manager, MemberRole, PermissionLevel, Team, Worker
 from controller.reconcilers import base
-from controller.reconcilers.base import Result, backoff
+from controller.reconcilers.base import Result, mark_failed, mark_settled
 
 logger = logging.getLogger(__name__)
 
@@ -90,21 +89,16 @@ class HumanReconciler:
         return Result()
 
     def settled(self, human: Human) -> Result:
-        human.phase = HumanPhase.ACTIVE
-        human.message = ""
-        human.failures = 0
-        human.observed_generation = human.generation
-        human.reconciled_at = timezone.now()
+        mark_settled(human, HumanPhase.ACTIVE)
         human.save(update_fields=STATUS_FIELDS)
         return Result()
 
     def failed(self, human: Human, reason: str, message: str) -> Result:
-        human.set_condition("MatrixReady", "False", reason, message)
-        human.failures += 1
-        human.message = f"MatrixReady: {message}"
-        human.phase = HumanPhase.PENDING if human.phase != HumanPhase.ACTIVE else human.phase
+        # An account that was set up stays Active while a later pass retries.
+        phase = HumanPhase.ACTIVE if human.phase == HumanPhase.ACTIVE else HumanPhase.PENDING
+        result = mark_failed(human, "MatrixReady", reason, message, phase)
         human.save(update_fields=STATUS_FIELDS)
-        return Result(requeue_after=backoff(human.failures))
+        return result
 
 
 def accessible_rooms(human: Human) -> set[str]:

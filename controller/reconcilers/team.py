@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
 from controller import naming
 from controller.clients.matrix import MatrixError, MatrixSession
@@ -21,7 +20,7 @@ from controller.manifests import ManifestInvalid, parse_objects
 from controller.models import API_VERSION, TEAM_ANNOTATION, AgentPhase, DebugWorker, MemberRole, Team, TeamPhase
 from controller.reconcilers import base
 from controller.reconcilers.agent import ensure_account
-from controller.reconcilers.base import Result, TemporaryError, backoff
+from controller.reconcilers.base import Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
 from controller.reconcilers.team_context import team_admin_id
@@ -49,16 +48,10 @@ class TeamReconciler:
             self.ensure_rooms(team, members)
             self.ensure_debugworker(team)
         except TemporaryError as error:
-            team.set_condition(error.condition, "False", error.reason, error.message)
-            team.failures += 1
-            team.message = f"{error.condition}: {error.message}"
+            result = mark_failed(team, error.condition, error.reason, error.message, team.phase)
             self.save(team)
-            return Result(requeue_after=backoff(team.failures))
-        team.phase = team_phase(members)
-        team.message = ""
-        team.failures = 0
-        team.observed_generation = team.generation
-        team.reconciled_at = timezone.now()
+            return result
+        mark_settled(team, team_phase(members))
         self.save(team)
         live.team_changed(team.name)
         return Result()

@@ -36,7 +36,7 @@ class WorkerReconciler(AgentReconciler):
             if team_admin_id(team):
                 wanted[team_admin_id(team)] = COORDINATOR_POWER
         else:
-            manager = Manager.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
+            manager = Manager.current()
             if manager is not None:
                 wanted[self.ensure_account("manager", manager.name)] = COORDINATOR_POWER
         return wanted

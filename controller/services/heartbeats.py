@@ -84,6 +84,11 @@ def parse_report(worker: str, data: Any, now: datetime | None = None, *, kind: s
     )
 
 
+def report_ready(worker: str) -> Report:
+    """A worker saying it is up (``POST /workers/{name}/ready``): an idle heartbeat with no task."""
+    return Report(worker, AgentState.IDLE, 0, "", "", "ready", timezone.now())
+
+
 def apply_reports(reports: list[Report]) -> int:
     """Apply reports in arrival order; reports for unknown or deleted agents are dropped."""
     if not reports:

@@ -8,12 +8,11 @@ its Team's spec, so changing it patches the Team.
 
 from __future__ import annotations
 
-import copy
-
 from django.db import transaction
 from django.utils import timezone
 
 from controller.errors import CONFLICT, DomainError
+from controller.manifests.members import with_member_changed
 from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
 from controller.reconcile_queue import request_reconcile
 from controller.services.apply import Outcome, apply_patch
@@ -38,14 +37,7 @@ def set_desired_state(resource: Resource, state: str) -> Outcome:
 
 def _set_member_state(worker: Worker, state: str) -> Outcome:
     team = worker.team
-    spec = copy.deepcopy(team.spec)
-    if spec["leader"]["name"] == worker.name:
-        spec["leader"]["state"] = state
-    else:
-        for member in spec["workers"]:
-            if member["name"] == worker.name:
-                member["state"] = state
-    apply_patch(team, spec)
+    apply_patch(team, with_member_changed(team.spec, worker.name, {"state": state}))
     return Outcome(worker.kind, worker.name, "configured" if worker.state != state else "unchanged")
 
 
