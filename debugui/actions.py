@@ -99,10 +99,10 @@ WORKER_ACTIONS = {
 @login_required
 def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
     spec = WORKER_ACTIONS.get(action)
+    if spec is None:
+        raise Http404(f"worker/{name} not found")  # no such action on any worker
     principal = principal_of(request)
-    worker = queries.visible_workers(principal).filter(name=name).first()
-    if spec is None or worker is None:
-        raise Http404(f"worker/{name} not found")
+    worker = queries.named_or_404(queries.visible_workers(principal), name)
     form = spec.form(request.POST) if spec.form else None
     back = _next(request, reverse("debugui:worker", args=[name]))
     confirm = {"title": f"{spec.label}: {name}", "question": spec.question.format(name=name), "form": form}
@@ -115,9 +115,7 @@ def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
 @login_required
 def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    team = policy.visible(principal, Team.objects.all()).filter(name=name).first()
-    if team is None:
-        raise Http404(f"team/{name} not found")
+    queries.named_or_404(policy.visible(principal, Team.objects.all()), name)  # a team it may not see is a 404
     form = DebugWorkerForm(request.POST)
     back = _next(request, reverse("debugui:team", args=[name]))
     question = f"Create a DebugWorker for team {name}? It mirrors the workspaces of the team's members."
@@ -131,9 +129,7 @@ def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def delete_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    debugworker = policy.visible(principal, DebugWorker.objects.all()).filter(name=name).first()
-    if debugworker is None:
-        raise Http404(f"debugworker/{name} not found")
+    debugworker = queries.named_or_404(policy.visible(principal, DebugWorker.objects.all()), name)
     fallback = (
         reverse("debugui:team", args=[debugworker.team_name])
         if debugworker.team_name

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from controller import policy
@@ -72,6 +73,15 @@ def visible_pushes(principal: policy.Principal) -> QuerySet[ConfigPush]:
     return pushes.filter(
         Q(scope=ConfigPush.Scope.TEAM, target__in=teams) | Q(scope=ConfigPush.Scope.WORKER, target__in=workers)
     )
+
+
+def named_or_404(rows: QuerySet, name: str):
+    """The row named ``name`` among ``rows`` (already filtered by the policy), else a 404: the
+    answer a missing one gets, so a page never tells that a row out of scope exists."""
+    row = rows.filter(name=name).first()
+    if row is None:
+        raise Http404(f"{rows.model.kind.lower()}/{name} not found")
+    return row
 
 
 # --- sorting and pages -----------------------------------------------------------------

@@ -8,7 +8,7 @@ a fixed number of queries whatever the number of teams or workers.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from controller import policy
@@ -70,9 +70,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @login_required
 def team_detail(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    team = queries.teams_with_health(principal).filter(name=name).first()
-    if team is None:
-        raise Http404(f"team/{name} not found")
+    team = queries.named_or_404(queries.teams_with_health(principal), name)
     team.health = queries.team_health(team)
     members = queries.visible_workers(principal).filter(team=team)
     leader = members.filter(role=MemberRole.TEAM_LEADER).first()
@@ -127,9 +125,7 @@ def worker_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def worker_detail(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    worker = queries.visible_workers(principal).filter(name=name).first()
-    if worker is None:
-        raise Http404(f"worker/{name} not found")
+    worker = queries.named_or_404(queries.visible_workers(principal), name)
     return render(request, "debugui/worker.html", worker_context(request, worker))
 
 
@@ -177,9 +173,7 @@ def debugworker_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
-    debugworker = policy.visible(principal_of(request), DebugWorker.objects.all()).filter(name=name).first()
-    if debugworker is None:
-        raise Http404(f"debugworker/{name} not found")
+    debugworker = queries.named_or_404(policy.visible(principal_of(request), DebugWorker.objects.all()), name)
     return render(
         request,
         "debugui/debugworker.html",
@@ -204,9 +198,7 @@ HEALTH_NOTES = {
 
 @login_required
 def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
-    manager = policy.visible(principal_of(request), Manager.objects.all()).filter(name=name).first()
-    if manager is None:
-        raise Http404(f"manager/{name} not found")
+    manager = queries.named_or_404(policy.visible(principal_of(request), Manager.objects.all()), name)
     manager.health = queries.manager_health(manager)
     recent = Heartbeat.objects.filter(manager=manager).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
     heartbeats = list(recent)[::-1]
