@@ -352,9 +352,7 @@ def check_member_quota(principal: Principal, team: Team, *, adding: bool, model:
 
 def team_of(resource: Resource) -> str:
     """The team a resource belongs to, for ``authorize``."""
-    if isinstance(resource, Worker):
-        return resource.team.name if resource.team_id else ""
-    if isinstance(resource, DebugWorker):
+    if isinstance(resource, Worker | DebugWorker):
         return resource.team_name
     if isinstance(resource, Team):
         return resource.name

@@ -148,7 +148,7 @@ def _iso(moment) -> str | None:
 def worker_row(worker: Worker) -> dict[str, Any]:
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team_id else "",
+        "team": worker.team_name,
         "role": worker.role or "standalone",
         "phase": worker.phase,
         "state": worker.state,

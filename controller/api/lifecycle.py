@@ -140,7 +140,7 @@ def _status_line(worker: Worker) -> dict:
     ready = worker.reported_since_start
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team_id else "",
+        "team": worker.team_name,
         "phase": READY if ready else worker.phase,
         "state": worker.state,
         "ready": ready,

@@ -63,6 +63,11 @@ class Worker(AgentResource):
         self.skills_version = skills_version or self.skills_version
 
     @property
+    def team_name(self) -> str:
+        """The name of the worker's team; "" for a standalone worker."""
+        return self.team.name if self.team_id else ""
+
+    @property
     def healthy(self) -> bool:
         return self.heartbeat_missed_since is None
 

@@ -56,7 +56,7 @@ def sweep(connections: Connections, now: datetime) -> SweepReport:
         if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
             report.unhealthy.append(worker.name)
             _notify_unhealthy(connections, worker)
-            live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+            live.worker_changed(worker.name, worker.team_name)
         if worker.role != MemberRole.TEAM_LEADER and _idle_too_long(worker, leader, manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
             report.slept.append(worker.name)

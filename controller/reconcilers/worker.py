@@ -56,7 +56,7 @@ class WorkerReconciler(AgentReconciler):
         )
 
     def identity(self, worker: Worker) -> tuple[str, str]:
-        team = worker.team.name if worker.team_id else ""
+        team = worker.team_name
         return (Identity.TEAM_LEADER if worker.role == MemberRole.TEAM_LEADER else Identity.WORKER), team
 
     def default_image(self, worker: Worker) -> str:
@@ -68,7 +68,7 @@ class WorkerReconciler(AgentReconciler):
             self.connections.enqueue("Team", worker.team.name)
 
     def announce(self, worker: Worker) -> None:
-        live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+        live.worker_changed(worker.name, worker.team_name)
 
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

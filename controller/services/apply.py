@@ -188,7 +188,7 @@ def _changed(resource: Resource) -> None:
     """A resource's desired state changed: reconcile it and tell live pages."""
     request_reconcile(resource)
     if isinstance(resource, Worker):
-        live.worker_changed(resource.name, resource.team.name if resource.team_id else "")
+        live.worker_changed(resource.name, resource.team_name)
     elif isinstance(resource, Team):
         live.team_changed(resource.name)
 

@@ -124,7 +124,7 @@ def _apply(model: type[Worker | Manager], fields: list[str], reports: list[Repor
     Heartbeat.objects.bulk_create(history, batch_size=1000)
     if model is Worker:
         for worker in touched:
-            live.worker_changed(worker.name, worker.team.name if worker.team_id else "")
+            live.worker_changed(worker.name, worker.team_name)
     return len(history)
 
 
