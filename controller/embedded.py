@@ -2,7 +2,7 @@
 
 With no Redis the broker is kombu's filesystem transport under the data dir,
 and the worker and the beat scheduler run as threads beside the ASGI server,
-so one process is the whole controller (DESIGN §2, "embedded"). The app is
+so one process is the whole controller (the embedded mode). The app is
 Celery's current one, the project's (set up with Django), so this module needs no
 import of the project package.
 """

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from controller import policy
 from controller.connections import default_connections
 from controller.models import Heartbeat, Manager, Worker
 from controller.reconcilers.sweeper import sweep
@@ -72,6 +73,6 @@ def test_ensure_ready_of_a_worker_removed_while_waiting_is_404(as_persona, monke
 def test_the_api_and_the_dashboard_wait_with_the_same_function(as_persona, phase, ready):
     Worker.objects.filter(name="solo").update(phase=phase, message="starting")
     worker = Worker.objects.get(name="solo")
-    readiness = operations.ensure_ready(operations.policy.Principal("admin", "root"), worker, 0)
+    readiness = operations.ensure_ready(policy.Principal(policy.ADMIN, "root"), worker, 0)
     answer = as_persona("admin").post("/api/v1/workers/solo/ensure-ready?timeout=0").json()
     assert (readiness.ready, answer["ready"], answer["phase"]) == (ready, ready, phase)
