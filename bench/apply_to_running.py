@@ -127,8 +127,8 @@ def bench(bench_id: str, data_dir: Path, args: argparse.Namespace) -> None:
     import docker
     from django.conf import settings
 
+    from controller.connections import default_connections
     from controller.embedded import EmbeddedCelery
-    from controller.reconcilers.services import default_services
     from tests.services.docker import TEST_IMAGE, _import_test_image
 
     # kombu warns on every connection of the filesystem transport that it has no host name.
@@ -142,7 +142,7 @@ def bench(bench_id: str, data_dir: Path, args: argparse.Namespace) -> None:
         # A running controller has its network already; made here because two first reconciles
         # in parallel may each create one, and Docker then refuses the ambiguous name.
         client.networks.create(settings.HICLAW_DOCKER_NETWORK, driver="bridge", check_duplicate=True)
-        default_services().backend.list()  # the engine's API version is negotiated once per process
+        default_connections().backend.list()  # the engine's API version is negotiated once per process
         wait_until_celery_runs(celery, bench_id)
         broker = "Redis broker" if args.redis_url else "filesystem broker"
         print(

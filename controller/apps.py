@@ -1,6 +1,13 @@
+"""The Django app of the controller."""
+
 from django.apps import AppConfig
 
 
 class ControllerConfig(AppConfig):
     name = "controller"
     verbose_name = "HiClaw controller"
+
+    def ready(self) -> None:
+        # Registers the Celery tasks in every process that sets Django up, so a reconcile
+        # queued by name (controller.reconcile_queue) runs inline in eager mode too.
+        from controller import tasks  # noqa: F401

@@ -2,7 +2,10 @@
 
 With no Redis the broker is kombu's filesystem transport under the data dir,
 and the worker and the beat scheduler run as threads beside the ASGI server,
-so one process is the whole controller (docs/decisions/0002-embedded-and-production-one-code-path.md).
+so one process is the whole controller
+(docs/decisions/0002-embedded-and-production-one-code-path.md). The app is
+Celery's current one, the project's (set up with Django), so this module needs no
+import of the project package.
 """
 
 from __future__ import annotations
@@ -12,11 +15,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from celery import current_app
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
 from celery.worker import state as worker_state
-
-from hiclaw_site.celery import app
 
 if TYPE_CHECKING:
     from celery.beat import _Threaded
@@ -33,6 +35,7 @@ class EmbeddedCelery:
         self._beat: _Threaded | None = None
 
     def start(self) -> None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # a Proxy; the stub types it as the app
         app.set_current()
         app.set_default()
         self._worker = WorkController(

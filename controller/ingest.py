@@ -94,10 +94,10 @@ class HeartbeatIngest:
             report = parse_report(name, json.loads(raw or b"null"), kind=REPORTERS[identity])
         except RecursionError:
             return 400, _error(f"body: JSON {TOO_DEEP}", "body")
-        except ValueError as error:
-            field = error.field if isinstance(error, InvalidHeartbeat) else "body"
-            message = str(error) if isinstance(error, InvalidHeartbeat) else "body: must be JSON"
-            return 400, _error(message, field)
+        except InvalidHeartbeat as error:
+            return error.status, _error(error.describe(), error.field)
+        except ValueError:
+            return 400, _error("body: must be JSON", "body")
         await self.redis().rpush(buffer_key(), encode(report))
         return 202, {"worker": name, "accepted": True}
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
 
+from controller.errors import FORBIDDEN, NOT_FOUND, UNPROCESSABLE, DomainError
 from controller.models import (
     TEAM_ANNOTATION,
     AgentToken,
@@ -72,26 +73,34 @@ class Principal:
         return f"{self.identity}:{self.name}" + (f"@{self.team}" if self.team else "")
 
 
-class Denied(Exception):
+class Denied(DomainError):
     """403: the rule that refused, in words."""
 
+    status = FORBIDDEN
 
-class QuotaExceeded(Exception):
+
+class QuotaExceeded(DomainError):
     """422: a team permission's limit, with the numbers."""
 
+    status = UNPROCESSABLE
 
-class NotFound(Exception):
+
+class NotFound(DomainError):
     """404: no such resource, or one outside the caller's scope: the same answer for both, so
     a refusal never tells whether another team's resource exists. ``field`` names the
     request field that named it, when one did."""
+
+    status = NOT_FOUND
 
     def __init__(self, kind: str, name: str, field: str = ""):
         self.kind, self.name, self.field = kind, name, field
         super().__init__(f"{kind.lower()}/{name} not found")
 
 
-class TargetsDisagree(Exception):
+class TargetsDisagree(DomainError):
     """422: a DebugWorker's team annotation, ``spec.target`` and ``spec.targets`` disagree."""
+
+    status = UNPROCESSABLE
 
     def __init__(self, field: str, message: str):
         self.field, self.message = field, message
@@ -345,9 +354,7 @@ def check_member_quota(principal: Principal, team: Team, *, adding: bool, model:
 
 def team_of(resource: Resource) -> str:
     """The team a resource belongs to, for ``authorize``."""
-    if isinstance(resource, Worker):
-        return resource.team.name if resource.team else ""
-    if isinstance(resource, DebugWorker):
+    if isinstance(resource, Worker | DebugWorker):
         return resource.team_name
     if isinstance(resource, Team):
         return resource.name

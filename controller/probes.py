@@ -1,13 +1,16 @@
-"""Liveness and readiness probes for process supervisors and Kubernetes."""
+"""Liveness and readiness probes for process supervisors and Kubernetes.
+
+The broker is reached through Celery's current app (the project's, set up with
+Django), so this module needs no import of the project package that routes to it.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-
-from hiclaw_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ def _database_ok() -> bool:
 
 def _broker_ok() -> bool:
     try:
-        with celery_app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return True
     except Exception:

@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers that call reconcilers, plus the periodic resync."""
+"""Celery tasks: thin wrappers that call reconcilers, plus the periodic resync.
+
+Nothing below imports this module: reconciles are queued by task name through
+``controller.reconcile_queue``.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +11,33 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from controller import reconcilers
-from controller.models import Resource
+from controller.connections import default_connections
+from controller.reconcile_queue import enqueue
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
-from controller.reconcilers.services import default_services
+from controller.reconcilers.sweeper import sweep
 from controller.services.heartbeats import FLUSH_BATCH, flush_buffer, prune_history
 
 logger = logging.getLogger(__name__)
-
-
-def request_reconcile(resource: Resource) -> None:
-    """Queue a reconcile of ``resource`` once the current transaction commits."""
-    kind, name = resource.kind, resource.name
-    transaction.on_commit(lambda: reconcile_resource.delay(kind, name))
 
 
 @shared_task
 def reconcile_resource(kind: str, name: str, from_resync: bool = False) -> None:
     result = reconcilers.reconcile(kind, name, from_resync=from_resync)
     if result.requeue_after is not None:
-        reconcile_resource.apply_async((kind, name), countdown=result.requeue_after)
+        enqueue(kind, name, countdown=result.requeue_after)
 
 
 @shared_task
 def sweep_lifecycle() -> None:
     """Missed heartbeats and idle workers; one sweep at a time across all Celery workers."""
-    # Imported here: the sweeper changes desired state through the services,
-    # which queue their reconciles through this module.
-    from controller.reconcilers.sweeper import sweep
-
     with resource_lock("sweeper") as held:
         if not held:
             return
-        report = sweep(default_services(), timezone.now())
+        report = sweep(default_connections(), timezone.now())
     if report.unhealthy or report.slept:
         logger.info("sweep: unhealthy %s, put to sleep %s", report.unhealthy, report.slept)
 
@@ -74,9 +68,7 @@ def _redis():
 @shared_task
 def resync_all() -> None:
     """Level-triggered safety net: reconcile whatever is not converged, collect orphans."""
-    report = resync(
-        default_services().backend, lambda kind, name: reconcile_resource.delay(kind, name, from_resync=True)
-    )
+    report = resync(default_connections().backend, lambda kind, name: enqueue(kind, name, from_resync=True))
     logger.info(
         "resync: %d checked, %d queued, %d orphans deleted", report.checked, report.queued, report.orphans_deleted
     )

@@ -4,13 +4,13 @@ policy that guards the API guards them too.
 A form posted without ``confirmed`` gets a confirmation page (the path without
 JavaScript). The page script asks in a dialog instead, posts with
 ``confirmed=1`` and ``Accept: application/json`` and shows the answer
-``{"ok", "message", "field"?}`` beside the control. Refusals carry the
-policy's own message; a resource the login may not see is a 404.
+``{"ok", "message", "field"?}`` beside the control. A refusal of the domain
+is answered with its own message, status and field (as the API answers it); a
+resource the login may not see is a 404.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,17 +24,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from controller import policy
-from controller.manifests import ManifestInvalid, parse_objects
-from controller.models import API_VERSION, AgentPhase, DebugWorker, DesiredState, Team, Worker
+from controller.errors import DomainError
+from controller.manifests import parse_objects
+from controller.models import API_VERSION, DebugWorker, Team, Worker
 from controller.services import operations
-from controller.services.debugworkers import InvalidDebugRequest, debugworker_spec
-from controller.services.lifecycle import LifecycleRefused
+from controller.services.debugworkers import debugworker_spec
 from debugui import queries
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm, first_error
 from debugui.views import principal_of
 
+FORM_FIELDS = ("image", "model", "name")  # the controls of the action forms
 ENSURE_READY_WAIT = 5.0  # seconds a request waits for Running; the page shows the rest live
-POLL_SECONDS = 0.25
 
 
 class ActionFailed(Exception):
@@ -62,22 +62,13 @@ def _set_state(state: str, verb: str) -> Callable[[policy.Principal, Worker, dic
 
 
 def _ensure_ready(principal: policy.Principal, worker: Worker, data: dict) -> str:
-    if worker.state != DesiredState.RUNNING:
-        operations.set_state(principal, worker, DesiredState.RUNNING)
-    else:
-        policy.authorize(principal, policy.LIFECYCLE, "Worker", worker.name, team=policy.team_of(worker))
-    deadline = time.monotonic() + ENSURE_READY_WAIT
-    while True:
-        row = Worker.objects.filter(pk=worker.pk).values_list("phase", "message").first()
-        if row is None:
-            return f"{worker.name} was removed while waiting for it."
-        phase, message = row
-        if phase == AgentPhase.RUNNING:
-            return f"{worker.name} is ready (phase Running)."
-        if time.monotonic() >= deadline:
-            detail = f": {message}" if message else ""
-            return f"{worker.name} is not running yet (phase {phase}{detail}); this page updates when it is."
-        time.sleep(POLL_SECONDS)  # the reconcile runs in a Celery worker; poll its result
+    readiness = operations.ensure_ready(principal, worker, ENSURE_READY_WAIT)
+    if readiness.removed:
+        return f"{worker.name} was removed while waiting for it."
+    if readiness.ready:
+        return f"{worker.name} is ready (phase Running)."
+    detail = f": {readiness.message}" if readiness.message else ""
+    return f"{worker.name} is not running yet (phase {readiness.phase}{detail}); this page updates when it is."
 
 
 def _update(field: str) -> Callable[[policy.Principal, Worker, dict], str]:
@@ -108,10 +99,10 @@ WORKER_ACTIONS = {
 @login_required
 def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
     spec = WORKER_ACTIONS.get(action)
+    if spec is None:
+        raise Http404(f"worker/{name} not found")  # no such action on any worker
     principal = principal_of(request)
-    worker = queries.visible_workers(principal).filter(name=name).first()
-    if spec is None or worker is None:
-        raise Http404(f"worker/{name} not found")
+    worker = queries.named_or_404(queries.visible_workers(principal), name)
     form = spec.form(request.POST) if spec.form else None
     back = _next(request, reverse("debugui:worker", args=[name]))
     confirm = {"title": f"{spec.label}: {name}", "question": spec.question.format(name=name), "form": form}
@@ -124,9 +115,7 @@ def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
 @login_required
 def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    team = policy.visible(principal, Team.objects.all()).filter(name=name).first()
-    if team is None:
-        raise Http404(f"team/{name} not found")
+    queries.named_or_404(policy.visible(principal, Team.objects.all()), name)  # a team it may not see is a 404
     form = DebugWorkerForm(request.POST)
     back = _next(request, reverse("debugui:team", args=[name]))
     question = f"Create a DebugWorker for team {name}? It mirrors the workspaces of the team's members."
@@ -140,9 +129,7 @@ def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def delete_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    debugworker = policy.visible(principal, DebugWorker.objects.all()).filter(name=name).first()
-    if debugworker is None:
-        raise Http404(f"debugworker/{name} not found")
+    debugworker = queries.named_or_404(policy.visible(principal, DebugWorker.objects.all()), name)
     fallback = (
         reverse("debugui:team", args=[debugworker.team_name])
         if debugworker.team_name
@@ -186,23 +173,21 @@ def _confirmed_action(request: HttpRequest, confirm: dict, back: str, run: Calla
 
 
 def _carried_out(run: Callable[[], str]) -> str:
-    """Run an operation; the domain's refusals become ``ActionFailed`` with their own message."""
+    """Run an operation; a refusal of the domain becomes ``ActionFailed`` with its own words,
+    status and field."""
     try:
         return run()
-    except policy.Denied as error:
-        raise ActionFailed(str(error), 403) from None
-    except policy.QuotaExceeded as error:
-        raise ActionFailed(str(error), 422) from None
-    except ManifestInvalid as error:
-        first = error.errors[0]
-        field = first.field.rsplit(".", 1)[-1] if first.field.endswith((".image", ".model", ".name")) else ""
-        raise ActionFailed(f"{first.field}: {first.message}", 422, field) from None
-    except InvalidDebugRequest as error:
-        raise ActionFailed(str(error), 400, error.field) from None
-    except policy.NotFound as error:
-        raise ActionFailed(str(error), 404, error.field) from None
-    except LifecycleRefused as error:
-        raise ActionFailed(str(error), 409) from None
+    except DomainError as error:
+        raise ActionFailed(error.describe(), error.status, form_field(error.field)) from None
+
+
+def form_field(path: str) -> str:
+    """The control a field path points at: a request field is one already; of a manifest path
+    (``spec.workers[1].image``) the last part, when the page has a control of that name."""
+    if "." not in path:
+        return path
+    last = path.rsplit(".", 1)[-1]
+    return last if last in FORM_FIELDS else ""
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from controller import policy
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.services.agent_timing import heartbeat_every
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -91,6 +93,15 @@ def visible_pushes(principal: policy.Principal) -> QuerySet[ConfigPush]:
     )
 
 
+def named_or_404(rows: QuerySet, name: str):
+    """The row named ``name`` among ``rows`` (already filtered by the policy), else a 404: the
+    answer a missing one gets, so a page never tells that a row out of scope exists."""
+    row = rows.filter(name=name).first()
+    if row is None:
+        raise Http404(f"{rows.model.kind.lower()}/{name} not found")
+    return row
+
+
 # --- sorting and pages -----------------------------------------------------------------
 def sorted_by(queryset: QuerySet, request, sorts: dict[str, str], default: str = "name") -> tuple[QuerySet, str]:
     """``queryset`` ordered by the request's ``?sort=`` (``-`` for descending); unknown keys fall back."""
@@ -129,7 +140,7 @@ def worker_health(worker: Worker) -> str:
 
 def manager_interval(manager: Manager) -> str:
     """The Manager's own heartbeat interval (its spec's ``config.heartbeatInterval``)."""
-    return (manager.spec.get("config") or {}).get("heartbeatInterval") or "15m"
+    return heartbeat_every({}, manager.config)
 
 
 def manager_health(manager: Manager) -> str:
@@ -155,7 +166,7 @@ def _iso(moment) -> str | None:
 def worker_row(worker: Worker) -> dict[str, Any]:
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team else "",
+        "team": worker.team_name,
         "role": worker.role or "standalone",
         "phase": worker.phase,
         "state": worker.state,

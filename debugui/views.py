@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from controller import policy
@@ -84,10 +84,8 @@ def overview(request: HttpRequest) -> HttpResponse:
 @login_required
 def team_detail(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    team = queries.teams_with_health(principal).filter(name=name).first()
-    if team is None:
-        raise Http404(f"team/{name} not found")
-    _with_health([team], queries.team_health)
+    team = queries.named_or_404(queries.teams_with_health(principal), name)
+    team.health = queries.team_health(team)
     members = queries.visible_workers(principal).filter(team=team)
     leader = members.filter(role=MemberRole.TEAM_LEADER).first()
     workers, sort = queries.sorted_by(members.filter(role=MemberRole.WORKER), request, queries.WORKER_SORTS)
@@ -141,9 +139,7 @@ def worker_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def worker_detail(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
-    worker = queries.visible_workers(principal).filter(name=name).first()
-    if worker is None:
-        raise Http404(f"worker/{name} not found")
+    worker = queries.named_or_404(queries.visible_workers(principal), name)
     return render(request, "debugui/worker.html", worker_context(request, worker))
 
 
@@ -191,9 +187,7 @@ def debugworker_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
-    debugworker = policy.visible(principal_of(request), DebugWorker.objects.all()).filter(name=name).first()
-    if debugworker is None:
-        raise Http404(f"debugworker/{name} not found")
+    debugworker = queries.named_or_404(policy.visible(principal_of(request), DebugWorker.objects.all()), name)
     return render(
         request,
         "debugui/debugworker.html",
@@ -218,10 +212,8 @@ HEALTH_NOTES = {
 
 @login_required
 def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
-    manager = policy.visible(principal_of(request), Manager.objects.all()).filter(name=name).first()
-    if manager is None:
-        raise Http404(f"manager/{name} not found")
-    _with_health([manager], queries.manager_health)
+    manager = queries.named_or_404(policy.visible(principal_of(request), Manager.objects.all()), name)
+    manager.health = queries.manager_health(manager)
     recent = Heartbeat.objects.filter(manager=manager).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
     heartbeats = list(recent)[::-1]
     context = _context(

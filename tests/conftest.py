@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.reconcilers.services import default_services
+from controller.connections import default_connections
 from controller.services.apply import Outcome, apply_text
 from hiclaw_site.celery import app as celery_app
 
@@ -47,7 +47,7 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def embedded_services(settings, tmp_path):
     """Reconciles in tests run embedded-style in a temp dir: process backend, file storage,
-    no Matrix, no gateway. Tests of real services build their own ``Services``."""
+    no Matrix, no gateway. Tests of real services build their own ``Connections``."""
     settings.DATA_DIR = tmp_path / "data"
     settings.HICLAW_BACKEND = "process"
     settings.HICLAW_STORAGE_URL = f"file://{tmp_path / 'storage'}"
@@ -55,13 +55,13 @@ def embedded_services(settings, tmp_path):
     settings.HICLAW_GATEWAY_URL = ""
     # Nothing listens there: reference workers started by a test keep retrying quietly.
     settings.HICLAW_CONTROLLER_URL = "http://127.0.0.1:9"
-    default_services.cache_clear()
+    default_connections.cache_clear()
     yield
-    if default_services.cache_info().currsize:
-        backend = default_services().backend
+    if default_connections.cache_info().currsize:
+        backend = default_connections().backend
         for instance in backend.list():
             backend.delete(instance.name)
-    default_services.cache_clear()
+    default_connections.cache_clear()
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from controller.connections import default_connections
 from controller.models import AgentToken, Heartbeat, Worker
-from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_heartbeat_refusals_name_the_problem(workers):
 
 
 def test_workspace_is_limited_to_the_callers_own_prefix(workers):
-    storage = default_services().storage
+    storage = default_connections().storage
     storage.put("agents/ada/SOUL.md", b"ada's soul")
     storage.put("agents/bob/SOUL.md", b"bob's soul")
     ada = client_for("worker", "ada")

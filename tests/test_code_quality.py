@@ -1,9 +1,12 @@
-"""The code base stays lint-clean, formatted (ruff), layered (import-linter) and type-checked (mypy)."""
+"""The code base stays lint-clean and formatted (ruff), layered and free of import cycles
+(import-linter, grimp) and type-checked (mypy), so CI catches drift."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import grimp
 
 from tests.conftest import ROOT
 
@@ -23,8 +26,7 @@ def test_ruff_format_is_clean():
 
 
 def test_import_contracts_hold():
-    """The layering (views -> services/policy -> models; clients and backends know no domain),
-    checked by import-linter against the contracts in pyproject.toml."""
+    """The layer order and the forbidden imports, checked by import-linter (contracts in pyproject.toml)."""
     lint_imports = ROOT / ".venv" / "bin" / "lint-imports"
     result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -43,3 +45,16 @@ def test_types_check():
         + result.stdout[-5000:]
         + result.stderr[-2000:]
     )
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle among the project's modules, counting imports inside functions: a module
+    that needs a lower one's help gets it from below, never by a lazy import of a higher one."""
+    graph = grimp.build_graph("controller", "debugui", "hiclaw_site", cache_dir=None)
+    cycles = set()
+    for importer in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(importer):
+            back = graph.find_shortest_chain(importer=imported, imported=importer)
+            if back is not None:
+                cycles.add(" -> ".join((importer, *back)))
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(cycles))

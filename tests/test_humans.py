@@ -62,12 +62,14 @@ def test_each_level_gets_exactly_its_rooms_and_follows_team_changes(driver, sett
         return Team.objects.get(name=name).team_room_id
 
     def rooms_of(person: str) -> set[str]:
-        user = driver.services.matrix.user_id(person)
-        admin = driver.services.admin_session
+        user = driver.connections.matrix.user_id(person)
+        admin = driver.connections.admin_session
         everything = {r for r in Worker.objects.values_list("room_id", flat=True)} | {
             r for r in Team.objects.values_list("team_room_id", flat=True)
         }
-        return {r for r in everything if driver.services.matrix.room_members(admin, r).get(user) in ("join", "invite")}
+        return {
+            r for r in everything if driver.connections.matrix.room_members(admin, r).get(user) in ("join", "invite")
+        }
 
     all_rooms = {room(n) for n in names} | {team_room(red), team_room(blue)}
     assert rooms_of(root) == all_rooms
@@ -80,7 +82,7 @@ def test_each_level_gets_exactly_its_rooms_and_follows_team_changes(driver, sett
     assert len(sent) == 1 and Human.objects.get(name=lead).email_sent
     password = Human.objects.get(name=lead).initial_password()
     assert password in sent[0].body
-    assert driver.services.matrix.login(lead, password).user_id == driver.services.matrix.user_id(lead)
+    assert driver.connections.matrix.login(lead, password).user_id == driver.connections.matrix.user_id(lead)
 
     # The red team gains a worker: its room reaches the level-1 and level-2 people.
     apply_text(to_yaml(team(red, ["a", "b"])))

@@ -23,12 +23,12 @@ ORIGINAL = EXAMPLES / "original"
 
 
 def instance_labels(driver, kind: str, name: str) -> dict[str, str]:
-    [info] = [i for i in driver.services.backend.list() if (i.kind, i.resource) == (kind, name)]
+    [info] = [i for i in driver.connections.backend.list() if (i.kind, i.resource) == (kind, name)]
     return info.labels
 
 
 def agent_config(driver, prefix: str, runtime: str = "openclaw") -> dict:
-    return json.loads(driver.services.storage.get(f"{prefix}/{runtime}.json"))
+    return json.loads(driver.connections.storage.get(f"{prefix}/{runtime}.json"))
 
 
 def test_the_leaders_labels_channel_policy_and_access_entries_are_honoured(embedded_driver, settings):
@@ -84,10 +84,10 @@ spec:
 def test_the_idle_timeout_under_permissions_puts_idle_workers_to_sleep(embedded_driver):
     apply_text(TEAM)
     embedded_driver.converge(("Worker", "quay-lead"), ("Worker", "quay-a"), ("Team", "quay"))
-    agents = embedded_driver.services.storage.get("agents/quay-lead/AGENTS.md").decode()
+    agents = embedded_driver.connections.storage.get("agents/quay-lead/AGENTS.md").decode()
     assert "Idle workers sleep after 45m" in agents
 
     start = datetime(2026, 11, 27, 10, tzinfo=UTC)
     Worker.objects.get(name="quay-a").record_heartbeat("idle", now=start)
-    assert sweep(embedded_driver.services, start + timedelta(minutes=44)).slept == []
-    assert sweep(embedded_driver.services, start + timedelta(minutes=46)).slept == ["quay-a"]
+    assert sweep(embedded_driver.connections, start + timedelta(minutes=44)).slept == []
+    assert sweep(embedded_driver.connections, start + timedelta(minutes=46)).slept == ["quay-a"]

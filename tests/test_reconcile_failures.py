@@ -11,10 +11,10 @@ from controller import reconcilers
 from controller.clients.gateway import GatewayClient
 from controller.clients.matrix import MatrixClient
 from controller.clients.storage import storage_from_url
+from controller.connections import Connections, default_connections
 from controller.models import Worker
 from controller.reconcilers.base import backoff
 from controller.reconcilers.locks import resource_lock
-from controller.reconcilers.services import Services, default_services
 from controller.services.apply import apply_text
 from tests.helpers import free_port
 
@@ -28,16 +28,16 @@ def test_backoff_doubles_and_is_capped():
 
 @pytest.mark.django_db
 def test_unreachable_gateway_sets_condition_backs_off_and_keeps_earlier_progress(settings):
-    embedded = default_services()  # gateway disabled
-    broken = Services(
+    embedded = default_connections()  # gateway disabled
+    broken = Connections(
         backend=embedded.backend,
         storage=embedded.storage,
         matrix=None,
         gateway=GatewayClient(f"http://127.0.0.1:{free_port()}", "admin", "pw", timeout=1),
     )
     apply_text(MANIFEST)
-    first = reconcilers.reconcile("Worker", "bo", services=broken)
-    second = reconcilers.reconcile("Worker", "bo", services=broken)
+    first = reconcilers.reconcile("Worker", "bo", connections=broken)
+    second = reconcilers.reconcile("Worker", "bo", connections=broken)
     assert (first.requeue_after, second.requeue_after) == (2, 4)
 
     worker = Worker.objects.get(name="bo")
@@ -49,7 +49,7 @@ def test_unreachable_gateway_sets_condition_backs_off_and_keeps_earlier_progress
     assert embedded.backend.status("hiclaw-worker-bo").state == "Missing"  # later steps did not run
 
     # Once the gateway is back (here: disabled), the worker converges and the count resets.
-    assert reconcilers.reconcile("Worker", "bo", services=embedded).requeue_after is None
+    assert reconcilers.reconcile("Worker", "bo", connections=embedded).requeue_after is None
     worker.refresh_from_db()
     assert (worker.phase, worker.failures, worker.message) == ("Running", 0, "")
 
@@ -57,10 +57,10 @@ def test_unreachable_gateway_sets_condition_backs_off_and_keeps_earlier_progress
 @pytest.mark.django_db
 @pytest.mark.parametrize("broken", ["matrix", "storage"])
 def test_unreachable_matrix_or_storage_is_a_temporary_failure_that_deletes_nothing(settings, broken):
-    embedded = default_services()
+    embedded = default_connections()
     closed = f"127.0.0.1:{free_port()}"
     settings.HICLAW_MATRIX_DOMAIN = "hs.test"
-    services = Services(
+    services = Connections(
         backend=embedded.backend,
         storage=storage_from_url(f"s3://key:secret@{closed}/bucket?secure=false")
         if broken == "storage"
@@ -71,7 +71,7 @@ def test_unreachable_matrix_or_storage_is_a_temporary_failure_that_deletes_nothi
         gateway=embedded.gateway,
     )
     apply_text(MANIFEST)
-    assert reconcilers.reconcile("Worker", "bo", services=services).requeue_after == 2
+    assert reconcilers.reconcile("Worker", "bo", connections=services).requeue_after == 2
     worker = Worker.objects.get(name="bo")
     condition = worker.condition({"matrix": "MatrixReady", "storage": "StorageReady"}[broken])
     assert (condition["status"], condition["reason"]) == ("False", "Unavailable")
@@ -92,7 +92,7 @@ def test_a_program_that_cannot_run_is_a_permanent_failure(monkeypatch):
     instance = worker.condition("InstanceReady")
     assert (instance["status"], instance["reason"]) == ("False", "ImageNotFound")
     assert "/nonexistent/python3" in instance["message"]
-    assert default_services().storage.exists("agents/bo/openclaw.json")  # nothing deleted on failure
+    assert default_connections().storage.exists("agents/bo/openclaw.json")  # nothing deleted on failure
 
 
 @pytest.mark.django_db
@@ -104,7 +104,7 @@ def test_without_a_controller_url_no_instance_is_started(settings):
     assert worker.phase == "Failed"
     assert worker.condition("InstanceReady")["reason"] == "NoControllerURL"
     assert "HICLAW_CONTROLLER_URL is not set" in worker.message
-    assert default_services().backend.list() == []
+    assert default_connections().backend.list() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -137,7 +137,7 @@ def test_a_held_lock_makes_other_passes_wait_or_skip():
 def test_every_external_name_follows_the_resource_prefix(settings):
     settings.HICLAW_RESOURCE_PREFIX = "acme-"
     settings.HICLAW_CONTROLLER_ID = "acme"
-    from controller.reconcilers import naming
+    from controller import naming
 
     assert naming.instance_name("worker", "bo") == "acme-worker-bo"
     assert naming.matrix_localpart("worker", "bo") == "acme-worker-bo"
@@ -145,23 +145,23 @@ def test_every_external_name_follows_the_resource_prefix(settings):
     assert naming.consumer_name("worker", "bo") == "acme-worker-bo"
     apply_text(MANIFEST)
     reconcilers.reconcile("Worker", "bo")
-    backend = default_services().backend
+    backend = default_connections().backend
     assert [(i.name, i.labels["hiclaw.io/controller"]) for i in backend.list()] == [("acme-worker-bo", "acme")]
 
 
 @pytest.mark.django_db
 def test_deletion_waits_for_a_service_that_is_down_then_completes():
-    embedded = default_services()
+    embedded = default_connections()
     apply_text(MANIFEST)
     reconcilers.reconcile("Worker", "bo")
     Worker.objects.filter(name="bo").update(deletion_requested_at="2026-01-01T00:00:00Z")
-    down = Services(
+    down = Connections(
         backend=embedded.backend,
         storage=embedded.storage,
         matrix=None,
         gateway=GatewayClient(f"http://127.0.0.1:{free_port()}", "admin", "pw", timeout=1),
     )
-    assert reconcilers.reconcile("Worker", "bo", services=down).requeue_after == 2
+    assert reconcilers.reconcile("Worker", "bo", connections=down).requeue_after == 2
     worker = Worker.objects.get(name="bo")
     assert worker.message.startswith("deletion waits:") and worker.failures == 1
     assert reconcilers.reconcile("Worker", "bo").requeue_after is None

@@ -48,7 +48,7 @@ def bring_up_team(driver) -> tuple[str, MatrixSession]:
         f"spec: {{displayName: H, email: h@example.com, permissionLevel: 2, accessibleTeams: [{team}]}}\n"
     )
     driver.converge(("Worker", f"{team}-lead"), ("Worker", f"{team}-a"), ("Team", team), ("Human", f"h{team}"))
-    matrix = driver.services.matrix
+    matrix = driver.connections.matrix
     person = matrix.login(f"h{team}", Human.objects.get(name=f"h{team}").initial_password())
     matrix.join(person, Team.objects.get(name=team).team_room_id)
     for name in (f"{team}-lead", f"{team}-a"):
@@ -63,7 +63,7 @@ def latest_note(worker: str) -> str:
 
 def say(driver, session: MatrixSession, room_id: str, worker: str, text: str) -> float:
     user_id = Worker.objects.get(name=worker).matrix_user_id
-    driver.services.matrix.send_message(session, room_id, f"{user_id} {text}", mentions=[user_id])
+    driver.connections.matrix.send_message(session, room_id, f"{user_id} {text}", mentions=[user_id])
     return time.monotonic()
 
 
@@ -72,7 +72,7 @@ def answer(driver, session: MatrixSession, room_id: str, worker: str, containing
     user_id = Worker.objects.get(name=worker).matrix_user_id
 
     def find():
-        for event in driver.services.matrix.messages(session, room_id):
+        for event in driver.connections.matrix.messages(session, room_id):
             body = event.get("content", {}).get("body", "")
             if event["type"] == "m.room.message" and event["sender"] == user_id and containing in body:
                 return event
@@ -81,7 +81,7 @@ def answer(driver, session: MatrixSession, room_id: str, worker: str, containing
     try:
         return wait_until(find, seconds, f"{worker}'s answer containing {containing!r}")
     except BaseException:
-        print(driver.services.backend.logs(f"hiclaw-worker-{worker}", tail=200))  # the worker's side, on failure
+        print(driver.connections.backend.logs(f"hiclaw-worker-{worker}", tail=200))  # the worker's side, on failure
         raise
 
 
@@ -132,7 +132,7 @@ def test_a_person_talks_to_a_worker_and_the_dashboard_sees_its_work(driver, capl
     # Deleting the worker deactivates its account and ends its process; no log holds its token.
     row = Worker.objects.get(name=worker)
     token = row.matrix_access_token
-    log = driver.services.backend.logs(f"hiclaw-worker-{worker}", tail=10_000)
+    log = driver.connections.backend.logs(f"hiclaw-worker-{worker}", tail=10_000)
     assert "following Matrix as" in log and token not in log
     apply_text(
         f"apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {{name: {team}}}\n"
@@ -140,14 +140,14 @@ def test_a_person_talks_to_a_worker_and_the_dashboard_sees_its_work(driver, capl
     )
     driver.converge(("Worker", worker), ("Team", team))
     assert not Worker.objects.filter(name=worker).exists()
-    assert driver.services.matrix.user_info(driver.services.admin_session, worker_id)["deactivated"]
-    assert driver.services.backend.status(f"hiclaw-worker-{worker}").state == InstanceState.MISSING
+    assert driver.connections.matrix.user_info(driver.connections.admin_session, worker_id)["deactivated"]
+    assert driver.connections.backend.status(f"hiclaw-worker-{worker}").state == InstanceState.MISSING
     assert token not in caplog.text
 
 
 def test_leader_answers_team_and_notices_are_acknowledged(driver):
     team, person = bring_up_team(driver)
-    matrix, admin = driver.services.matrix, driver.services.admin_session
+    matrix, admin = driver.connections.matrix, driver.connections.admin_session
     leader, worker = Worker.objects.get(name=f"{team}-lead"), Worker.objects.get(name=f"{team}-a")
     room = Team.objects.get(name=team).team_room_id
 
@@ -169,7 +169,7 @@ def test_leader_answers_team_and_notices_are_acknowledged(driver):
     acks = acknowledged(latest_note(worker.name))
     assert {("save-state", "r1"), ("skills-update", "s1")} <= acks and ("save-state", "forged1") not in acks
     assert Worker.objects.get(name=worker.name).skills_version == "2026.12.1"
-    saved = driver.services.storage.get(f"agents/{worker.name}/memory/state.json")
+    saved = driver.connections.storage.get(f"agents/{worker.name}/memory/state.json")
     assert b'"notice": "r1"' in saved
 
     # A deactivated account ends the Matrix loop once; heartbeats go on reporting it.
@@ -178,6 +178,6 @@ def test_leader_answers_team_and_notices_are_acknowledged(driver):
     count = Heartbeat.objects.filter(worker__name=worker.name).count()
     wait_until(lambda: Heartbeat.objects.filter(worker__name=worker.name).count() > count + 1, 10, "more heartbeats")
     assert "matrix: stopped" in latest_note(worker.name)
-    log = driver.services.backend.logs(f"hiclaw-worker-{worker.name}", tail=10_000)
+    log = driver.connections.backend.logs(f"hiclaw-worker-{worker.name}", tail=10_000)
     assert log.count("matrix loop of") == 1 and "M_UNKNOWN_TOKEN" in log
     assert worker.matrix_access_token not in log

@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 
 from controller import reconcilers
 from controller.backends.base import InstanceSpec
+from controller.connections import default_connections
 from controller.models import Human, Worker
 from controller.reconcilers.resync import resync
-from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 from tests.helpers import manifest, to_yaml
 
@@ -27,7 +27,7 @@ def worker(name: str, state: str = "Running") -> str:
 
 def run_resync() -> tuple[list[tuple[str, str]], object]:
     queued: list[tuple[str, str]] = []
-    report = resync(default_services().backend, lambda kind, name: queued.append((kind, name)))
+    report = resync(default_connections().backend, lambda kind, name: queued.append((kind, name)))
     return queued, report
 
 
@@ -55,15 +55,15 @@ def test_new_generation_failures_and_deletions_are_queued():
 def test_an_instance_that_died_is_queued():
     apply_text(worker("a"))
     reconcilers.reconcile("Worker", "a")
-    default_services().backend.stop("hiclaw-worker-a")  # out of band
+    default_connections().backend.stop("hiclaw-worker-a")  # out of band
     queued, _ = run_resync()
     assert queued == [("Worker", "a")]
     reconcilers.reconcile("Worker", "a")
-    assert default_services().backend.status("hiclaw-worker-a").running
+    assert default_connections().backend.status("hiclaw-worker-a").running
 
 
 def test_orphan_instances_labelled_ours_are_deleted():
-    backend = default_services().backend
+    backend = default_connections().backend
     backend.create(InstanceSpec(name="hiclaw-worker-ghost", kind="worker", resource="ghost", command=SLEEP))
     apply_text(worker("a"))
     reconcilers.reconcile("Worker", "a")
@@ -86,7 +86,7 @@ def test_queries_per_pass_do_not_grow_with_the_number_of_workers():
 
 
 def test_orphan_manager_instances_are_deleted_and_a_stopped_manager_is_queued():
-    backend = default_services().backend
+    backend = default_connections().backend
     backend.create(InstanceSpec(name="hiclaw-manager-ghost", kind="manager", resource="ghost", command=SLEEP))
     apply_text(to_yaml(manifest("Manager", "boss", {"model": "q"})))
     reconcilers.reconcile("Manager", "boss")

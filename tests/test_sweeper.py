@@ -49,9 +49,9 @@ def test_missed_heartbeats_mark_unhealthy_once_and_a_heartbeat_clears_it(running
     worker = Worker.objects.get(name="hb-a")
     start = at(10)
     worker.record_heartbeat("busy", active_tasks=1, now=start)
-    assert sweep(driver.services, start + timedelta(minutes=19)).unhealthy == []  # within 2 x 10m
-    assert sweep(driver.services, start + timedelta(minutes=21)).unhealthy == ["hb-a"]
-    assert sweep(driver.services, start + timedelta(minutes=40)).unhealthy == []  # only once
+    assert sweep(driver.connections, start + timedelta(minutes=19)).unhealthy == []  # within 2 x 10m
+    assert sweep(driver.connections, start + timedelta(minutes=21)).unhealthy == ["hb-a"]
+    assert sweep(driver.connections, start + timedelta(minutes=40)).unhealthy == []  # only once
     worker.refresh_from_db()
     healthy = next(c for c in worker.status_manifest()["conditions"] if c["type"] == "Healthy")
     assert (healthy["status"], healthy["reason"]) == ("False", "HeartbeatMissed")
@@ -67,20 +67,20 @@ def test_idle_past_timeout_inside_active_hours_sleeps_and_stops_the_instance(run
     driver = running_team("idle", hours="09:00-18:00", idle="60m")
     worker = Worker.objects.get(name="idle-a")
     worker.record_heartbeat("idle", now=at(10))
-    assert sweep(driver.services, at(10, 59)).slept == []
-    assert sweep(driver.services, at(11, 1)).slept == ["idle-a"]
+    assert sweep(driver.connections, at(10, 59)).slept == []
+    assert sweep(driver.connections, at(11, 1)).slept == ["idle-a"]
     driver.converge(("Worker", "idle-a"))
     worker.refresh_from_db()
     assert (worker.state, worker.phase) == ("Sleeping", "Sleeping")
-    assert driver.services.backend.status("hiclaw-worker-idle-a").state == "Stopped"
-    assert driver.services.storage.exists("agents/idle-a/openclaw.json")  # the workspace is kept
+    assert driver.connections.backend.status("hiclaw-worker-idle-a").state == "Stopped"
+    assert driver.connections.storage.exists("agents/idle-a/openclaw.json")  # the workspace is kept
     assert Worker.objects.get(name="idle-lead").state == "Running"  # leaders are not put to sleep
 
 
 def test_idle_outside_active_hours_is_left_running(running_team):
     driver = running_team("night", hours="09:00-18:00", idle="60m")
     Worker.objects.get(name="night-a").record_heartbeat("idle", now=at(19))
-    assert sweep(driver.services, at(22)).slept == []
+    assert sweep(driver.connections, at(22)).slept == []
     assert Worker.objects.get(name="night-a").state == "Running"
 
 
@@ -91,17 +91,17 @@ def test_a_heartbeat_with_active_tasks_clears_idle_since(running_team):
     assert Worker.objects.get(name="busy-a").idle_since == at(10)
     worker.record_heartbeat("busy", active_tasks=2, now=at(10, 30))
     assert Worker.objects.get(name="busy-a").idle_since is None
-    assert sweep(driver.services, at(12)).slept == []
+    assert sweep(driver.connections, at(12)).slept == []
 
 
 def test_wake_reverses_sleep(running_team):
     driver = running_team("wake", idle="60m")
     Worker.objects.get(name="wake-a").record_heartbeat("idle", now=at(10))
-    sweep(driver.services, at(12))
+    sweep(driver.connections, at(12))
     driver.converge(("Worker", "wake-a"))
     set_desired_state(Worker.objects.get(name="wake-a"), "Running")
     driver.converge(("Worker", "wake-a"))
-    assert driver.services.backend.status("hiclaw-worker-wake-a").running
+    assert driver.connections.backend.status("hiclaw-worker-wake-a").running
 
 
 @pytest.mark.parametrize(
@@ -124,11 +124,11 @@ def test_unhealthy_worker_is_announced_in_the_team_room(matrix_driver, synapse):
     apply_text(team(name))
     driver.converge(("Worker", f"{name}-lead"), ("Worker", f"{name}-a"), ("Team", name))
     Worker.objects.get(name=f"{name}-a").record_heartbeat("busy", active_tasks=1, now=at(10))
-    assert sweep(driver.services, at(11)).unhealthy == [f"{name}-a"]
+    assert sweep(driver.connections, at(11)).unhealthy == [f"{name}-a"]
     room = Team.objects.get(name=name).team_room_id
     bodies = [
         e["content"].get("body", "")
-        for e in driver.services.matrix.messages(synapse.admin, room)
+        for e in driver.connections.matrix.messages(synapse.admin, room)
         if e["type"] == "m.room.message"
     ]
     assert any(f"{name}-a missed its heartbeats" in body for body in bodies)

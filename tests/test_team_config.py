@@ -29,7 +29,7 @@ def team(workers: list[str], *, peer_mentions: bool = True, debug: bool = True, 
 
 
 def config(driver, worker: str) -> dict:
-    return json.loads(driver.services.storage.get(f"agents/{worker}/openclaw.json"))
+    return json.loads(driver.connections.storage.get(f"agents/{worker}/openclaw.json"))
 
 
 def converge(driver, *workers: str) -> None:
@@ -56,13 +56,13 @@ def test_channel_policy_follows_peer_mentions_and_extras(embedded_driver, settin
 def test_leader_agents_md_keeps_the_users_text_and_follows_the_members(embedded_driver):
     apply_text(team(["a"]))
     converge(embedded_driver, "lead", "a")
-    agents = embedded_driver.services.storage.get("agents/t-lead/AGENTS.md").decode()
+    agents = embedded_driver.connections.storage.get("agents/t-lead/AGENTS.md").decode()
     assert agents.startswith("Our own house rules.")
     assert "## Team t" in agents and "t-a (q)" in agents and "t-b" not in agents
 
     apply_text(team(["a", "b"]))
     embedded_driver.converge(*list(embedded_driver.queue), ("Worker", "t-b"), ("Worker", "t-lead"))
-    agents = embedded_driver.services.storage.get("agents/t-lead/AGENTS.md").decode()
+    agents = embedded_driver.connections.storage.get("agents/t-lead/AGENTS.md").decode()
     assert agents.startswith("Our own house rules.") and "t-b (q)" in agents
     assert agents.count("hiclaw:team-context begin") == 1
 
@@ -84,7 +84,7 @@ def test_manager_runs_with_its_config(embedded_driver):
     config = {"heartbeatInterval": "5m", "notifyChannel": "team-room"}
     apply_text(to_yaml(manifest("Manager", "boss", {"model": "q", "config": config})))
     embedded_driver.converge(("Manager", "boss"))
-    services = embedded_driver.services
+    services = embedded_driver.connections
     assert services.backend.status("hiclaw-manager-boss").running
     written = json.loads(services.storage.get("managers/boss/openclaw.json"))
     assert written["manager"] == {"heartbeatInterval": "5m", "workerIdleTimeout": "720m", "notifyChannel": "team-room"}
@@ -101,4 +101,4 @@ def test_deleting_a_team_removes_its_members_then_itself_and_its_debugworker(emb
     embedded_driver.converge(("Worker", "t-lead"), ("Worker", "t-a"), ("Team", "t"), ("DebugWorker", "t-debug"))
     assert not Team.objects.exists() and not Worker.objects.exists()
     assert not DebugWorker.objects.filter(name="t-debug").exists()
-    assert embedded_driver.services.backend.list() == []
+    assert embedded_driver.connections.backend.list() == []

@@ -40,7 +40,7 @@ def bring_up(driver, team: str) -> None:
 
 
 def test_team_on_docker_and_synapse(real_driver, synapse, docker_service):
-    services, matrix, admin = real_driver.services, real_driver.services.matrix, synapse.admin
+    services, matrix, admin = real_driver.connections, real_driver.connections.matrix, synapse.admin
     team = f"t{uuid.uuid4().hex[:6]}"
     boss = matrix.register(f"boss-{team}", "boss-password-123").user_id
     apply_text(MANAGER)
@@ -101,7 +101,7 @@ def test_team_on_docker_and_synapse(real_driver, synapse, docker_service):
 def test_team_in_embedded_mode(embedded_driver):
     apply_text(team_manifest("emb", ["a", "b", "c"]))
     bring_up(embedded_driver, "emb")
-    backend = embedded_driver.services.backend
+    backend = embedded_driver.connections.backend
     running = sorted(i.resource for i in backend.list() if i.team == "emb" and i.state == "Running")
     assert running == ["emb-a", "emb-b", "emb-c", "emb-lead"]
     row = Team.objects.get(name="emb")

@@ -14,9 +14,9 @@ import uuid
 import pytest
 import requests
 
+from controller.connections import Connections
 from controller.models import Worker
 from controller.reconcilers import reconcile
-from controller.reconcilers.services import Services
 from controller.reconcilers.worker import WorkerReconciler
 from controller.services.apply import apply_text
 from controller.services.lifecycle import request_deletion, set_desired_state
@@ -86,7 +86,7 @@ def rooms_named(synapse, name: str) -> int:
 def test_worker_lifecycle_on_docker_synapse_and_s3(world, synapse, docker_service, gateway_standin):
     name = unique("e2e")
     apply_text(worker_manifest(name))
-    assert reconcile("Worker", name, services=world).requeue_after is None
+    assert reconcile("Worker", name, connections=world).requeue_after is None
 
     worker = Worker.objects.get(name=name)
     assert worker.phase == "Running", worker.message
@@ -130,7 +130,7 @@ def test_worker_lifecycle_on_docker_synapse_and_s3(world, synapse, docker_servic
 
     # Sleep: the container stops, the workspace stays.
     set_desired_state(worker, "Sleeping")
-    reconcile("Worker", name, services=world)
+    reconcile("Worker", name, connections=world)
     container.reload()
     assert container.status == "exited"
     assert Worker.objects.get(name=name).phase == "Sleeping"
@@ -138,7 +138,7 @@ def test_worker_lifecycle_on_docker_synapse_and_s3(world, synapse, docker_servic
 
     # Delete: container gone, account deactivated, consumer removed, row gone.
     request_deletion(worker)
-    reconcile("Worker", name, services=world)
+    reconcile("Worker", name, connections=world)
     assert not Worker.objects.filter(name=name).exists()
     assert not docker_service.client.containers.list(all=True, filters={"name": f"hiclaw-worker-{name}"})
     assert matrix.user_info(admin, worker.matrix_user_id)["deactivated"]
@@ -149,8 +149,8 @@ def test_worker_lifecycle_on_docker_synapse_and_s3(world, synapse, docker_servic
 def test_second_pass_changes_nothing_outside(world, gateway_standin):
     name = unique("idem")
     apply_text(worker_manifest(name))
-    reconcile("Worker", name, services=world)
-    recorded = Services(
+    reconcile("Worker", name, connections=world)
+    recorded = Connections(
         backend=Recorder(world.backend, MUTATING["backend"]),
         storage=Recorder(world.storage, MUTATING["storage"]),
         matrix=Recorder(world.matrix, MUTATING["matrix"]),
@@ -158,7 +158,7 @@ def test_second_pass_changes_nothing_outside(world, gateway_standin):
         admin_session=world.admin_session,
     )
     gateway_writes = gateway_standin.writes()
-    reconcile("Worker", name, services=recorded)
+    reconcile("Worker", name, connections=recorded)
     assert (recorded.backend.calls, recorded.matrix.calls, recorded.storage.calls) == ([], [], [])
     assert gateway_standin.writes() == gateway_writes
     assert Worker.objects.get(name=name).phase == "Running"
@@ -181,8 +181,8 @@ def test_crash_after_each_step_converges_without_duplicates(
     with pytest.raises(RuntimeError):
         crashing.reconcile(Worker.objects.get(name=name))
 
-    assert reconcile("Worker", name, services=world).requeue_after is None
-    assert reconcile("Worker", name, services=world).requeue_after is None
+    assert reconcile("Worker", name, connections=world).requeue_after is None
+    assert reconcile("Worker", name, connections=world).requeue_after is None
     worker = Worker.objects.get(name=name)
     assert worker.phase == "Running"
     containers = docker_service.client.containers.list(all=True, filters={"label": f"hiclaw.io/name={name}"})

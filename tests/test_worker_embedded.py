@@ -11,8 +11,8 @@ import pytest
 
 from controller import reconcilers
 from controller.backends.base import InstanceState
+from controller.connections import default_connections
 from controller.models import AgentToken, Heartbeat, Worker
-from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 from controller.services.lifecycle import request_deletion, set_desired_state
 from tests.helpers import wait_until
@@ -53,7 +53,7 @@ def test_worker_runs_sends_heartbeats_sleeps_wakes_and_is_deleted(live_controlle
         "StorageReady": ("True", "Written"),
         "InstanceReady": ("True", "Running"),
     }
-    services = default_services()
+    services = default_connections()
     keys = {info.key for info in services.storage.list("agents/ada/")}
     assert {"agents/ada/openclaw.json", "agents/ada/SOUL.md", "agents/ada/IDENTITY.md", "agents/ada/AGENTS.md"} <= keys
     assert services.storage.get("agents/ada/SOUL.md") == b"Be precise."
@@ -87,7 +87,7 @@ def test_worker_runs_sends_heartbeats_sleeps_wakes_and_is_deleted(live_controlle
 def test_config_change_rewrites_files_without_restarting(live_controller):
     apply_text(MANIFEST)
     reconcilers.reconcile("Worker", "ada")
-    backend, storage = default_services().backend, default_services().storage
+    backend, storage = default_connections().backend, default_connections().storage
     started = backend.status("hiclaw-worker-ada").started_at
 
     apply_text(MANIFEST.replace("Be precise.", "Be brief."))
@@ -100,7 +100,7 @@ def test_config_change_rewrites_files_without_restarting(live_controller):
 def test_resources_change_replaces_the_instance(live_controller):
     apply_text(MANIFEST)
     reconcilers.reconcile("Worker", "ada")
-    backend = default_services().backend
+    backend = default_connections().backend
     first = backend.status("hiclaw-worker-ada").started_at
     apply_text(MANIFEST + "  resources: {limits: {memory: 1Gi}}\n")
     reconcilers.reconcile("Worker", "ada")

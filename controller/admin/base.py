@@ -16,8 +16,9 @@ from django.utils.html import format_html, format_html_join
 
 from controller import policy
 from controller.admin.forms import ManifestForm
+from controller.errors import DomainError
 from controller.manifests import dump_yaml, to_manifest
-from controller.services.lifecycle import LifecycleRefused, request_deletion
+from controller.services.lifecycle import request_deletion
 
 STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "conditions_table", "status_yaml")
 
@@ -89,7 +90,7 @@ class ResourceAdmin(admin.ModelAdmin):
             try:
                 change(obj)
                 count += 1
-            except LifecycleRefused as refusal:
-                self.message_user(request, str(refusal), messages.ERROR)
+            except DomainError as refusal:
+                self.message_user(request, refusal.describe(), messages.ERROR)
         if count:
             self.message_user(request, f"{count} {queryset.model._meta.verbose_name_plural} {done}.")

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 
 from controller import policy
+from controller.errors import DomainError
 from controller.manifests import Document, ManifestInvalid, dump_yaml, parse, to_manifest
 from controller.models import API_VERSION, Resource
 from controller.services import operations
@@ -57,7 +58,7 @@ class ManifestForm(forms.ModelForm):
         try:
             documents = parse(text)
         except ManifestInvalid as invalid:
-            raise forms.ValidationError([str(error) for error in invalid.errors]) from None
+            raise forms.ValidationError(invalid.messages()) from None
         model = self._meta.model
         if len(documents) != 1 or documents[0].kind != model.kind:
             raise forms.ValidationError(f"give exactly one {model.kind} manifest")
@@ -68,10 +69,8 @@ class ManifestForm(forms.ModelForm):
             )
         try:
             operations.apply_as(self.principal, [document], dry_run=True)
-        except ManifestInvalid as invalid:
-            raise forms.ValidationError([str(error) for error in invalid.errors]) from None
-        except (policy.Denied, policy.QuotaExceeded, policy.NotFound, policy.TargetsDisagree) as refusal:
-            raise forms.ValidationError(str(refusal)) from None
+        except DomainError as refusal:  # every refusal, whatever its status, is shown on the form
+            raise forms.ValidationError(refusal.messages()) from None
         self.document = document
         return text
 

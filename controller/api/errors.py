@@ -1,38 +1,23 @@
 """Error bodies the original HiClaw server and CLI understand.
 
 The original server wrote ``message`` and its CLI reads ``error``; both carry
-the same text, plus ``field`` when one field is at fault. Domain exceptions
-map to statuses here: policy refusals 403, quotas and invalid manifests 422,
-unknown resources and those outside the caller's scope 404 (alike), refused
-state changes 409.
+the same text, plus ``field`` when one field is at fault. A domain error
+(``controller.errors.DomainError``) is answered with the status and field it
+carries, as the dashboard and the admin read them too.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from controller.manifests import ManifestInvalid
-from controller.policy import Denied, NotFound, QuotaExceeded
-from controller.services.lifecycle import LifecycleRefused
+from controller.errors import DomainError
 
 
 def hiclaw_exception_handler(exc, context):
-    if isinstance(exc, ManifestInvalid):
-        first = exc.errors[0]
-        message = str(first) if len(exc.errors) == 1 else f"{len(exc.errors)} errors; first: {first}"
-        body: dict[str, Any] = {"message": message, "error": message, "field": first.field}
-        body["errors"] = [error.as_dict() for error in exc.errors]
-        return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-    exc = {
-        Denied: lambda e: exceptions.PermissionDenied(str(e)),
-        QuotaExceeded: lambda e: Unprocessable(str(e)),
-        NotFound: lambda e: exceptions.NotFound({e.field: str(e)} if e.field else str(e)),
-        LifecycleRefused: lambda e: Conflict(str(e)),
-    }.get(type(exc), lambda e: e)(exc)
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -42,6 +27,13 @@ def hiclaw_exception_handler(exc, context):
         body["field"] = field
     response.data = body
     return response
+
+
+def domain_error_response(error: DomainError) -> Response:
+    """The answer to a domain error: its status, its words, its field."""
+    message = error.describe()
+    body = {"message": message, "error": message, **({"field": error.field} if error.field else {})}
+    return Response({**body, **error.details()}, status=error.status)
 
 
 class Unprocessable(exceptions.APIException):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,7 +24,6 @@ from controller.services.heartbeats import (
     MAX_NOTE,
     MAX_VERSION,
     WORKER,
-    InvalidHeartbeat,
     apply_reports,
     parse_report,
 )
@@ -58,9 +57,5 @@ class HeartbeatView(APIView):
         kind, model = (MANAGER, Manager) if principal.identity == Identity.MANAGER else (WORKER, Worker)
         if not model.objects.filter(name=principal.name, deletion_requested_at__isnull=True).exists():
             raise PermissionDenied(f"no {kind} named {principal.name!r} for this token")
-        try:
-            report = parse_report(principal.name, request.data, kind=kind)
-        except InvalidHeartbeat as error:
-            raise ValidationError({error.field: str(error).split(": ", 1)[1]}) from None
-        apply_reports([report])
+        apply_reports([parse_report(principal.name, request.data, kind=kind)])
         return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
@@ -21,12 +19,11 @@ from controller.api.schema import (
     errors,
     team_parameter,
 )
-from controller.manifests.schema import duration_seconds
-from controller.models import AgentPhase, AgentState, DesiredState, Manager, Worker
-from controller.services import operations
+from controller.models import DesiredState, Worker
+from controller.services import heartbeats, operations
+from controller.services.agent_timing import current_manager_config, idle_timeout_seconds, leader_spec
 
 ENSURE_READY_DEFAULT, ENSURE_READY_MAX = 60, 300
-DEFAULT_IDLE_TIMEOUT = "720m"
 
 
 class WorkerStateView(AgentAPIView):
@@ -57,19 +54,13 @@ class EnsureReadyView(AgentAPIView):
     def post(self, request, name: str):
         timeout = _timeout(request)
         worker = _worker(self.principal, name)
-        if worker.state != DesiredState.RUNNING:
-            operations.set_state(self.principal, worker, DesiredState.RUNNING)
-        else:
-            policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
-        deadline = time.monotonic() + timeout
-        while True:
-            phase, message = Worker.objects.filter(name=name).values_list("phase", "message").get()
-            if phase == AgentPhase.RUNNING:
-                return Response({"name": name, "ready": True, "phase": phase})
-            if time.monotonic() >= deadline:
-                note = f"timed out after {timeout} s" + (f": {message}" if message else "")
-                return Response({"name": name, "ready": False, "phase": phase, "message": note})
-            time.sleep(0.25)  # the reconcile runs in a Celery worker; poll its result
+        readiness = operations.ensure_ready(self.principal, worker, timeout)
+        if readiness.removed:
+            raise policy.NotFound("Worker", name)
+        if readiness.ready:
+            return Response({"name": name, "ready": True, "phase": readiness.phase})
+        note = f"timed out after {timeout} s" + (f": {readiness.message}" if readiness.message else "")
+        return Response({"name": name, "ready": False, "phase": readiness.phase, "message": note})
 
 
 class WorkerStatusView(AgentAPIView):
@@ -88,8 +79,8 @@ class ReadyReportView(AgentAPIView):
     def post(self, request, name: str):
         worker = _worker(self.principal, name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
-        worker.record_heartbeat(AgentState.IDLE, note="ready")
-        return Response(_status_line(worker))
+        heartbeats.apply_reports([heartbeats.report_ready(worker.name)])
+        return Response(_status_line(queryset_for("Worker").get(name=name)))
 
 
 class TeamStatusView(AgentAPIView):
@@ -114,12 +105,10 @@ class IdleCheckView(AgentAPIView):
     )
     def get(self, request):
         now = timezone.now()
-        manager = Manager.objects.order_by("name").first()
-        fallback = (manager.spec.get("config") or {}).get("workerIdleTimeout") if manager else None
+        manager_config = current_manager_config()  # the sweeper's rule: a Manager being deleted counts for nothing
         lines = []
         for worker in _team_workers(self.principal, request):
-            leader = (worker.team.spec["leader"] if worker.team else {}) or {}
-            timeout = duration_seconds(leader.get("workerIdleTimeout") or fallback or DEFAULT_IDLE_TIMEOUT)
+            timeout = idle_timeout_seconds(leader_spec(worker), manager_config)
             left = None
             if worker.idle_since is not None:
                 left = max(0, int(timeout - (now - worker.idle_since).total_seconds()))
@@ -158,7 +147,7 @@ def _status_line(worker: Worker) -> dict:
     ready = worker.reported_since_start
     return {
         "name": worker.name,
-        "team": worker.team.name if worker.team else "",
+        "team": worker.team_name,
         "phase": READY if ready else worker.phase,
         "state": worker.state,
         "ready": ready,

@@ -27,7 +27,7 @@ def _worker(worker: Worker, status: dict) -> dict[str, Any]:
         "model": worker.model,
         "runtime": worker.runtime,
         "image": worker.image,
-        "team": worker.team.name if worker.team else "",
+        "team": worker.team_name,
         "role": worker.role or "standalone",
         "state": worker.state,
         "matrixUserID": worker.matrix_user_id,

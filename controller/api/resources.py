@@ -12,13 +12,12 @@ from rest_framework.response import Response
 from controller import policy
 from controller.api import compat
 from controller.api.base import AgentAPIView, lookup, queryset_for
-from controller.api.debug import debugworker_spec
 from controller.api.errors import Conflict
 from controller.api.kind_schema import KindSchema
 from controller.api.representation import present
 from controller.manifests import parse_objects
 from controller.models import API_VERSION, KINDS, Human, Resource, Worker
-from controller.services import operations
+from controller.services import debugworkers, operations
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 500
 TEAM_FILTERS = {"Worker": "team__name", "Team": "name", "DebugWorker": "team_name"}
@@ -121,7 +120,7 @@ def _new_spec(kind: str, principal: policy.Principal, body: dict[str, Any]) -> t
     if kind == "Team":
         return compat.team_spec(body), {}
     if kind == "DebugWorker":
-        return debugworker_spec(principal, body)
+        return debugworkers.debugworker_spec(principal, body)
     return SPEC_FROM_BODY[kind](body), {}
 
 

@@ -14,8 +14,8 @@ from controller import policy
 from controller.api.base import AgentAPIView
 from controller.api.errors import Unprocessable
 from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
+from controller.connections import default_connections
 from controller.models import API_VERSION, KINDS, ConfigPush
-from controller.reconcilers.services import default_services
 from controller.services import operations
 
 
@@ -44,7 +44,7 @@ class StatusView(AgentAPIView):
             visible = policy.visible(self.principal, model.objects.all())
             rows = visible.values("phase").annotate(n=Count("pk"))  # type: ignore[misc]  # the plugin sees no phase on the base
             counts[kind] = {row["phase"]: row["n"] for row in rows}
-        services = default_services()
+        services = default_connections()
         body = {"resources": counts, "backend": services.backend.name}
         if self.principal.identity in policy.ALL_POWERFUL:
             body.update(

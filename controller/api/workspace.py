@@ -31,9 +31,9 @@ from controller.clients.storage import (
     StorageError,
     normalize_key,
 )
+from controller.connections import default_connections
 from controller.models import Identity
-from controller.reconcilers.naming import storage_prefix
-from controller.reconcilers.services import default_services
+from controller.naming import storage_prefix
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class WorkspaceListView(APIView):
     @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403, 503)})
     def get(self, request):
         prefix = _own_prefix(request)
-        storage = default_services().storage
+        storage = default_connections().storage
         with _storage_errors(""):
             files = [
                 {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
@@ -121,7 +121,7 @@ class WorkspaceFileView(APIView):
     def get(self, request, path: str):
         key = _key(_own_prefix(request), path)
         with _storage_errors(path):
-            content = default_services().storage.get(key)
+            content = default_connections().storage.get(key)
         return HttpResponse(content, content_type="application/octet-stream")
 
     @extend_schema(
@@ -132,5 +132,5 @@ class WorkspaceFileView(APIView):
         key = _key(_own_prefix(request), path)
         data = _body(request)
         with _storage_errors(path):
-            default_services().storage.put(key, data)
+            default_connections().storage.put(key, data)
         return Response({"path": path, "size": len(data)}, status=201)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from controller.errors import UNPROCESSABLE, DomainError
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,22 @@ class ManifestError:
         }
 
 
-class ManifestInvalid(Exception):
-    """Raised with every error found; nothing was changed."""
+class ManifestInvalid(DomainError):
+    """422, raised with every error found; nothing was changed. ``field`` is the first one's."""
+
+    status = UNPROCESSABLE
 
     def __init__(self, errors: list[ManifestError]):
         self.errors = errors
+        self.field = errors[0].field if errors else ""
         super().__init__("\n".join(str(error) for error in errors))
+
+    def describe(self) -> str:
+        first = self.errors[0]
+        return str(first) if len(self.errors) == 1 else f"{len(self.errors)} errors; first: {first}"
+
+    def messages(self) -> list[str]:
+        return [str(error) for error in self.errors]
+
+    def details(self) -> dict[str, Any]:
+        return {"errors": [error.as_dict() for error in self.errors]}

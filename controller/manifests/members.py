@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,17 @@ def member_specs(team_spec: dict[str, Any]) -> list[MemberSpec]:
             MemberSpec(worker["name"], "worker", _normalise({**team_defaults, **own}), f"spec.workers[{index}].name")
         )
     return members
+
+
+def with_member_changed(team_spec: dict[str, Any], name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``team_spec`` with ``changes`` made to the member ``name``, its leader or one of
+    its workers: a member's own spec lives in its Team's, so every edit of one goes there."""
+    spec = copy.deepcopy(team_spec)
+    entries = [spec["leader"], *spec.get("workers", [])]
+    for entry in entries:
+        if entry["name"] == name:
+            entry.update(changes)
+    return spec
 
 
 def _normalise(spec: dict[str, Any]) -> dict[str, Any]:

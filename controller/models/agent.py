@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import models
+from django.utils import timezone
 
 from controller.models.base import Resource
 from controller.models.fields import EncryptedTextField
+from controller.models.heartbeat import Heartbeat
 
 
 class Runtime(models.TextChoices):
@@ -52,8 +54,49 @@ class AgentResource(Resource):
     config_digest = models.CharField(max_length=64, blank=True, editable=False)
     instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 
+    # The columns a heartbeat changes (saved by whoever applies reports).
+    heartbeat_fields: ClassVar[list[str]]
+
     class Meta(Resource.Meta):
         abstract = True
+
+    def apply_heartbeat(
+        self,
+        state: str,
+        *,
+        active_tasks: int = 0,
+        runtime_version: str = "",
+        skills_version: str = "",
+        note: str = "",
+        now=None,
+    ) -> Heartbeat:
+        """Take a report into this row (in memory) and return its unsaved history entry.
+
+        Callers save ``heartbeat_fields``: one row, or many in one query.
+        """
+        now = now or timezone.now()
+        self.last_heartbeat = now
+        self.take_report(state, active_tasks, runtime_version, skills_version, now)
+        return Heartbeat(
+            **{self.kind.lower(): self},
+            received_at=now,
+            state=state,
+            active_tasks=active_tasks,
+            runtime_version=runtime_version,
+            skills_version=skills_version,
+            note=note,
+        )
+
+    def take_report(self, state: str, active_tasks: int, runtime_version: str, skills_version: str, now) -> None:
+        """What a report changes on the kind's own columns."""
+
+    def record_heartbeat(self, state: str, **report) -> Heartbeat:
+        """Apply one report and save it with its history entry (one agent at a time, for tests
+        and tools; requests go through ``controller.services.heartbeats``)."""
+        heartbeat = self.apply_heartbeat(state, **report)
+        self.save(update_fields=self.heartbeat_fields)
+        heartbeat.save()
+        return heartbeat
 
     @property
     def reported_since_start(self) -> bool:

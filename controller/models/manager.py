@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
 
 from controller.models.agent import AgentResource
-from controller.models.heartbeat import Heartbeat
 
 # What a heartbeat changes on a Manager row.
 MANAGER_HEARTBEAT_FIELDS = ["last_heartbeat", "version"]
@@ -19,40 +17,23 @@ class Manager(AgentResource):
 
     version = models.CharField(max_length=64, blank=True, help_text="runtime version last reported")
 
+    heartbeat_fields = MANAGER_HEARTBEAT_FIELDS
+
     class Meta(AgentResource.Meta):
         pass
 
-    def apply_heartbeat(
-        self,
-        state: str,
-        *,
-        active_tasks: int = 0,
-        runtime_version: str = "",
-        skills_version: str = "",
-        note: str = "",
-        now=None,
-    ) -> Heartbeat:
-        """Take a report into this row (in memory) and return its unsaved history entry;
-        callers save ``MANAGER_HEARTBEAT_FIELDS``."""
-        now = now or timezone.now()
-        self.last_heartbeat = now
-        self.version = runtime_version or self.version
-        return Heartbeat(
-            manager=self,
-            received_at=now,
-            state=state,
-            active_tasks=active_tasks,
-            runtime_version=runtime_version,
-            skills_version=skills_version,
-            note=note,
-        )
+    @classmethod
+    def current(cls) -> Manager | None:
+        """The Manager in charge: the first by name that is not being deleted (one is expected)."""
+        return cls.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
 
-    def record_heartbeat(self, state: str, **report) -> Heartbeat:
-        """Apply one report and save it with its history entry."""
-        heartbeat = self.apply_heartbeat(state, **report)
-        self.save(update_fields=MANAGER_HEARTBEAT_FIELDS)
-        heartbeat.save()
-        return heartbeat
+    @property
+    def config(self) -> dict[str, Any]:
+        """The spec's ``config``: defaults for the workers (heartbeat interval, idle timeout)."""
+        return self.spec.get("config") or {}
+
+    def take_report(self, state: str, active_tasks: int, runtime_version: str, skills_version: str, now) -> None:
+        self.version = runtime_version or self.version
 
     def kind_status(self) -> dict[str, Any]:
         return {**super().kind_status(), "version": self.version}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
 
 from controller.models.agent import AgentResource
-from controller.models.heartbeat import AgentState, Heartbeat
+from controller.models.heartbeat import AgentState
 
 
 class MemberRole(models.TextChoices):
@@ -47,50 +46,26 @@ class Worker(AgentResource):
     heartbeat_missed_since = models.DateTimeField(null=True, blank=True)
     active_tasks = models.PositiveIntegerField(default=0)
 
+    heartbeat_fields = HEARTBEAT_FIELDS
+
     class Meta(AgentResource.Meta):
         indexes = [models.Index(fields=["team", "role"])]
 
-    def apply_heartbeat(
-        self,
-        state: str,
-        *,
-        active_tasks: int = 0,
-        runtime_version: str = "",
-        skills_version: str = "",
-        note: str = "",
-        now=None,
-    ) -> Heartbeat:
-        """Take a report into this row (in memory) and return its unsaved history entry.
-
-        ``idle_since`` starts at the first idle report with no active task and
-        is cleared by any busy report, so the idle timer survives restarts. A
-        heartbeat also clears a missed-heartbeat mark (the Healthy condition).
-        Callers save ``HEARTBEAT_FIELDS``: one row, or many in one query.
-        """
-        now = now or timezone.now()
+    def take_report(self, state: str, active_tasks: int, runtime_version: str, skills_version: str, now) -> None:
+        """``idle_since`` starts at the first idle report with no active task and is cleared by
+        any busy report, so the idle timer survives restarts. A heartbeat also clears a
+        missed-heartbeat mark (the Healthy condition)."""
         idle = state == AgentState.IDLE and active_tasks == 0
         self.idle_since = (self.idle_since or now) if idle else None
-        self.last_heartbeat = now
         self.heartbeat_missed_since = None
         self.active_tasks = active_tasks
         self.runtime_version = runtime_version or self.runtime_version
         self.skills_version = skills_version or self.skills_version
-        return Heartbeat(
-            worker=self,
-            received_at=now,
-            state=state,
-            active_tasks=active_tasks,
-            runtime_version=runtime_version,
-            skills_version=skills_version,
-            note=note,
-        )
 
-    def record_heartbeat(self, state: str, **report) -> Heartbeat:
-        """Apply one report and save it with its history entry."""
-        heartbeat = self.apply_heartbeat(state, **report)
-        self.save(update_fields=HEARTBEAT_FIELDS)
-        heartbeat.save()
-        return heartbeat
+    @property
+    def team_name(self) -> str:
+        """The name of the worker's team; "" for a standalone worker."""
+        return self.team.name if self.team is not None else ""
 
     @property
     def healthy(self) -> bool:

@@ -16,10 +16,10 @@ import logging
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from controller.connections import Connections, default_connections
 from controller.models import KINDS, Resource, Team, Worker
 from controller.reconcilers.base import Result
 from controller.reconcilers.locks import resource_lock
-from controller.reconcilers.services import Services, default_services
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ _RECONCILERS = {
 BUSY_RETRY_SECONDS = 2.0
 
 
-def reconcile(kind: str, name: str, *, from_resync: bool = False, services: Services | None = None) -> Result:
+def reconcile(kind: str, name: str, *, from_resync: bool = False, connections: Connections | None = None) -> Result:
     with resource_lock(f"{kind}/{name}") as held:
         if not held:
             # A periodic resync has nothing to add to a pass in flight; an event
@@ -46,7 +46,7 @@ def reconcile(kind: str, name: str, *, from_resync: bool = False, services: Serv
         reconciler = _RECONCILERS.get(kind)
         if reconciler is None:
             return _record_only(resource)
-        return import_string(reconciler)(services or default_services()).reconcile(resource)
+        return import_string(reconciler)(connections or default_connections()).reconcile(resource)
 
 
 def _record_only(resource: Resource) -> Result:

@@ -21,18 +21,19 @@ from typing import Generic, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
+from controller import naming
 from controller.agent import reference_worker
 from controller.backends.base import BackendError, BackendUnavailable, InstanceSpec, InstanceState
 from controller.clients.gateway import GatewayError, GatewayUnavailable
 from controller.clients.matrix import MatrixError, MatrixSession
 from controller.clients.storage import StorageError
+from controller.connections import Connections
 from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
-from controller.reconcilers import base, naming
+from controller.reconcilers import base
 from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
-from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff
+from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
-from controller.reconcilers.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class AgentReconciler(Generic[_A]):
     kind: str  # "worker" | "manager": names, labels and the instance kind
     status_fields: list[str] = STATUS_FIELDS
 
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, connections: Connections):
+        self.connections = connections
         self.steps = [self.ensure_matrix, self.ensure_gateway, self.write_config, self.ensure_instance]
 
     # --- what subclasses decide -------------------------------------------------------
@@ -109,21 +110,17 @@ class AgentReconciler(Generic[_A]):
         """Kinds whose phase others summarise (a team member's) override this."""
 
     def settled(self, agent: _A) -> Result:
-        agent.phase = SETTLED_PHASES[agent.state]
-        agent.message = ""
-        agent.failures = 0
-        agent.observed_generation = agent.generation
-        agent.reconciled_at = timezone.now()
+        mark_settled(agent, SETTLED_PHASES[agent.state])
         self.save(agent)
         return Result()
 
     def ensure_matrix(self, agent: _A) -> None:
-        matrix = self.services.matrix
+        matrix = self.connections.matrix
         if matrix is None:
             agent.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
             return
         with matrix_errors():
-            admin = self.services.matrix_admin()
+            admin = self.connections.matrix_admin()
             session = self._agent_session(agent)
             room_before = agent.room_id
             agent.room_id = converge_room(
@@ -137,11 +134,11 @@ class AgentReconciler(Generic[_A]):
             )
             if agent.room_id != room_before:
                 self.save(agent)
-                queue_humans(self.services)
+                queue_humans(self.connections)
         agent.set_condition("MatrixReady", "True", "Ready", f"{agent.matrix_user_id} in {agent.room_id}")
 
     def ensure_gateway(self, agent: _A) -> None:
-        gateway = self.services.gateway
+        gateway = self.connections.gateway
         if not gateway.enabled:
             agent.set_condition("GatewayReady", "False", "Disabled", "HICLAW_GATEWAY_URL is not set")
             return
@@ -159,7 +156,7 @@ class AgentReconciler(Generic[_A]):
         agent.set_condition("GatewayReady", "True", "Ready", consumer)
 
     def write_config(self, agent: _A) -> None:
-        storage = self.services.storage
+        storage = self.connections.storage
         prefix = naming.storage_prefix(self.kind, agent.name)
         files = self.files(agent, self._wiring(agent))
         digest = files_digest(files)
@@ -173,7 +170,7 @@ class AgentReconciler(Generic[_A]):
         agent.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
 
     def ensure_instance(self, agent: _A) -> None:
-        backend = self.services.backend
+        backend = self.connections.backend
         name = naming.instance_name(self.kind, agent.name)
         want_running = agent.state == DesiredState.RUNNING
         digest = self._instance_digest(agent)
@@ -210,15 +207,15 @@ class AgentReconciler(Generic[_A]):
     # --- deletion -------------------------------------------------------------------
     def delete(self, agent: _A) -> Result:
         try:
-            self.services.backend.delete(naming.instance_name(self.kind, agent.name))
-            if self.services.gateway.enabled:
+            self.connections.backend.delete(naming.instance_name(self.kind, agent.name))
+            if self.connections.gateway.enabled:
                 consumer = naming.consumer_name(self.kind, agent.name)
-                self.services.gateway.revoke_mcp(consumer, agent.spec.get("mcpServers", []))
-                self.services.gateway.delete_consumer(consumer)
-            if self.services.matrix is not None and agent.matrix_user_id:
-                self.services.matrix.deactivate(self.services.matrix_admin(), agent.matrix_user_id)
+                self.connections.gateway.revoke_mcp(consumer, agent.spec.get("mcpServers", []))
+                self.connections.gateway.delete_consumer(consumer)
+            if self.connections.matrix is not None and agent.matrix_user_id:
+                self.connections.matrix.deactivate(self.connections.matrix_admin(), agent.matrix_user_id)
             if settings.HICLAW_DELETE_STORAGE_ON_DELETE:
-                self.services.storage.delete_prefix(naming.storage_prefix(self.kind, agent.name))
+                self.connections.storage.delete_prefix(naming.storage_prefix(self.kind, agent.name))
         except (BackendError, GatewayError, MatrixError, StorageError) as error:
             agent.failures += 1
             agent.message = f"deletion waits: {error}"
@@ -232,15 +229,12 @@ class AgentReconciler(Generic[_A]):
 
     # --- status -----------------------------------------------------------------------
     def failed(self, agent: _A, error: TemporaryError) -> Result:
-        agent.set_condition(error.condition, "False", error.reason, error.message)
-        agent.failures += 1
-        agent.message = f"{error.condition}: {error.message}"
-        agent.reconciled_at = timezone.now()
         permanent = isinstance(error, PermanentError)
-        agent.phase = AgentPhase.FAILED if permanent else AgentPhase.PENDING
+        phase = AgentPhase.FAILED if permanent else AgentPhase.PENDING
+        result = mark_failed(agent, error.condition, error.reason, error.message, phase)
         self.save(agent)
         logger.warning("%s/%s: %s (%s)", self.kind, agent.name, agent.message, "permanent" if permanent else "retry")
-        return Result(requeue_after=backoff(agent.failures))
+        return result
 
     def save(self, agent: _A) -> None:
         # Only status columns: a spec written concurrently by an apply survives.
@@ -248,10 +242,10 @@ class AgentReconciler(Generic[_A]):
 
     # --- helpers ----------------------------------------------------------------------
     def ensure_account(self, kind: str, name: str) -> str:
-        return ensure_account(self.services, kind, name)
+        return ensure_account(self.connections, kind, name)
 
     def _agent_session(self, agent: _A) -> MatrixSession:
-        matrix = self.services.require_matrix()
+        matrix = self.connections.require_matrix()
         localpart = naming.matrix_localpart(self.kind, agent.name)
         user_id = matrix.user_id(localpart)
         if agent.matrix_access_token:
@@ -274,7 +268,7 @@ class AgentReconciler(Generic[_A]):
         return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")
 
     def _wiring(self, agent: _A) -> AgentWiring:
-        gateway = self.services.gateway
+        gateway = self.connections.gateway
         return AgentWiring(
             matrix_url=settings.HICLAW_MATRIX_URL,
             matrix_user_id=agent.matrix_user_id,
@@ -343,15 +337,15 @@ def _started_at(agent: AgentResource, status) -> datetime | None:
     return status.started_at or agent.instance_started_at or timezone.now()
 
 
-def ensure_account(services: Services, kind: str, name: str) -> str:
+def ensure_account(connections: Connections, kind: str, name: str) -> str:
     """The Matrix user ID of an agent, creating its account if it has none yet.
 
     That agent's own reconciler keeps the account; creating it here lets a
     room be complete before that agent's first pass.
     """
-    matrix = services.require_matrix()
+    matrix = connections.require_matrix()
     localpart = naming.matrix_localpart(kind, name)
     user_id = matrix.user_id(localpart)
-    if not matrix.user_exists(services.matrix_admin(), user_id):
+    if not matrix.user_exists(connections.matrix_admin(), user_id):
         matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
     return user_id

@@ -1,8 +1,12 @@
-"""What every reconciler shares: results, the two error kinds, backoff, conditions."""
+"""What every reconciler shares: results, the two error kinds, backoff, status bookkeeping."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from django.utils import timezone
+
+from controller.models import Resource
 
 # Status columns every reconciler writes (kinds add their own).
 STATUS_FIELDS = [
@@ -40,3 +44,24 @@ class PermanentError(TemporaryError):
 def backoff(failures: int) -> float:
     """Capped exponential backoff: 2 s, 4 s, 8 s … at most 5 minutes."""
     return min(BACKOFF_BASE_SECONDS * 2 ** max(failures - 1, 0), BACKOFF_CAP_SECONDS)
+
+
+def mark_settled(resource: Resource, phase: str) -> None:
+    """A pass converged: the phase it settled in, no message, no failures, this generation
+    observed. The caller saves the status columns."""
+    resource.phase = phase
+    resource.message = ""
+    resource.failures = 0
+    resource.observed_generation = resource.generation
+    resource.reconciled_at = timezone.now()
+
+
+def mark_failed(resource: Resource, condition: str, reason: str, message: str, phase: str) -> Result:
+    """A pass failed: ``condition`` False with the reason, the message naming it, one more
+    failure, and the retry that failure count's backoff asks for. The caller saves."""
+    resource.set_condition(condition, "False", reason, message)
+    resource.failures += 1
+    resource.message = f"{condition}: {message}"
+    resource.reconciled_at = timezone.now()
+    resource.phase = phase
+    return Result(requeue_after=backoff(resource.failures))

@@ -16,13 +16,12 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Q
-from django.utils import timezone
 
 from controller.clients.matrix import MatrixError, MatrixUnavailable
+from controller.connections import Connections
 from controller.models import Human, HumanPhase, Manager, MemberRole, PermissionLevel, Team, Worker
 from controller.reconcilers import base
-from controller.reconcilers.base import Result, backoff
-from controller.reconcilers.services import Services
+from controller.reconcilers.base import Result, mark_failed, mark_settled
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +29,18 @@ STATUS_FIELDS = [*base.STATUS_FIELDS, "matrix_user_id", "rooms", "email_sent"]
 
 
 class HumanReconciler:
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, connections: Connections):
+        self.connections = connections
 
     def reconcile(self, human: Human) -> Result:
-        matrix = self.services.matrix
+        matrix = self.connections.matrix
         if human.deletion_requested_at is not None:
             return self.delete(human)
         if matrix is None:
             human.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
             return self.settled(human)
         try:
-            admin = self.services.matrix_admin()
+            admin = self.connections.matrix_admin()
             user_id = matrix.user_id(human.name)
             created = False
             if not matrix.user_exists(admin, user_id):
@@ -81,30 +80,25 @@ class HumanReconciler:
         human.email_sent = True
 
     def delete(self, human: Human) -> Result:
-        if self.services.matrix is not None and human.matrix_user_id:
+        if self.connections.matrix is not None and human.matrix_user_id:
             try:
-                self.services.matrix.deactivate(self.services.matrix_admin(), human.matrix_user_id)
+                self.connections.matrix.deactivate(self.connections.matrix_admin(), human.matrix_user_id)
             except MatrixError as error:
                 return self.failed(human, error.errcode or "MatrixError", str(error))
         human.delete()
         return Result()
 
     def settled(self, human: Human) -> Result:
-        human.phase = HumanPhase.ACTIVE
-        human.message = ""
-        human.failures = 0
-        human.observed_generation = human.generation
-        human.reconciled_at = timezone.now()
+        mark_settled(human, HumanPhase.ACTIVE)
         human.save(update_fields=STATUS_FIELDS)
         return Result()
 
     def failed(self, human: Human, reason: str, message: str) -> Result:
-        human.set_condition("MatrixReady", "False", reason, message)
-        human.failures += 1
-        human.message = f"MatrixReady: {message}"
-        human.phase = HumanPhase.PENDING if human.phase != HumanPhase.ACTIVE else human.phase
+        # An account that was set up stays Active while a later pass retries.
+        phase = HumanPhase.ACTIVE if human.phase == HumanPhase.ACTIVE else HumanPhase.PENDING
+        result = mark_failed(human, "MatrixReady", reason, message, phase)
         human.save(update_fields=STATUS_FIELDS)
-        return Result(requeue_after=backoff(human.failures))
+        return result
 
 
 def accessible_rooms(human: Human) -> set[str]:
@@ -126,7 +120,7 @@ def accessible_rooms(human: Human) -> set[str]:
     return {room for room in rooms if room}
 
 
-def queue_humans(services: Services) -> None:
+def queue_humans(connections: Connections) -> None:
     """A room appeared: every Human's reconcile decides whether it is theirs."""
     for name in Human.objects.filter(deletion_requested_at__isnull=True).values_list("name", flat=True):
-        services.enqueue("Human", name)
+        connections.enqueue("Human", name)

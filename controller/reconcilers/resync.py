@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller import naming
 from controller.backends.base import InstanceState, WorkerBackend
 from controller.models import KINDS, DesiredState
-from controller.reconcilers import naming
 
 logger = logging.getLogger(__name__)
 

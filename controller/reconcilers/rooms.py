@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from controller import naming
 from controller.clients.matrix import MatrixClient, MatrixError, MatrixSession, MatrixUnavailable
-from controller.reconcilers import naming
 from controller.reconcilers.base import TemporaryError
 
 ACTIVE = ("join", "invite")

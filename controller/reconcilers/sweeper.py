@@ -3,8 +3,9 @@
 Run by Celery beat every minute (one sweep at a time across workers). For
 every worker that should be running:
 
-- no heartbeat for twice its interval (the team leader's ``heartbeat.every``,
-  else the Manager's ``heartbeatInterval``, else 15m) marks it unhealthy once
+- no heartbeat for twice its interval (``controller.services.agent_timing``:
+  the team leader's ``heartbeat.every``, else the Manager's
+  ``heartbeatInterval``, else 15m) marks it unhealthy once
   (compare-and-swap, so several sweepers notify once) and tells the team room,
   or the worker's own room, over Matrix; its next heartbeat clears it;
 - idle (no active task) for longer than its idle timeout (the leader's
@@ -25,16 +26,19 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from controller.clients.matrix import MatrixError
-from controller.manifests.schema import duration_seconds
-from controller.models import AgentPhase, DesiredState, Manager, MemberRole, Worker
-from controller.reconcilers.services import Services
+from controller.connections import Connections
+from controller.models import AgentPhase, DesiredState, MemberRole, Worker
 from controller.reconcilers.team_context import team_admin_id
 from controller.services import live
+from controller.services.agent_timing import (
+    current_manager_config,
+    heartbeat_seconds,
+    idle_timeout_seconds,
+    leader_spec,
+)
 from controller.services.lifecycle import set_desired_state
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT = "15m", "720m"
 
 
 @dataclass
@@ -43,17 +47,16 @@ class SweepReport:
     slept: list[str] = field(default_factory=list)
 
 
-def sweep(services: Services, now: datetime) -> SweepReport:
+def sweep(connections: Connections, now: datetime) -> SweepReport:
     report = SweepReport()
-    manager = Manager.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
-    manager_config = (manager.spec.get("config") or {}) if manager else {}
+    manager_config = current_manager_config()
     workers = Worker.objects.filter(deletion_requested_at__isnull=True, state=DesiredState.RUNNING)
     for worker in workers.select_related("team"):
-        leader = worker.team.spec["leader"] if worker.team else None
+        leader = leader_spec(worker)
         if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
             report.unhealthy.append(worker.name)
-            _notify_unhealthy(services, worker)
-            live.worker_changed(worker.name, worker.team.name if worker.team else "")
+            _notify_unhealthy(connections, worker)
+            live.worker_changed(worker.name, worker.team_name)
         if worker.role != MemberRole.TEAM_LEADER and _idle_too_long(worker, leader, manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
             report.slept.append(worker.name)
@@ -61,10 +64,9 @@ def sweep(services: Services, now: datetime) -> SweepReport:
     return report
 
 
-def _missed_heartbeats(worker: Worker, leader: dict | None, manager_config: dict, now: datetime) -> bool:
+def _missed_heartbeats(worker: Worker, leader: dict, manager_config: dict, now: datetime) -> bool:
     """True when this sweep marks the worker unhealthy (it was healthy until now)."""
-    every = ((leader or {}).get("heartbeat") or {}).get("every") or manager_config.get("heartbeatInterval")
-    interval = duration_seconds(every or DEFAULT_HEARTBEAT)
+    interval = heartbeat_seconds(leader, manager_config)
     since = worker.last_heartbeat or worker.reconciled_at
     if since is None or worker.heartbeat_missed_since is not None or (now - since).total_seconds() <= 2 * interval:
         return False
@@ -76,15 +78,13 @@ def _missed_heartbeats(worker: Worker, leader: dict | None, manager_config: dict
     )
 
 
-def _idle_too_long(worker: Worker, leader: dict | None, manager_config: dict, now: datetime) -> bool:
+def _idle_too_long(worker: Worker, leader: dict, manager_config: dict, now: datetime) -> bool:
     if worker.idle_since is None or worker.active_tasks:
         return False
-    timeout = duration_seconds(
-        (leader or {}).get("workerIdleTimeout") or manager_config.get("workerIdleTimeout") or DEFAULT_IDLE_TIMEOUT
-    )
+    timeout = idle_timeout_seconds(leader, manager_config)
     if timeout == 0 or (now - worker.idle_since).total_seconds() <= timeout:
         return False
-    hours = ((leader or {}).get("heartbeat") or {}).get("activeHours")
+    hours = (leader.get("heartbeat") or {}).get("activeHours")
     return hours is None or within_hours(now, hours["start"], hours["end"])
 
 
@@ -95,8 +95,8 @@ def within_hours(now: datetime, start: str, end: str) -> bool:
     return begin <= local < finish if begin <= finish else (local >= begin or local < finish)
 
 
-def _notify_unhealthy(services: Services, worker: Worker) -> None:
-    matrix = services.matrix
+def _notify_unhealthy(connections: Connections, worker: Worker) -> None:
+    matrix = connections.matrix
     if matrix is None:
         return
     team = worker.team if worker.team_id else None
@@ -107,6 +107,6 @@ def _notify_unhealthy(services: Services, worker: Worker) -> None:
     last = worker.last_heartbeat.isoformat() if worker.last_heartbeat else "never"
     body = f"⚠️ {worker.name} missed its heartbeats (last: {last}); it is marked unhealthy."
     try:
-        matrix.send_message(services.matrix_admin(), room_id, body, mentions=mentions)
+        matrix.send_message(connections.matrix_admin(), room_id, body, mentions=mentions)
     except MatrixError as error:
         logger.warning("worker/%s: unhealthy notice not sent: %s", worker.name, error)

@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
+from controller import naming
 from controller.clients.matrix import MatrixError, MatrixSession
+from controller.connections import Connections
 from controller.manifests import ManifestInvalid, parse_objects
 from controller.models import API_VERSION, TEAM_ANNOTATION, AgentPhase, DebugWorker, MemberRole, Team, TeamPhase
-from controller.reconcilers import base, naming
+from controller.reconcilers import base
 from controller.reconcilers.agent import ensure_account
-from controller.reconcilers.base import Result, TemporaryError, backoff
+from controller.reconcilers.base import Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
-from controller.reconcilers.services import Services
 from controller.reconcilers.team_context import team_admin_id
 from controller.services import live
 from controller.services.apply import apply_documents
@@ -37,8 +37,8 @@ SETTLED = {AgentPhase.RUNNING, AgentPhase.SLEEPING, AgentPhase.STOPPED}
 
 
 class TeamReconciler:
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, connections: Connections):
+        self.connections = connections
 
     def reconcile(self, team: Team) -> Result:
         if team.deletion_requested_at is not None:
@@ -48,29 +48,23 @@ class TeamReconciler:
             self.ensure_rooms(team, members)
             self.ensure_debugworker(team)
         except TemporaryError as error:
-            team.set_condition(error.condition, "False", error.reason, error.message)
-            team.failures += 1
-            team.message = f"{error.condition}: {error.message}"
+            result = mark_failed(team, error.condition, error.reason, error.message, team.phase)
             self.save(team)
-            return Result(requeue_after=backoff(team.failures))
-        team.phase = team_phase(members)
-        team.message = ""
-        team.failures = 0
-        team.observed_generation = team.generation
-        team.reconciled_at = timezone.now()
+            return result
+        mark_settled(team, team_phase(members))
         self.save(team)
         live.team_changed(team.name)
         return Result()
 
     def ensure_rooms(self, team: Team, members: list) -> None:
-        matrix = self.services.matrix
+        matrix = self.connections.matrix
         if matrix is None:
             team.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
             return
         leader_name = team.spec["leader"]["name"]
         admin_id = team_admin_id(team)
         with matrix_errors():
-            admin = self.services.matrix_admin()
+            admin = self.connections.matrix_admin()
             sessions = {
                 m.matrix_user_id: MatrixSession(m.matrix_user_id, m.matrix_access_token)
                 for m in members
@@ -104,7 +98,7 @@ class TeamReconciler:
                 )
             if team.team_room_id != room_before:
                 self.save(team)
-                queue_humans(self.services)
+                queue_humans(self.connections)
         team.set_condition("MatrixReady", "True", "Ready", f"team room {team.team_room_id}")
         self.save(team)
 
@@ -149,13 +143,13 @@ class TeamReconciler:
     def delete(self, team: Team) -> Result:
         if team.members.exists():
             return Result(requeue_after=2)  # members (and their instances) go first
-        if self.services.matrix is not None and team.team_room_id:
+        if self.connections.matrix is not None and team.team_room_id:
             try:
-                admin = self.services.matrix_admin()
+                admin = self.connections.matrix_admin()
                 for room_id in filter(None, (team.team_room_id, team.leader_dm_room_id)):
-                    for user, membership in self.services.matrix.room_members(admin, room_id).items():
+                    for user, membership in self.connections.matrix.room_members(admin, room_id).items():
                         if membership in ("join", "invite") and user != admin.user_id:
-                            self.services.matrix.kick(admin, room_id, user, reason="team deleted")
+                            self.connections.matrix.kick(admin, room_id, user, reason="team deleted")
             except MatrixError as error:
                 team.failures += 1
                 team.message = f"deletion waits: {error}"
@@ -170,7 +164,7 @@ class TeamReconciler:
         return Result()
 
     def _account(self, worker_name: str) -> str:
-        return ensure_account(self.services, "worker", worker_name)
+        return ensure_account(self.connections, "worker", worker_name)
 
     @staticmethod
     def save(team: Team) -> None:

@@ -9,8 +9,8 @@ follow the team as it changes.
 
 from __future__ import annotations
 
+from controller import naming
 from controller.models import Manager, Team, Worker
-from controller.reconcilers import naming
 
 BEGIN, END = "<!-- hiclaw:team-context begin (generated; edits are replaced) -->", "<!-- hiclaw:team-context end -->"
 
@@ -74,7 +74,7 @@ def leader_agents_md(user_text: str, team: Team) -> str:
 
 
 def _manager_id() -> str:
-    manager = Manager.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
+    manager = Manager.current()
     return naming.matrix_user_id("manager", manager.name) if manager else ""
 
 

@@ -36,7 +36,7 @@ class WorkerReconciler(AgentReconciler[Worker]):
             if team_admin_id(team):
                 wanted[team_admin_id(team)] = COORDINATOR_POWER
         else:
-            manager = Manager.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
+            manager = Manager.current()
             if manager is not None:
                 wanted[self.ensure_account("manager", manager.name)] = COORDINATOR_POWER
         return wanted
@@ -56,7 +56,7 @@ class WorkerReconciler(AgentReconciler[Worker]):
         )
 
     def identity(self, worker: Worker) -> tuple[str, str]:
-        team = worker.team.name if worker.team else ""
+        team = worker.team_name
         return (Identity.TEAM_LEADER if worker.role == MemberRole.TEAM_LEADER else Identity.WORKER), team
 
     def default_image(self, worker: Worker) -> str:
@@ -65,10 +65,10 @@ class WorkerReconciler(AgentReconciler[Worker]):
     def phase_changed(self, worker: Worker) -> None:
         # The team's phase and readiness summarise its members'.
         if worker.team is not None:
-            self.services.enqueue("Team", worker.team.name)
+            self.connections.enqueue("Team", worker.team.name)
 
     def announce(self, worker: Worker) -> None:
-        live.worker_changed(worker.name, worker.team.name if worker.team else "")
+        live.worker_changed(worker.name, worker.team_name)
 
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

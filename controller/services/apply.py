@@ -28,8 +28,8 @@ from controller.models import (
     Team,
     Worker,
 )
+from controller.reconcile_queue import request_reconcile
 from controller.services import live
-from controller.tasks import request_reconcile
 
 _R = TypeVar("_R", bound=Resource)
 
@@ -191,7 +191,7 @@ def _changed(resource: Resource) -> None:
     """A resource's desired state changed: reconcile it and tell live pages."""
     request_reconcile(resource)
     if isinstance(resource, Worker):
-        live.worker_changed(resource.name, resource.team.name if resource.team else "")
+        live.worker_changed(resource.name, resource.team_name)
     elif isinstance(resource, Team):
         live.team_changed(resource.name)
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from controller import policy
+from controller.errors import DomainError
 from controller.models import TEAM_ANNOTATION, Team, Worker
 
 
-class InvalidDebugRequest(ValueError):
-    """A field of the request is wrong; ``field`` names it."""
+class InvalidDebugRequest(DomainError):
+    """400: a field of the request is wrong; ``field`` names it."""
 
     def __init__(self, field: str, message: str):
         self.field = field

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from controller.errors import DomainError
 from controller.models import AgentState, Heartbeat, Manager, Worker
 from controller.models.manager import MANAGER_HEARTBEAT_FIELDS
 from controller.models.worker import HEARTBEAT_FIELDS
@@ -33,7 +34,9 @@ FLUSH_BATCH = 20_000
 WORKER, MANAGER = "worker", "manager"  # the kinds of agent that report
 
 
-class InvalidHeartbeat(ValueError):
+class InvalidHeartbeat(DomainError):
+    """400: a field of the report is wrong; ``field`` names it."""
+
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}")
@@ -81,6 +84,11 @@ def parse_report(worker: str, data: Any, now: datetime | None = None, *, kind: s
     )
 
 
+def report_ready(worker: str) -> Report:
+    """A worker saying it is up (``POST /workers/{name}/ready``): an idle heartbeat with no task."""
+    return Report(worker, AgentState.IDLE, 0, "", "", "ready", timezone.now())
+
+
 def apply_reports(reports: list[Report]) -> int:
     """Apply reports in arrival order; reports for unknown or deleted agents are dropped."""
     if not reports:
@@ -119,7 +127,7 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
     Heartbeat.objects.bulk_create(history, batch_size=1000)
     for agent in touched:
         if isinstance(agent, Worker):
-            live.worker_changed(agent.name, agent.team.name if agent.team else "")
+            live.worker_changed(agent.name, agent.team_name)
     return len(history)
 
 

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from controller import naming
 from controller.clients.storage import StorageError
+from controller.connections import default_connections
 from controller.models import Worker
-from controller.reconcilers import naming
-from controller.reconcilers.services import default_services
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class GeneratedFile:
 def log_tail(worker: Worker) -> tuple[str, str]:
     """(last lines the instance printed, error message)."""
     try:
-        return default_services().backend.logs(naming.instance_name("worker", worker.name), tail=LOG_LINES), ""
+        return default_connections().backend.logs(naming.instance_name("worker", worker.name), tail=LOG_LINES), ""
     except Exception as error:  # no instance yet, or an engine that is down: neither may take the page
         logger.info("worker/%s: no log tail: %s", worker.name, error)
         return "", f"No log: {error}"
@@ -43,7 +43,7 @@ def generated_files(worker: Worker) -> tuple[list[GeneratedFile], str]:
     """(files directly under the worker's storage prefix, at most ``MAX_FILES``; error message)."""
     prefix = naming.storage_prefix("worker", worker.name)
     try:
-        objects = itertools.islice(default_services().storage.list(prefix, recursive=False), MAX_FILES)
+        objects = itertools.islice(default_connections().storage.list(prefix, recursive=False), MAX_FILES)
         return [GeneratedFile(info.key[len(prefix) :], info.size, info.last_modified) for info in objects], ""
     except StorageError as error:
         return [], f"Storage did not answer: {error}"

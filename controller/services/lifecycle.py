@@ -8,18 +8,20 @@ its Team's spec, so changing it patches the Team.
 
 from __future__ import annotations
 
-import copy
-
 from django.db import transaction
 from django.utils import timezone
 
+from controller.errors import CONFLICT, DomainError
+from controller.manifests.members import with_member_changed
 from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
+from controller.reconcile_queue import request_reconcile
 from controller.services.apply import Outcome, apply_patch
-from controller.tasks import request_reconcile
 
 
-class LifecycleRefused(Exception):
-    """The change is not allowed for this resource; the message says why."""
+class LifecycleRefused(DomainError):
+    """409: the change is not allowed for this resource in its present state; the message says why."""
+
+    status = CONFLICT
 
 
 def set_desired_state(resource: Resource, state: str) -> Outcome:
@@ -34,14 +36,7 @@ def set_desired_state(resource: Resource, state: str) -> Outcome:
 
 
 def _set_member_state(worker: Worker, team: Team, state: str) -> Outcome:
-    spec = copy.deepcopy(team.spec)
-    if spec["leader"]["name"] == worker.name:
-        spec["leader"]["state"] = state
-    else:
-        for member in spec["workers"]:
-            if member["name"] == worker.name:
-                member["state"] = state
-    apply_patch(team, spec)
+    apply_patch(team, with_member_changed(team.spec, worker.name, {"state": state}))
     return Outcome(worker.kind, worker.name, "configured" if worker.state != state else "unchanged")
 
 

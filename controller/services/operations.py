@@ -10,13 +10,27 @@ leaves the same audit trail.
 from __future__ import annotations
 
 import copy
+import time
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import transaction
 
 from controller import policy
 from controller.manifests import Document, ManifestError, ManifestInvalid, parse_objects
-from controller.models import API_VERSION, KINDS, TEAM_ANNOTATION, AuditRecord, ConfigPush, Resource, Team, Worker
+from controller.manifests.members import with_member_changed
+from controller.models import (
+    API_VERSION,
+    KINDS,
+    TEAM_ANNOTATION,
+    AgentPhase,
+    AuditRecord,
+    ConfigPush,
+    DesiredState,
+    Resource,
+    Team,
+    Worker,
+)
 from controller.policy import Principal
 from controller.services.apply import Outcome, apply_documents, apply_patch
 from controller.services.lifecycle import request_deletion, set_desired_state
@@ -105,14 +119,7 @@ def update_worker(principal: Principal, worker: Worker, changes: dict[str, Any])
     else:
         new_model = changes.get("model", worker.model)
         policy.check_member_quota(principal, team_row, adding=False, model=new_model, old_model=worker.model)
-        team_spec = copy.deepcopy(team_row.spec)
-        if team_spec["leader"]["name"] == worker.name:
-            team_spec["leader"].update(changes)
-        else:
-            for member in team_spec["workers"]:
-                if member["name"] == worker.name:
-                    member.update(changes)
-        apply_patch(team_row, team_spec)
+        apply_patch(team_row, with_member_changed(team_row.spec, worker.name, changes))
         outcome = Outcome("Worker", worker.name, "configured")
     audit(principal, "update", "Worker", worker.name, fields=sorted(changes))
     return outcome
@@ -123,6 +130,41 @@ def set_state(principal: Principal, worker: Worker, state: str) -> Outcome:
     outcome = set_desired_state(worker, state)
     audit(principal, f"state:{state}", "Worker", worker.name)
     return outcome
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Where a worker stood when ``ensure_ready`` stopped waiting."""
+
+    phase: str  # "" when the worker was removed meanwhile
+    message: str
+
+    @property
+    def ready(self) -> bool:
+        return self.phase == AgentPhase.RUNNING
+
+    @property
+    def removed(self) -> bool:
+        return not self.phase
+
+
+POLL_SECONDS = 0.25
+
+
+def ensure_ready(principal: Principal, worker: Worker, timeout: float) -> Readiness:
+    """Wake ``worker`` unless it is meant to run already (which still takes the right to wake
+    it), then wait up to ``timeout`` seconds for its reconcile to report it Running."""
+    if worker.state != DesiredState.RUNNING:
+        set_state(principal, worker, DesiredState.RUNNING)
+    else:
+        policy.authorize(principal, policy.LIFECYCLE, "Worker", worker.name, team=policy.team_of(worker))
+    deadline = time.monotonic() + timeout
+    while True:
+        row = Worker.objects.filter(pk=worker.pk).values_list("phase", "message").first()
+        readiness = Readiness(*row) if row else Readiness("", "")
+        if readiness.ready or readiness.removed or time.monotonic() >= deadline:
+            return readiness
+        time.sleep(POLL_SECONDS)  # the reconcile runs in a Celery worker; poll its result
 
 
 # --- any kind --------------------------------------------------------------------------

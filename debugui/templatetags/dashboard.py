@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from debugui.actions import WORKER_ACTIONS
+
 register = template.Library()
 
 
@@ -61,7 +63,6 @@ def page_url(context, number: int) -> str:
 @register.inclusion_tag("debugui/_action.html", takes_context=True)
 def worker_action(context, worker: str, action: str, style: str = "") -> dict:
     """A confirmed POST button for one of ``debugui.actions.WORKER_ACTIONS`` on ``worker``."""
-    from debugui.actions import WORKER_ACTIONS  # the actions import the views, which load this library
 
     spec = WORKER_ACTIONS[action]
     return {

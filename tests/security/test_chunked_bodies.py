@@ -19,8 +19,8 @@ from rest_framework.test import APIClient
 
 from controller.api.workspace import MAX_FILE_BYTES
 from controller.bodies import MAX_REQUEST_BYTES, LengthDelimitedBodies
+from controller.connections import default_connections
 from controller.models import AgentToken, Worker
-from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 from tests.ui.conftest import asgi_server  # noqa: F401 (the live server fixture)
 
@@ -31,7 +31,7 @@ KEPT = b"notes that must survive a bad upload"
 @pytest.fixture
 def token(transactional_db) -> str:
     apply_text(WORKER)
-    default_services().storage.put("agents/ada/notes.md", KEPT)
+    default_connections().storage.put("agents/ada/notes.md", KEPT)
     return AgentToken.mint("worker", "ada")[1]
 
 
@@ -64,7 +64,7 @@ def test_a_chunked_workspace_upload_stores_every_byte(asgi_server, token):  # no
     status, answer = send(asgi_server, "PUT", "/api/v1/workspace/files/notes.md", token, pieces(body, 1000))
     assert status == 201, answer
     assert json.loads(answer) == {"path": "notes.md", "size": len(body)}
-    assert default_services().storage.get("agents/ada/notes.md") == body
+    assert default_connections().storage.get("agents/ada/notes.md") == body
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_a_chunked_upload_over_the_file_limit_is_refused_and_keeps_the_old_file(
     status, answer = send(asgi_server, "PUT", "/api/v1/workspace/files/notes.md", token, pieces(body))
     assert status == 400
     assert json.loads(answer)["field"] == "body"
-    assert default_services().storage.get("agents/ada/notes.md") == KEPT
+    assert default_connections().storage.get("agents/ada/notes.md") == KEPT
 
 
 @pytest.mark.slow
@@ -105,7 +105,7 @@ def test_a_declared_length_over_the_request_limit_is_refused_before_the_body_is_
         assert "at most" in json.loads(response.read())["message"]
     finally:
         connection.close()
-    assert default_services().storage.get("agents/ada/notes.md") == KEPT
+    assert default_connections().storage.get("agents/ada/notes.md") == KEPT
 
 
 def test_a_chunked_body_over_the_request_limit_never_reaches_the_application():
@@ -134,7 +134,7 @@ def test_a_chunked_body_over_the_request_limit_never_reaches_the_application():
 def test_a_request_still_marked_chunked_inside_django_is_refused_not_stored_empty(transactional_db):
     """Served by something that does not make bodies length-delimited, the view answers 411."""
     apply_text(WORKER)
-    default_services().storage.put("agents/ada/notes.md", KEPT)
+    default_connections().storage.put("agents/ada/notes.md", KEPT)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AgentToken.mint('worker', 'ada')[1]}")
     response = client.generic(
@@ -142,4 +142,4 @@ def test_a_request_still_marked_chunked_inside_django_is_refused_not_stored_empt
     )
     assert response.status_code == 411
     assert "Content-Length" in response.json()["message"]
-    assert default_services().storage.get("agents/ada/notes.md") == KEPT
+    assert default_connections().storage.get("agents/ada/notes.md") == KEPT

@@ -11,10 +11,10 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from controller.clients.storage import StorageError
+from controller.connections import default_connections
 from controller.ingest import HeartbeatIngest
 from controller.manifests import dump_yaml
 from controller.models import AgentToken, Worker
-from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 from hiclaw_site.asgi import application
 from tests.api.conftest import TEAMS, persona_client
@@ -185,7 +185,7 @@ def test_putting_a_file_below_a_file_is_a_409_naming_the_path(as_persona):
 
 @pytest.mark.parametrize("method", ["get", "put", "list"])
 def test_a_storage_failure_is_a_503_without_internals(as_persona, monkeypatch, method):
-    storage = default_services().storage
+    storage = default_connections().storage
 
     def broken(*args, **kwargs):
         raise StorageError(f"{storage!r}: put 'agents/a-dev/x' failed: Permission denied")

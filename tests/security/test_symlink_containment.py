@@ -15,8 +15,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from controller.clients.storage import FileStorage, StorageError
+from controller.connections import default_connections
 from controller.models import AgentToken
-from controller.reconcilers.services import default_services
 from controller.services.apply import apply_text
 
 WORKERS = (
@@ -87,7 +87,7 @@ def test_ordinary_keys_still_work(storage):
 @pytest.fixture
 def ada(db) -> APIClient:
     apply_text(WORKERS)
-    storage = default_services().storage
+    storage = default_connections().storage
     storage.put("agents/ada/SOUL.md", b"ada's soul")
     storage.put("agents/bob/SOUL.md", b"bob's soul")
     links_into_bob(storage.root)
@@ -111,7 +111,7 @@ def test_the_agent_cannot_write_another_workspace_through_a_link(ada, path):
     response = ada.put(f"/api/v1/workspace/files/{path}", b"from ada", content_type="application/octet-stream")
     assert response.status_code == 400
     assert response.json()["field"] == "path"
-    storage = default_services().storage
+    storage = default_connections().storage
     assert storage.get("agents/bob/SOUL.md") == b"bob's soul"
     assert [info.key for info in storage.list("agents/bob/")] == ["agents/bob/SOUL.md"]
 

@@ -118,11 +118,11 @@ def test_minting_an_agents_new_token_revokes_its_tokens_of_every_identity(leader
 
 
 def test_the_worker_reconciler_mints_a_token_for_the_current_role(leader_token, settings):
-    from controller.reconcilers.services import default_services
+    from controller.connections import default_connections
     from controller.reconcilers.worker import WorkerReconciler
 
     apply_text(DEMOTED)
-    spec = WorkerReconciler(default_services())._instance_spec(
+    spec = WorkerReconciler(default_connections())._instance_spec(
         Worker.objects.get(name="a-lead"), "hiclaw-worker-a-lead"
     )
     clear = spec.env["HICLAW_AGENT_TOKEN"]

@@ -16,20 +16,20 @@ from controller import reconcilers
 from controller.backends.docker import DockerBackend
 from controller.clients.gateway import GatewayClient
 from controller.clients.storage import storage_from_url
-from controller.reconcilers.services import Services, default_services
+from controller.connections import Connections, default_connections
 from tests.gateway_standin import HigressStandin
 
 
 class Driver:
     """Runs reconciles like a Celery worker would, in order, until nothing is queued."""
 
-    def __init__(self, services: Services):
+    def __init__(self, connections: Connections):
         self.queue: deque[tuple[str, str]] = deque()
-        services.enqueue = lambda kind, name: self.queue.append((kind, name))
-        self.services = services
+        connections.enqueue = lambda kind, name: self.queue.append((kind, name))
+        self.connections = connections
 
     def reconcile(self, kind: str, name: str):
-        return reconcilers.reconcile(kind, name, services=self.services)
+        return reconcilers.reconcile(kind, name, connections=self.connections)
 
     def converge(self, *targets: tuple[str, str], max_passes: int = 200) -> None:
         self.queue.extend(targets)
@@ -51,14 +51,14 @@ def gateway_standin():
 
 
 @pytest.fixture
-def real_services(synapse, moto_server, docker_service, gateway_standin, settings) -> Services:
+def real_services(synapse, moto_server, docker_service, gateway_standin, settings) -> Connections:
     settings.HICLAW_MATRIX_URL = synapse.base_url
     settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
     settings.HICLAW_GATEWAY_URL = gateway_standin.url
     settings.HICLAW_WORKER_IMAGE = docker_service.image
     settings.HICLAW_MANAGER_IMAGE = docker_service.image
     settings.HICLAW_CONTROLLER_URL = "http://controller.test:8000"
-    return Services(
+    return Connections(
         backend=DockerBackend(controller_id=docker_service.controller_id, network=docker_service.network),
         storage=storage_from_url(moto_server.storage_url(f"e2e-{uuid.uuid4().hex[:10]}")),
         matrix=synapse.client(),
@@ -77,9 +77,9 @@ def matrix_driver(synapse, settings) -> Driver:
     """Real Synapse; the embedded backend and storage; no gateway."""
     settings.HICLAW_MATRIX_URL = synapse.base_url
     settings.HICLAW_MATRIX_DOMAIN = synapse.server_name
-    embedded = default_services()
+    embedded = default_connections()
     return Driver(
-        Services(
+        Connections(
             backend=embedded.backend,
             storage=embedded.storage,
             matrix=synapse.client(),
@@ -92,4 +92,4 @@ def matrix_driver(synapse, settings) -> Driver:
 @pytest.fixture
 def embedded_driver() -> Driver:
     """The embedded services of tests/conftest.py (process backend, file storage)."""
-    return Driver(default_services())
+    return Driver(default_connections())

@@ -19,8 +19,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from controller.backends.base import InstanceState
 from controller.backends.process import ProcessBackend
+from controller.connections import default_connections
 from controller.embedded import EmbeddedCelery
-from controller.reconcilers.services import default_services
 
 
 class Command(BaseCommand):
@@ -58,7 +58,7 @@ class Command(BaseCommand):
 
     def _say_what_keeps_running(self) -> None:
         """Local worker processes outlive the server, as containers would: say so on the way out."""
-        backend = default_services().backend
+        backend = default_connections().backend
         if not isinstance(backend, ProcessBackend):
             return
         running = [info.resource for info in backend.list() if info.state == InstanceState.RUNNING]

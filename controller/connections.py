@@ -1,4 +1,5 @@
-"""The outside world a reconciler talks to, built from the settings once per process."""
+"""The connections to the outside world a reconciler talks to (backend, storage, Matrix,
+gateway), built from the settings once per process."""
 
 from __future__ import annotations
 
@@ -14,18 +15,21 @@ from controller.backends.base import WorkerBackend
 from controller.clients.gateway import DisabledGateway, GatewayClient, get_gateway
 from controller.clients.matrix import MatrixClient, MatrixSession, get_matrix
 from controller.clients.storage import Storage, get_storage
-from controller.reconcilers.naming import derived_secret
+from controller.naming import derived_secret
+from controller.reconcile_queue import enqueue as queue_reconcile
 
 
 @dataclass
-class Services:
+class Connections:
+    """One of each external client; tests build their own to reach real or broken services."""
+
     backend: WorkerBackend
     storage: Storage
     matrix: MatrixClient | None
     gateway: GatewayClient | DisabledGateway
     admin_session: MatrixSession | None = field(default=None, repr=False)
     # How a reconciler asks for another resource's reconcile (a Celery task by default).
-    enqueue: Callable[[str, str], None] = field(default=lambda kind, name: _queue(kind, name), repr=False)
+    enqueue: Callable[[str, str], None] = field(default=queue_reconcile, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def require_matrix(self) -> MatrixClient:
@@ -45,13 +49,7 @@ class Services:
             return self.admin_session
 
 
-def _queue(kind: str, name: str) -> None:
-    # Imported here: the tasks module imports the reconcilers, which use these services.
-    from controller.tasks import reconcile_resource
-
-    reconcile_resource.delay(kind, name)
-
-
 @functools.cache
-def default_services() -> Services:
-    return Services(backend=get_backend(), storage=get_storage(), matrix=get_matrix(), gateway=get_gateway())
+def default_connections() -> Connections:
+    """The process's connections, as the settings describe them."""
+    return Connections(backend=get_backend(), storage=get_storage(), matrix=get_matrix(), gateway=get_gateway())

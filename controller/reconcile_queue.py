@@ -1,0 +1,32 @@
+"""Asking for a reconcile: the one way any layer queues one.
+
+The Celery task is sent by its name, so the services and reconcilers that
+ask for reconciles need no import of ``controller.tasks`` (which sits above
+them and runs the reconcilers). A signature resolves to the registered task
+when this process has it (so eager mode in tests runs it inline) and is sent
+to the broker by name otherwise.
+"""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.db import transaction
+
+RECONCILE_TASK = "controller.tasks.reconcile_resource"
+
+
+def enqueue(kind: str, name: str, *, from_resync: bool = False, countdown: float | None = None) -> None:
+    """Queue a reconcile of ``kind``/``name`` now."""
+    kwargs = {"from_resync": True} if from_resync else {}
+    signature = current_app.signature(RECONCILE_TASK, args=(kind, name), kwargs=kwargs)
+    if countdown is None:
+        signature.apply_async()
+    else:
+        signature.apply_async(countdown=countdown)
+
+
+def request_reconcile(resource) -> None:
+    """Queue a reconcile of ``resource`` once the current transaction commits, so the pass
+    never sees uncommitted state and a rolled-back change queues nothing."""
+    kind, name = resource.kind, resource.name
+    transaction.on_commit(lambda: enqueue(kind, name))
