@@ -50,7 +50,11 @@ def test_types_check():
 def test_no_module_imports_itself_back():
     """No import cycle among the project's modules, counting imports inside functions: a module
     that needs a lower one's help gets it from below, never by a lazy import of a higher one."""
-    graph = grimp.build_graph("controller", "debugui", "hiclaw_site", cache_dir=None)
+    # Imports only a type checker follows (under ``if TYPE_CHECKING:``) never run, so they
+    # cannot form a cycle at import time; annotations may name a module that imports this one.
+    graph = grimp.build_graph(
+        "controller", "debugui", "hiclaw_site", exclude_type_checking_imports=True, cache_dir=None
+    )
     cycles = set()
     for importer in graph.modules:
         for imported in graph.find_modules_directly_imported_by(importer):
