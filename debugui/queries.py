@@ -111,7 +111,7 @@ def worker_health(worker: Worker) -> str:
 
 def manager_interval(manager: Manager) -> str:
     """The Manager's own heartbeat interval (its spec's ``config.heartbeatInterval``)."""
-    return (manager.spec.get("config") or {}).get("heartbeatInterval") or "15m"
+    return manager.typed_spec.config.heartbeat_interval
 
 
 def manager_health(manager: Manager) -> str:

@@ -115,11 +115,12 @@ class IdleCheckView(AgentAPIView):
     def get(self, request):
         now = timezone.now()
         manager = Manager.objects.order_by("name").first()
-        fallback = (manager.spec.get("config") or {}).get("workerIdleTimeout") if manager else None
+        fallback = manager.typed_spec.config.worker_idle_timeout if manager else DEFAULT_IDLE_TIMEOUT
         lines = []
         for worker in _team_workers(self.principal, request):
-            leader = (worker.team.spec["leader"] if worker.team_id else {}) or {}
-            timeout = duration_seconds(leader.get("workerIdleTimeout") or fallback or DEFAULT_IDLE_TIMEOUT)
+            timeout = duration_seconds(
+                worker.team.typed_spec.leader.worker_idle_timeout if worker.team_id else fallback
+            )
             left = None
             if worker.idle_since is not None:
                 left = max(0, int(timeout - (now - worker.idle_since).total_seconds()))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from controller.models.base import Resource
 from controller.models.fields import EncryptedTextField
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import ManagerSpec, WorkerSpec
 
 
 class Runtime(models.TextChoices):
@@ -52,6 +55,11 @@ class AgentResource(Resource):
     config_digest = models.CharField(max_length=64, blank=True, editable=False)
     instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> WorkerSpec | ManagerSpec: ...
+
     class Meta(Resource.Meta):
         abstract = True
 
@@ -63,10 +71,11 @@ class AgentResource(Resource):
         return self.instance_started_at is None or self.last_heartbeat >= self.instance_started_at
 
     def index_spec(self) -> None:
-        self.model = self.spec.get("model", "")
-        self.runtime = self.spec.get("runtime", Runtime.OPENCLAW)
-        self.image = self.spec.get("image", "")
-        self.state = self.spec.get("state", DesiredState.RUNNING)
+        spec = self.typed_spec
+        self.model = spec.model
+        self.runtime = spec.runtime
+        self.image = spec.image or ""
+        self.state = spec.state
 
     def kind_status(self) -> dict[str, Any]:
         return {

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.utils import timezone
 
 from controller.models.agent import AgentResource
 from controller.models.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import ManagerSpec
 
 # What a heartbeat changes on a Manager row.
 MANAGER_HEARTBEAT_FIELDS = ["last_heartbeat", "version"]
@@ -18,6 +21,11 @@ class Manager(AgentResource):
     kind = "Manager"
 
     version = models.CharField(max_length=64, blank=True, help_text="runtime version last reported")
+
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> ManagerSpec: ...
 
     class Meta(AgentResource.Meta):
         pass

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.utils import timezone
 
 from controller.models.agent import AgentResource
 from controller.models.heartbeat import AgentState, Heartbeat
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import WorkerSpec
 
 
 class MemberRole(models.TextChoices):
@@ -46,6 +49,11 @@ class Worker(AgentResource):
     # next heartbeat; a column of its own so it never races the reconciler's writes.
     heartbeat_missed_since = models.DateTimeField(null=True, blank=True)
     active_tasks = models.PositiveIntegerField(default=0)
+
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> WorkerSpec: ...
 
     class Meta(AgentResource.Meta):
         indexes = [models.Index(fields=["team", "role"])]

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from controller.clients.matrix import MatrixError
-from controller.manifests.schema import duration_seconds
+from controller.manifests.schema import ManagerConfig, TeamLeader, duration_seconds
 from controller.models import AgentPhase, DesiredState, Manager, MemberRole, Worker
 from controller.reconcilers.services import Services
 from controller.reconcilers.team_context import team_admin_id
@@ -46,10 +46,10 @@ class SweepReport:
 def sweep(services: Services, now: datetime) -> SweepReport:
     report = SweepReport()
     manager = Manager.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
-    manager_config = (manager.spec.get("config") or {}) if manager else {}
+    manager_config = manager.typed_spec.config if manager else None
     workers = Worker.objects.filter(deletion_requested_at__isnull=True, state=DesiredState.RUNNING)
     for worker in workers.select_related("team"):
-        leader = worker.team.spec["leader"] if worker.team_id else None
+        leader = worker.team.typed_spec.leader if worker.team_id else None
         if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
             report.unhealthy.append(worker.name)
             _notify_unhealthy(services, worker)
@@ -61,9 +61,11 @@ def sweep(services: Services, now: datetime) -> SweepReport:
     return report
 
 
-def _missed_heartbeats(worker: Worker, leader: dict | None, manager_config: dict, now: datetime) -> bool:
+def _missed_heartbeats(
+    worker: Worker, leader: TeamLeader | None, manager_config: ManagerConfig | None, now: datetime
+) -> bool:
     """True when this sweep marks the worker unhealthy (it was healthy until now)."""
-    every = ((leader or {}).get("heartbeat") or {}).get("every") or manager_config.get("heartbeatInterval")
+    every = leader.heartbeat.every if leader else manager_config.heartbeat_interval if manager_config else None
     interval = duration_seconds(every or DEFAULT_HEARTBEAT)
     since = worker.last_heartbeat or worker.reconciled_at
     if since is None or worker.heartbeat_missed_since is not None or (now - since).total_seconds() <= 2 * interval:
@@ -76,16 +78,20 @@ def _missed_heartbeats(worker: Worker, leader: dict | None, manager_config: dict
     )
 
 
-def _idle_too_long(worker: Worker, leader: dict | None, manager_config: dict, now: datetime) -> bool:
+def _idle_too_long(
+    worker: Worker, leader: TeamLeader | None, manager_config: ManagerConfig | None, now: datetime
+) -> bool:
     if worker.idle_since is None or worker.active_tasks:
         return False
     timeout = duration_seconds(
-        (leader or {}).get("workerIdleTimeout") or manager_config.get("workerIdleTimeout") or DEFAULT_IDLE_TIMEOUT
+        (leader.worker_idle_timeout if leader else None)
+        or (manager_config.worker_idle_timeout if manager_config else None)
+        or DEFAULT_IDLE_TIMEOUT
     )
     if timeout == 0 or (now - worker.idle_since).total_seconds() <= timeout:
         return False
-    hours = ((leader or {}).get("heartbeat") or {}).get("activeHours")
-    return hours is None or within_hours(now, hours["start"], hours["end"])
+    hours = leader.heartbeat.active_hours if leader else None
+    return hours is None or within_hours(now, hours.start, hours.end)
 
 
 def within_hours(now: datetime, start: str, end: str) -> bool:
