@@ -38,4 +38,4 @@ def test_a_spec_edited_in_place_is_read_afresh():
 def test_a_spec_its_shape_refuses_is_an_error_not_a_guess():
     worker = Worker(name="w", spec={"model": "qwen", "runtime": "docker"})
     with pytest.raises(ValueError, match="runtime"):
-        worker.typed_spec
+        _ = worker.typed_spec

@@ -24,6 +24,7 @@ from controller.api.schema import (
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, AgentState, DesiredState, Manager, Worker
 from controller.services import operations
+from controller.services.summary import WorkerSummary
 
 ENSURE_READY_DEFAULT, ENSURE_READY_MAX = 60, 300
 DEFAULT_IDLE_TIMEOUT = "720m"
@@ -143,24 +144,8 @@ def _team_workers(principal: policy.Principal, request):
     return rows.filter(team__name=team) if team else rows
 
 
-READY = "Ready"  # the original API's phase: running, and the agent has reported since it started
-
-
 def _status_line(worker: Worker) -> dict:
-    """The original API's status line. Its phase is ``Ready`` once the agent in the running
-    instance has reported (the original CLI waits for it); the resource keeps ``Running``."""
-    ready = worker.reported_since_start
-    return {
-        "name": worker.name,
-        "team": worker.team.name if worker.team_id else "",
-        "phase": READY if ready else worker.phase,
-        "state": worker.state,
-        "ready": ready,
-        "containerState": worker.container_state,
-        "lastHeartbeat": worker.last_heartbeat.isoformat() if worker.last_heartbeat else None,
-        "healthy": worker.healthy,
-        "message": worker.message,
-    }
+    return WorkerSummary.of(worker).status_line()
 
 
 def _timeout(request) -> int:

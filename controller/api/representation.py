@@ -7,6 +7,7 @@ from typing import Any
 
 from controller.manifests import to_manifest
 from controller.models import DebugWorker, Human, Manager, Resource, Team, Worker
+from controller.services.summary import API_FIELDS, WorkerSummary
 
 
 def present(resource: Resource) -> dict[str, Any]:
@@ -20,22 +21,7 @@ def present(resource: Resource) -> dict[str, Any]:
 
 
 def _worker(worker: Worker, status: dict) -> dict[str, Any]:
-    return {
-        "name": worker.name,
-        "phase": worker.phase,
-        "model": worker.model,
-        "runtime": worker.runtime,
-        "image": worker.image,
-        "team": worker.team.name if worker.team_id else "",
-        "role": worker.role or "standalone",
-        "state": worker.state,
-        "matrixUserID": worker.matrix_user_id,
-        "roomID": worker.room_id,
-        "containerState": worker.container_state,
-        "lastHeartbeat": status.get("lastHeartbeat"),
-        "idleSince": status.get("idleSince"),
-        "message": worker.message,
-    }
+    return WorkerSummary.of(worker).pick(API_FIELDS)
 
 
 def _team(team: Team, status: dict) -> dict[str, Any]:
