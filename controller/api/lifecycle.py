@@ -11,16 +11,9 @@ from rest_framework.response import Response
 
 from controller import policy
 from controller.api.base import AgentAPIView, lookup, queryset_for
-from controller.api.kind_schema import WorkerSerializer
 from controller.api.representation import present
-from controller.api.schema import (
-    TIMEOUT,
-    WORKER_LINES,
-    EnsureReadySerializer,
-    WorkerStatusLineSerializer,
-    errors,
-    team_parameter,
-)
+from controller.api.schema import TIMEOUT, EnsureReadySerializer, errors, team_parameter
+from controller.api.shapes import RESOURCE, IdleCheck, WorkersStatus, WorkerStatusLine
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, AgentState, DesiredState, Manager, Worker
 from controller.services import operations
@@ -38,7 +31,7 @@ class WorkerStateView(AgentAPIView):
     @extend_schema(
         summary="Set the worker's desired state (wake: Running, sleep: Sleeping); the reconcile follows",
         request=None,
-        responses={200: WorkerSerializer, **errors(403, 404)},
+        responses={200: RESOURCE["Worker"], **errors(403, 404)},
     )
     def post(self, request, name: str):
         worker = lookup(self.principal, "Worker", name)
@@ -76,7 +69,7 @@ class EnsureReadyView(AgentAPIView):
 class WorkerStatusView(AgentAPIView):
     """``GET /workers/{name}/status`` (the original CLI's)."""
 
-    @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLineSerializer, **errors(404)})
+    @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLine, **errors(404)})
     def get(self, request, name: str):
         worker = lookup(self.principal, "Worker", name)
         return Response(_status_line(worker))
@@ -85,7 +78,7 @@ class WorkerStatusView(AgentAPIView):
 class ReadyReportView(AgentAPIView):
     """``POST /workers/{name}/ready``: the worker says it is up; counts as a heartbeat."""
 
-    @extend_schema(request=None, responses={200: WorkerStatusLineSerializer, **errors(403, 404)})
+    @extend_schema(request=None, responses={200: WorkerStatusLine, **errors(403, 404)})
     def post(self, request, name: str):
         worker = lookup(self.principal, "Worker", name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
@@ -99,7 +92,7 @@ class TeamStatusView(AgentAPIView):
     @extend_schema(
         operation_id="workers_status_list",
         parameters=[team_parameter("workers")],
-        responses={200: WORKER_LINES["status"], **errors()},
+        responses={200: WorkersStatus, **errors()},
     )
     def get(self, request):
         return Response({"workers": [_status_line(worker) for worker in _team_workers(self.principal, request)]})
@@ -111,7 +104,7 @@ class IdleCheckView(AgentAPIView):
     @extend_schema(
         operation_id="workers_idle_check",
         parameters=[team_parameter("workers")],
-        responses={200: WORKER_LINES["idle"], **errors()},
+        responses={200: IdleCheck, **errors()},
     )
     def get(self, request):
         now = timezone.now()
