@@ -54,4 +54,3 @@ def test_the_document_is_openapi_3_0(components):
     """No JSON Schema 2020-12 spellings, which OpenAPI 3.0 tools reject or misread."""
     text = str(components)
     assert "'null'" not in text and "'const'" not in text and "$defs" not in text
-
