@@ -20,6 +20,7 @@ from controller.api import compat
 from controller.api.representation import HumanFields, ManagerFields, TeamFields
 from controller.manifests import schema as manifest
 from controller.models import API_VERSION
+from controller.services import debugworkers
 from controller.services.summary import API_FIELDS, STATUS_LINE, WorkerSummary
 
 OPEN = ConfigDict(populate_by_name=True)  # answers may grow fields; clients ignore what they do not know
@@ -137,7 +138,7 @@ WorkerCreate = _body(
 TeamMemberBody = _body("TeamMemberBody", manifest.WorkerSpec, compat.WORKER_FIELDS, **LOOSE, name=NAME)
 LEADER_FIELDS = tuple(info.alias or python for python, info in manifest.TeamLeader.model_fields.items())
 LeaderChange = _body("LeaderChange", manifest.TeamLeader, LEADER_FIELDS)
-TEAM_FIELDS = dict(
+TEAM_BODY_FIELDS = dict(
     leader=(LeaderChange | None, Field(default=None, description="the leader's spec, merged into the current one")),
     leader_name=(str | None, Field(default=None, alias="leaderName")),
     leader_model=(str | None, Field(default=None, alias="leaderModel")),
@@ -146,9 +147,8 @@ TEAM_FIELDS = dict(
         Field(default=None, description="names (with the leader's model) or worker bodies; replaces the list"),
     ),
 )
-TEAM_PICKED = ("description", "admin", "image", "peerMentions", "channelPolicy", "debug", "upgrade")
-TeamChange = _body("TeamChange", manifest.TeamSpec, TEAM_PICKED, **TEAM_FIELDS)
-TeamCreate = _body("TeamCreate", manifest.TeamSpec, TEAM_PICKED, **TEAM_FIELDS, name=NAME)
+TeamChange = _body("TeamChange", manifest.TeamSpec, compat.TEAM_FIELDS, **TEAM_BODY_FIELDS)
+TeamCreate = _body("TeamCreate", manifest.TeamSpec, compat.TEAM_FIELDS, **TEAM_BODY_FIELDS, name=NAME)
 HumanChange = _body("HumanChange", manifest.HumanSpec, compat.HUMAN_FIELDS)
 HumanCreate = _body("HumanCreate", manifest.HumanSpec, compat.HUMAN_FIELDS, name=NAME)
 ManagerChange = _body("ManagerChange", manifest.ManagerSpec, compat.MANAGER_FIELDS, mcp_servers=MCP_SERVERS)
@@ -156,7 +156,7 @@ ManagerCreate = _body("ManagerCreate", manifest.ManagerSpec, compat.MANAGER_FIEL
 DebugWorkerCreate = _body(
     "DebugWorkerCreate",
     manifest.DebugWorkerSpec,
-    ("target", "targets", "matrixCredential", "retention", "hiclawVersion"),
+    debugworkers.SPEC_FIELDS,
     name=NAME,
     team=_text("a leader's own team by default"),
     allowed_users=(list[str] | None, Field(default=None, alias="allowedUsers")),
