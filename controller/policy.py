@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from django.db.models import Model, QuerySet
 
 from controller.errors import FORBIDDEN, NOT_FOUND, UNPROCESSABLE, DomainError
+from controller.manifests.schema import Permissions
 from controller.models import (
     TEAM_ANNOTATION,
     AgentToken,
@@ -118,7 +119,7 @@ def principal_for_user(user) -> Principal:
         return Principal(ADMIN, user.get_username())
     teams = set(Team.objects.filter(admin_name=user.get_username()).values_list("name", flat=True))
     if human is not None and human.permission_level == PermissionLevel.TEAM:
-        teams |= set(human.spec.get("accessibleTeams") or [])
+        teams |= set(human.typed_spec.accessible_teams or [])
     if teams:
         return Principal(TEAM_ADMIN, user.get_username(), teams=frozenset(teams))
     return Principal(NOBODY, user.get_username())
@@ -334,18 +335,18 @@ def check_member_quota(principal: Principal, team: Team, *, adding: bool, model:
     """
     if principal.identity in ALL_POWERFUL:
         return
-    permissions = team.spec["leader"].get("permissions") or {}
+    permissions = team.typed_spec.leader.permissions or Permissions()
     who = f"{principal.identity} {principal.name}"
-    if adding and permissions.get("canScaleWorkers") is False:
+    if adding and permissions.can_scale_workers is False:
         raise Denied(f"{who} may not add workers: team/{team.name} has permissions.canScaleWorkers false")
-    if not adding and model != old_model and permissions.get("canSwitchModel") is False:
+    if not adding and model != old_model and permissions.can_switch_model is False:
         raise Denied(f"{who} may not change a model: team/{team.name} has permissions.canSwitchModel false")
-    allowed = permissions.get("allowedModels")
+    allowed = permissions.allowed_models
     if allowed and model not in allowed:
         listed = ", ".join(allowed)
         raise QuotaExceeded(f"model {model!r} is not in team/{team.name} permissions.allowedModels ({listed})")
-    maximum = permissions.get("maxWorkers")
-    used = len(team.spec.get("workers", []))
+    maximum = permissions.max_workers
+    used = len(team.typed_spec.workers)
     if adding and maximum is not None and used >= maximum:
         raise QuotaExceeded(
             f"team/{team.name} has {used} workers, permissions.maxWorkers is {maximum} (used {used}/max {maximum})"

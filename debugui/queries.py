@@ -19,6 +19,7 @@ from controller import policy
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
 from controller.services.agent_timing import heartbeat_every
+from controller.services.summary import DASHBOARD_FIELDS, WorkerSummary
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -159,29 +160,14 @@ def manager_health(manager: Manager) -> str:
 
 
 # --- what live pages receive ---------------------------------------------------------------
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 def worker_row(worker: Worker) -> dict[str, Any]:
-    return {
-        "name": worker.name,
-        "team": worker.team_name,
-        "role": worker.role or "standalone",
-        "phase": worker.phase,
-        "state": worker.state,
-        "containerState": worker.container_state or "—",
-        "lastHeartbeat": _iso(worker.last_heartbeat),
-        "idleSince": _iso(worker.idle_since),
-        "activeTasks": worker.active_tasks,
-        "image": worker.image or "runtime default",
-        "runningImage": worker.running_image,
-        "skillsVersion": worker.skills_version or "—",
-        "model": worker.model,
-        "healthy": worker.healthy,
-        "health": worker_health(worker),
-        "message": worker.message,
-    }
+    """The worker's summary as the dashboard shows it: blanks spelled out, and its health colour."""
+    row = WorkerSummary.of(worker).pick(DASHBOARD_FIELDS)
+    row["containerState"] = row["containerState"] or "—"
+    row["image"] = row["image"] or "runtime default"
+    row["skillsVersion"] = row["skillsVersion"] or "—"
+    row["health"] = worker_health(worker)
+    return row
 
 
 def team_row(team: TeamWithHealth) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from django.shortcuts import render
 
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
+from controller.manifests.schema import Permissions
 from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
 from controller.services.inspection import generated_files, log_tail
 from debugui import queries
@@ -94,7 +95,7 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
     if leader is not None:
         _with_health([leader], queries.worker_health)
     debugworkers = list(policy.visible(principal, DebugWorker.objects.filter(team_name=name)).order_by("name")[:50])
-    permissions = team.spec["leader"].get("permissions") or {}
+    permissions = team.typed_spec.leader.permissions or Permissions()
     return render(
         request,
         "debugui/team.html",
@@ -106,7 +107,7 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             sort=sort,
             debugworkers=debugworkers,
             permissions=permissions,
-            max_workers=permissions.get("maxWorkers"),
+            max_workers=permissions.max_workers,
             debug_form=DebugWorkerForm(initial={"name": _free_debug_name(name, debugworkers)}),
             live_path=f"/ws/teams/{name}/",
         ),
@@ -147,7 +148,7 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
     _with_health([worker], queries.worker_health)
     recent = Heartbeat.objects.filter(worker=worker).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
     heartbeats = list(recent)[::-1]
-    permissions = (worker.team.spec["leader"].get("permissions") or {}) if worker.team else {}
+    permissions = (worker.team.typed_spec.leader.permissions if worker.team is not None else None) or Permissions()
     logs, log_error = log_tail(worker)
     files, files_error = generated_files(worker)
     return _context(
@@ -162,8 +163,8 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
         files=files,
         files_error=files_error,
         manifest=dump_yaml([to_manifest(worker)]),
-        allowed_models=permissions.get("allowedModels") or [],
-        model_locked=permissions.get("canSwitchModel") is False,
+        allowed_models=permissions.allowed_models or [],
+        model_locked=permissions.can_switch_model is False,
         image_form=ImageForm(initial={"image": worker.image}),
         model_form=ModelForm(initial={"model": worker.model}),
         live_path=f"/ws/workers/{worker.name}/",

@@ -297,6 +297,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Agents, the hiclaw CLI and dashboard sessions drive the controller here (docs/api.md).",
     "VERSION": "v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Workers' and the Manager's state is one named enum; a heartbeat's state (idle/busy) is another.
+    "ENUM_NAME_OVERRIDES": {"DesiredState": "controller.models.agent.DesiredState"},
 }
 
 LOGGING = {

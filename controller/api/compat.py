@@ -42,6 +42,8 @@ MANAGER_FIELDS = (
     "accessEntries",
 )
 HUMAN_FIELDS = ("displayName", "email", "permissionLevel", "accessibleTeams", "accessibleWorkers", "note")
+# Team fields taken as they are; the leader and workers are merged (``team_spec``).
+TEAM_FIELDS = ("description", "admin", "image", "peerMentions", "channelPolicy", "debug", "upgrade")
 
 
 def worker_spec(body: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +71,7 @@ def human_spec(body: dict[str, Any]) -> dict[str, Any]:
 def team_spec(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Team spec from the original's team body (``leader`` object or ``leaderName``/``leaderModel``)."""
     spec = dict(current or {})
-    for key in ("description", "admin", "image", "peerMentions", "channelPolicy", "debug", "upgrade"):
+    for key in TEAM_FIELDS:
         if key in body:
             spec[key] = body[key]
     leader = dict(spec.get("leader") or {})

@@ -9,19 +9,13 @@ from rest_framework.response import Response
 
 from controller import policy
 from controller.api.base import AgentAPIView, lookup, queryset_for
-from controller.api.kind_schema import WorkerSerializer
 from controller.api.representation import present
-from controller.api.schema import (
-    TIMEOUT,
-    WORKER_LINES,
-    EnsureReadySerializer,
-    WorkerStatusLineSerializer,
-    errors,
-    team_parameter,
-)
+from controller.api.schema import TIMEOUT, EnsureReadySerializer, errors, team_parameter
+from controller.api.shapes import RESOURCE, IdleCheck, WorkersStatus, WorkerStatusLine
 from controller.models import DesiredState, Worker
 from controller.services import heartbeats, operations
 from controller.services.agent_timing import current_manager_config, idle_timeout_seconds, leader_spec
+from controller.services.summary import WorkerSummary
 
 ENSURE_READY_DEFAULT, ENSURE_READY_MAX = 60, 300
 
@@ -34,7 +28,7 @@ class WorkerStateView(AgentAPIView):
     @extend_schema(
         summary="Set the worker's desired state (wake: Running, sleep: Sleeping); the reconcile follows",
         request=None,
-        responses={200: WorkerSerializer, **errors(403, 404)},
+        responses={200: RESOURCE["Worker"], **errors(403, 404)},
     )
     def post(self, request, name: str):
         worker = _worker(self.principal, name)
@@ -66,7 +60,7 @@ class EnsureReadyView(AgentAPIView):
 class WorkerStatusView(AgentAPIView):
     """``GET /workers/{name}/status`` (the original CLI's)."""
 
-    @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLineSerializer, **errors(404)})
+    @extend_schema(operation_id="workers_status_retrieve", responses={200: WorkerStatusLine, **errors(404)})
     def get(self, request, name: str):
         worker = _worker(self.principal, name)
         return Response(_status_line(worker))
@@ -75,7 +69,7 @@ class WorkerStatusView(AgentAPIView):
 class ReadyReportView(AgentAPIView):
     """``POST /workers/{name}/ready``: the worker says it is up; counts as a heartbeat."""
 
-    @extend_schema(request=None, responses={200: WorkerStatusLineSerializer, **errors(403, 404)})
+    @extend_schema(request=None, responses={200: WorkerStatusLine, **errors(403, 404)})
     def post(self, request, name: str):
         worker = _worker(self.principal, name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
@@ -89,7 +83,7 @@ class TeamStatusView(AgentAPIView):
     @extend_schema(
         operation_id="workers_status_list",
         parameters=[team_parameter("workers")],
-        responses={200: WORKER_LINES["status"], **errors()},
+        responses={200: WorkersStatus, **errors()},
     )
     def get(self, request):
         return Response({"workers": [_status_line(worker) for worker in _team_workers(self.principal, request)]})
@@ -101,7 +95,7 @@ class IdleCheckView(AgentAPIView):
     @extend_schema(
         operation_id="workers_idle_check",
         parameters=[team_parameter("workers")],
-        responses={200: WORKER_LINES["idle"], **errors()},
+        responses={200: IdleCheck, **errors()},
     )
     def get(self, request):
         now = timezone.now()
@@ -138,24 +132,8 @@ def _worker(principal: policy.Principal, name: str) -> Worker:
     return worker
 
 
-READY = "Ready"  # the original API's phase: running, and the agent has reported since it started
-
-
 def _status_line(worker: Worker) -> dict:
-    """The original API's status line. Its phase is ``Ready`` once the agent in the running
-    instance has reported (the original CLI waits for it); the resource keeps ``Running``."""
-    ready = worker.reported_since_start
-    return {
-        "name": worker.name,
-        "team": worker.team_name,
-        "phase": READY if ready else worker.phase,
-        "state": worker.state,
-        "ready": ready,
-        "containerState": worker.container_state,
-        "lastHeartbeat": worker.last_heartbeat.isoformat() if worker.last_heartbeat else None,
-        "healthy": worker.healthy,
-        "message": worker.message,
-    }
+    return WorkerSummary.of(worker).status_line()
 
 
 def _timeout(request) -> int:

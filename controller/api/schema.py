@@ -1,10 +1,11 @@
 """The OpenAPI description of the REST API (docs/api.md), for drf-spectacular.
 
-The views build their JSON answers by hand, so these serializers only describe
-shapes for ``/api/v1/schema/``; none of them runs on a request. Here: who may
-call (the authentication extensions), errors, the answers of single operations
-and query parameters, used by the views' ``@extend_schema``; the resource kinds'
-shapes are in ``kind_schema``.
+Resources, their specs and the original CLI's flat bodies are described by the
+pydantic shapes that validate and build them (``controller.api.shapes``),
+turned into OpenAPI 3.0 components by ``PydanticShapes`` below. The serializers
+here describe the small answers of single operations for ``/api/v1/schema/``;
+none of them runs on a request. Also here: who may call (the authentication
+extensions), errors and query parameters, used by the views' ``@extend_schema``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.authentication import SessionScheme
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, inline_serializer
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, model_json_schema
+from pydantic_core import core_schema
 from rest_framework import serializers
 
-from controller.models import API_VERSION, KINDS, DesiredState
+from controller.models import API_VERSION, KINDS
 
 
 # --- who is calling ------------------------------------------------------------------------
@@ -39,23 +42,56 @@ class DashboardSessionScheme(SessionScheme):
         return {**super().get_security_definition(auto_schema), "description": note}
 
 
-# --- a worker's or manager's desired state ----------------------------------------------------
-class DesiredStateField(serializers.ChoiceField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(choices=DesiredState.choices, **kwargs)
+# --- pydantic shapes as OpenAPI 3.0 components ---------------------------------------------------
+class OpenApi30JsonSchema(GenerateJsonSchema):
+    """pydantic writes JSON Schema 2020-12; the document is OpenAPI 3.0, which says ``nullable``
+    rather than a ``null`` type and ``enum`` rather than ``const``. Titles pydantic derives from
+    field names add nothing, so fields get none."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        return {"allOf": [inner], "nullable": True} if "$ref" in inner else {**inner, "nullable": True}
+
+    def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
+        result = super().literal_schema(schema)
+        if "const" in result:
+            result["enum"] = [result.pop("const")]
+        return result
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
 
 
-class DesiredStateFieldScheme(OpenApiSerializerFieldExtension):
-    """One named ``DesiredState`` component: several shapes have a ``state`` field, and a heartbeat's
-    ``state`` (idle/busy) is another set, which drf-spectacular's enum naming cannot tell apart."""
+class PydanticShapes(OpenApiSerializerExtension):
+    """A pydantic model in ``@extend_schema`` becomes a component named after its class, the models
+    it uses components of their own. Validation mode, in both directions: it describes what is
+    accepted, and answers are dumps of the same shapes (a dump's custom serializer would otherwise
+    hide the fields). Preferred to drf-spectacular's own pydantic extension, which writes 2020-12."""
 
-    target_class = DesiredStateField
+    target_class = "pydantic.BaseModel"
+    match_subclasses = True
+    priority = 1
 
-    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
-        schema = {"type": "string", "enum": DesiredState.values, "description": "what the controller aims for"}
-        component = ResolvedComponent("DesiredState", ResolvedComponent.SCHEMA, object="DesiredState", schema=schema)
-        auto_schema.registry.register_on_missing(component)
-        return component.ref
+    def get_name(self, auto_schema: AutoSchema, direction: str) -> str:
+        return self.target.__name__
+
+    def get_identity(self, auto_schema: AutoSchema, direction: str) -> str:
+        # The name, as for the models it uses (registered from ``$defs`` below): one model met at the
+        # top of one operation and inside another is one component.
+        return self.target.__name__
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = model_json_schema(
+            self.target,
+            by_alias=True,
+            ref_template="#/components/schemas/{model}",
+            schema_generator=OpenApi30JsonSchema,
+            mode="validation",
+        )
+        for name, definition in schema.pop("$defs", {}).items():
+            component = ResolvedComponent(name, ResolvedComponent.SCHEMA, object=name, schema=definition)
+            auto_schema.registry.register_on_missing(component)
+        return schema
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -133,30 +169,6 @@ class DeletionSerializer(serializers.Serializer):
     deletionRequested = serializers.BooleanField()
 
 
-class WorkerStatusLineSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    team = serializers.CharField()
-    phase = serializers.CharField(
-        help_text="the worker's phase, except Ready (the original API's) once its agent has reported since the "
-        "running instance started"
-    )
-    state = DesiredStateField()
-    ready = serializers.BooleanField(help_text="phase is Ready")
-    containerState = serializers.CharField()
-    lastHeartbeat = serializers.DateTimeField(allow_null=True)
-    healthy = serializers.BooleanField()
-    message = serializers.CharField()
-
-
-class IdleLineSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    state = DesiredStateField()
-    activeTasks = serializers.IntegerField()
-    idleSince = serializers.DateTimeField(allow_null=True)
-    idleTimeoutSeconds = serializers.IntegerField()
-    secondsLeft = serializers.IntegerField(allow_null=True, help_text="before the worker is put to sleep")
-
-
 class EnsureReadySerializer(serializers.Serializer):
     name = serializers.CharField()
     ready = serializers.BooleanField()
@@ -207,10 +219,6 @@ class WorkspaceWrittenSerializer(serializers.Serializer):
     size = serializers.IntegerField()
 
 
-WORKER_LINES = {
-    "idle": inline_serializer("IdleCheck", {"workers": IdleLineSerializer(many=True)}),
-    "status": inline_serializer("WorkersStatus", {"workers": WorkerStatusLineSerializer(many=True)}),
-}
 WORKSPACE_LIST = inline_serializer("WorkspaceFiles", {"files": WorkspaceFileSerializer(many=True)})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 from django.utils import timezone
@@ -10,6 +10,9 @@ from django.utils import timezone
 from controller.models.base import Resource
 from controller.models.fields import EncryptedTextField
 from controller.models.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import ManagerSpec, WorkerSpec
 
 
 class Runtime(models.TextChoices):
@@ -56,6 +59,10 @@ class AgentResource(Resource):
 
     # The columns a heartbeat changes (saved by whoever applies reports).
     heartbeat_fields: ClassVar[list[str]]
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> WorkerSpec | ManagerSpec: ...
 
     class Meta(Resource.Meta):
         abstract = True
@@ -106,10 +113,11 @@ class AgentResource(Resource):
         return self.instance_started_at is None or self.last_heartbeat >= self.instance_started_at
 
     def index_spec(self) -> None:
-        self.model = self.spec.get("model", "")
-        self.runtime = self.spec.get("runtime", Runtime.OPENCLAW)
-        self.image = self.spec.get("image", "")
-        self.state = self.spec.get("state", DesiredState.RUNNING)
+        spec = self.typed_spec
+        self.model = spec.model
+        self.runtime = spec.runtime
+        self.image = spec.image or ""
+        self.state = spec.state
 
     def kind_status(self) -> dict[str, Any]:
         return {

@@ -8,11 +8,15 @@ the reconcilers observed. Queryable spec fields are copied into columns by
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+import copy
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import Shape
 
 API_VERSION = "hiclaw.io/v1beta1"
 TEAM_ANNOTATION = "hiclaw.io/team"
@@ -68,6 +72,20 @@ class Resource(models.Model):
     # -- spec ---------------------------------------------------------------------
     def index_spec(self) -> None:
         """Copy queryable spec fields into columns. Kinds override this."""
+
+    @property
+    def typed_spec(self) -> Shape:
+        """The spec as its kind's manifest shape (``controller.manifests.schema``), the one
+        definition of its fields. Validated once per spec value: the copy kept beside it
+        notices a replaced spec and one edited in place alike."""
+        cached = self.__dict__.get("_typed_spec")
+        if cached is None or cached[0] != self.spec:
+            # Imported here: the shapes read column lengths off these models.
+            from controller.manifests.schema import SPEC_SHAPES
+
+            cached = (copy.deepcopy(self.spec), SPEC_SHAPES[self.kind].model_validate(self.spec))
+            self.__dict__["_typed_spec"] = cached
+        return cached[1]
 
     def set_spec(self, spec: dict[str, Any]) -> bool:
         """Replace the spec; bump ``generation`` when it changed. Returns whether it did."""

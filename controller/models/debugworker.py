@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from controller.models.base import TEAM_ANNOTATION, Resource
 from controller.models.fields import EncryptedTextField
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import DebugWorkerSpec
 
 
 class DebugWorkerPhase(models.TextChoices):
@@ -39,14 +42,19 @@ class DebugWorker(Resource):
     mounted_workspaces = models.JSONField(default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> DebugWorkerSpec: ...
+
     class Meta(Resource.Meta):
         pass
 
     def index_spec(self) -> None:
-        target = self.spec.get("target") or {}
-        self.target_type = target.get("type", "")
-        self.target_name = target.get("name", "")
-        team_target = target.get("name", "") if self.target_type == "team" else ""
+        target = self.typed_spec.target
+        self.target_type = target.type if target else ""
+        self.target_name = target.name if target else ""
+        team_target = self.target_name if self.target_type == "team" else ""
         self.team_name = team_target or self.annotations.get(TEAM_ANNOTATION, "")
 
     def kind_status(self) -> dict[str, Any]:

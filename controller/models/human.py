@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 
 from controller.models.base import Resource
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import HumanSpec
 
 
 class HumanPhase(models.TextChoices):
@@ -48,12 +51,18 @@ class Human(Resource):
     # nonce, so it is shown once and never stored (see Human.initial_password).
     password_nonce = models.CharField(max_length=32, default=_new_nonce, editable=False)
 
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> HumanSpec: ...
+
     class Meta(Resource.Meta):
         pass
 
     def index_spec(self) -> None:
-        self.permission_level = self.spec.get("permissionLevel", PermissionLevel.WORKER)
-        self.email = self.spec.get("email", "")
+        spec = self.typed_spec
+        self.permission_level = spec.permission_level
+        self.email = spec.email or ""
 
     def initial_password(self) -> str:
         """The password the Matrix account is created with: derived, never stored.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from controller.models.agent import AgentResource
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import ManagerSpec
 
 # What a heartbeat changes on a Manager row.
 MANAGER_HEARTBEAT_FIELDS = ["last_heartbeat", "version"]
@@ -18,6 +21,10 @@ class Manager(AgentResource):
     version = models.CharField(max_length=64, blank=True, help_text="runtime version last reported")
 
     heartbeat_fields = MANAGER_HEARTBEAT_FIELDS
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> ManagerSpec: ...
 
     class Meta(AgentResource.Meta):
         pass

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from controller.models.base import Resource
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import TeamSpec
 
 
 class TeamPhase(models.TextChoices):
@@ -27,6 +30,11 @@ class Team(Resource):
     team_room_id = models.CharField(max_length=255, blank=True)
     leader_dm_room_id = models.CharField(max_length=255, blank=True)
 
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> TeamSpec: ...
+
     class Meta(Resource.Meta):
         pass
 
@@ -37,8 +45,9 @@ class Team(Resource):
         return leader.room_id if leader is not None else ""
 
     def index_spec(self) -> None:
-        self.image = self.spec.get("image", "")
-        self.admin_name = (self.spec.get("admin") or {}).get("name", "")
+        spec = self.typed_spec
+        self.image = spec.image or ""
+        self.admin_name = spec.admin.name if spec.admin else ""
 
     def kind_status(self) -> dict[str, Any]:
         # Member status is derived from the member rows (prefetch "members" when

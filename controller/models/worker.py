@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from controller.models.agent import AgentResource
 from controller.models.heartbeat import AgentState
+
+if TYPE_CHECKING:
+    from controller.manifests.schema import WorkerSpec
 
 
 class MemberRole(models.TextChoices):
@@ -47,6 +50,10 @@ class Worker(AgentResource):
     active_tasks = models.PositiveIntegerField(default=0)
 
     heartbeat_fields = HEARTBEAT_FIELDS
+    if TYPE_CHECKING:
+
+        @property
+        def typed_spec(self) -> WorkerSpec: ...
 
     class Meta(AgentResource.Meta):
         indexes = [models.Index(fields=["team", "role"])]

@@ -16,7 +16,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -148,7 +148,7 @@ class AgentReconciler(Generic[_A]):
             gateway.ensure_ai_route(
                 agent.model, prefix=naming.prefix(), provider=settings.HICLAW_GATEWAY_PROVIDER, consumers=[consumer]
             )
-            gateway.authorize_mcp(consumer, agent.spec.get("mcpServers", []))
+            gateway.authorize_mcp(consumer, agent.typed_spec.mcp_servers or [])
         except GatewayUnavailable as error:
             raise TemporaryError("GatewayReady", "Unavailable", str(error)) from None
         except GatewayError as error:
@@ -210,7 +210,7 @@ class AgentReconciler(Generic[_A]):
             self.connections.backend.delete(naming.instance_name(self.kind, agent.name))
             if self.connections.gateway.enabled:
                 consumer = naming.consumer_name(self.kind, agent.name)
-                self.connections.gateway.revoke_mcp(consumer, agent.spec.get("mcpServers", []))
+                self.connections.gateway.revoke_mcp(consumer, agent.typed_spec.mcp_servers or [])
                 self.connections.gateway.delete_consumer(consumer)
             if self.connections.matrix is not None and agent.matrix_user_id:
                 self.connections.matrix.deactivate(self.connections.matrix_admin(), agent.matrix_user_id)
@@ -284,7 +284,7 @@ class AgentReconciler(Generic[_A]):
         return agent.image or self.default_image(agent)
 
     def _instance_digest(self, agent: _A) -> str:
-        limits = (agent.spec.get("resources") or {}).get("limits") or {}
+        limits = _limits(agent)
         basis = {"image": self._image(agent), "runtime": agent.runtime, "limits": limits}
         return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
@@ -297,7 +297,7 @@ class AgentReconciler(Generic[_A]):
             )
         identity, team = self.identity(agent)
         _, token = AgentToken.mint(identity, agent.name, team=team, replace=True)
-        limits = (agent.spec.get("resources") or {}).get("limits") or {}
+        limits = _limits(agent)
         env = {
             "HICLAW_CONTROLLER_URL": settings.HICLAW_CONTROLLER_URL,
             "HICLAW_AGENT_TOKEN": token,
@@ -322,7 +322,8 @@ class AgentReconciler(Generic[_A]):
             image=self._image(agent),
             command=(sys.executable, str(REFERENCE_WORKER)),
             env=env,
-            labels=agent.spec.get("labels") or {},
+            # A Worker's spec.labels; a Manager's spec has none.
+            labels=getattr(agent.typed_spec, "labels", None) or {},
             cpu=limits.get("cpu"),
             memory=limits.get("memory"),
             workdir=str(settings.DATA_DIR / "workspaces" / f"{self.kind}-{agent.name}"),
@@ -349,3 +350,9 @@ def ensure_account(connections: Connections, kind: str, name: str) -> str:
     if not matrix.user_exists(connections.matrix_admin(), user_id):
         matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
     return user_id
+
+
+def _limits(agent: AgentResource) -> dict[str, Any]:
+    """The instance's resource limits: a Worker's ``spec.resources.limits``; a Manager's spec has none."""
+    resources = getattr(agent.typed_spec, "resources", None)
+    return resources.limits.manifest() if resources is not None and resources.limits is not None else {}

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from controller.manifests.schema import ManagerSpec, WorkerSpec
+
 
 @dataclass(frozen=True)
 class AgentWiring:
@@ -36,7 +38,7 @@ def config_file_name(runtime: str) -> str:
 
 def agent_files(
     name: str,
-    spec: dict[str, Any],
+    spec: WorkerSpec | ManagerSpec,
     wiring: AgentWiring,
     *,
     team: str = "",
@@ -53,8 +55,8 @@ def agent_files(
     config = {
         "name": name,
         "team": team,
-        "runtime": spec.get("runtime", "openclaw"),
-        "model": spec.get("model", ""),
+        "runtime": spec.runtime,
+        "model": spec.model,
         "controller": {"url": wiring.controller_url},
         "matrix": {
             "homeserver": wiring.matrix_url,
@@ -63,20 +65,21 @@ def agent_files(
             "roomId": wiring.room_id,
         },
         "gateway": {"url": wiring.gateway_url, "consumer": wiring.gateway_consumer, "apiKey": wiring.gateway_key},
-        "skills": spec.get("skills", []),
-        "mcpServers": spec.get("mcpServers", []),
-        "channelPolicy": channel_policy if channel_policy is not None else spec.get("channelPolicy", {}),
-        "expose": spec.get("expose", []),
-        "accessEntries": spec.get("accessEntries", []),
+        "skills": spec.skills or [],
+        "mcpServers": spec.mcp_servers or [],
+        "channelPolicy": channel_policy if channel_policy is not None else _own_channel_policy(spec),
+        # A Manager exposes no ports.
+        "expose": [port.manifest() for port in getattr(spec, "expose", None) or []],
+        "accessEntries": [entry.manifest() for entry in spec.access_entries or []],
         **(extra or {}),
     }
     files = {config_file_name(config["runtime"]): json.dumps(config, indent=2, sort_keys=True).encode()}
-    for field, file_name, default in (
-        ("soul", "SOUL.md", f"# {name}\n"),
-        ("identity", "IDENTITY.md", f"# Identity\n\nYou are {name}, a HiClaw worker.\n"),
-        ("agents", "AGENTS.md", "# Agents\n"),
+    for text, file_name, default in (
+        (spec.soul, "SOUL.md", f"# {name}\n"),
+        (spec.identity, "IDENTITY.md", f"# Identity\n\nYou are {name}, a HiClaw worker.\n"),
+        (spec.agents, "AGENTS.md", "# Agents\n"),
     ):
-        files[file_name] = (spec.get(field) or default).encode()
+        files[file_name] = (text or default).encode()
     if agents_md is not None:
         files["AGENTS.md"] = agents_md.encode()
     return files
@@ -87,3 +90,9 @@ def files_digest(files: dict[str, bytes]) -> str:
     for file_name in sorted(files):
         digest.update(file_name.encode() + b"\0" + hashlib.sha256(files[file_name]).digest())
     return digest.hexdigest()
+
+
+def _own_channel_policy(spec: WorkerSpec | ManagerSpec) -> dict[str, Any]:
+    """The spec's own extra allow/deny lists (a Manager's spec has none)."""
+    policy = getattr(spec, "channel_policy", None)
+    return policy.manifest() if policy is not None else {}

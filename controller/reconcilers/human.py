@@ -44,7 +44,7 @@ class HumanReconciler:
             user_id = matrix.user_id(human.name)
             created = False
             if not matrix.user_exists(admin, user_id):
-                display = human.spec.get("displayName") or human.name
+                display = human.typed_spec.display_name or human.name
                 matrix.register(human.name, human.initial_password(), display_name=display)
                 created = True
             human.matrix_user_id = user_id
@@ -67,7 +67,7 @@ class HumanReconciler:
         if not (settings.HICLAW_EMAIL_CREDENTIALS and human.email):
             return
         body = (
-            f"Hello {human.spec.get('displayName') or human.name},\n\n"
+            f"Hello {human.typed_spec.display_name or human.name},\n\n"
             f"Your HiClaw Matrix account is ready.\n\n"
             f"Homeserver: {settings.HICLAW_MATRIX_URL}\nUser: {human.matrix_user_id}\n"
             f"Initial password: {human.initial_password()}\n\nPlease change it when you first log in.\n"
@@ -103,17 +103,17 @@ class HumanReconciler:
 
 def accessible_rooms(human: Human) -> set[str]:
     """The room IDs the Human's permission level grants (rooms not created yet are left out)."""
-    spec = human.spec
+    spec = human.typed_spec
     level = human.permission_level
     if level == PermissionLevel.ADMIN:
         rooms = set(Team.objects.values_list("team_room_id", flat=True))
         rooms |= set(Worker.objects.values_list("room_id", flat=True))
         rooms |= set(Manager.objects.values_list("room_id", flat=True))
     else:
-        workers = Q(name__in=spec.get("accessibleWorkers") or [])
+        workers = Q(name__in=spec.accessible_workers or [])
         rooms = set()
         if level == PermissionLevel.TEAM:
-            teams = spec.get("accessibleTeams") or []
+            teams = spec.accessible_teams or []
             rooms = set(Team.objects.filter(name__in=teams).values_list("team_room_id", flat=True))
             workers |= Q(team__name__in=teams, role=MemberRole.WORKER)
         rooms |= set(Worker.objects.filter(workers).values_list("room_id", flat=True))

@@ -22,7 +22,8 @@ class ManagerReconciler(AgentReconciler[Manager]):
         return {user_id: 0}
 
     def files(self, manager: Manager, wiring: AgentWiring) -> dict[str, bytes]:
-        return agent_files(manager.name, manager.spec, wiring, extra={"manager": manager.spec.get("config", {})})
+        spec = manager.typed_spec
+        return agent_files(manager.name, spec, wiring, extra={"manager": spec.config.manifest()})
 
     def identity(self, manager: Manager) -> tuple[str, str]:
         return Identity.MANAGER, ""

@@ -23,7 +23,7 @@ from controller.reconcilers.agent import ensure_account
 from controller.reconcilers.base import Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
-from controller.reconcilers.team_context import team_admin_id
+from controller.reconcilers.team_context import team_admin_id, team_admin_name
 from controller.services import live
 from controller.services.apply import apply_documents
 from controller.services.lifecycle import request_deletion
@@ -61,7 +61,7 @@ class TeamReconciler:
         if matrix is None:
             team.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
             return
-        leader_name = team.spec["leader"]["name"]
+        leader_name = team.typed_spec.leader.name
         admin_id = team_admin_id(team)
         with matrix_errors():
             admin = self.connections.matrix_admin()
@@ -106,8 +106,8 @@ class TeamReconciler:
         """The team's default DebugWorker exists exactly while ``debug.enabled``."""
         name = default_debugworker_name(team.name)
         existing = DebugWorker.objects.filter(name=name).first()
-        debug = team.spec.get("debug") or {}
-        if not debug.get("enabled", True):
+        debug = team.typed_spec.debug
+        if not debug.enabled:
             if existing is not None and existing.labels.get(OWNER_LABEL) == team.name:
                 request_deletion(existing)
             team.set_condition("DebugReady", "False", "Disabled", "spec.debug.enabled is false")
@@ -115,9 +115,7 @@ class TeamReconciler:
         if existing is not None and existing.labels.get(OWNER_LABEL) != team.name:
             team.set_condition("DebugReady", "False", "NameTaken", f"debugworker/{name} is not this team's")
             return
-        allowed = (debug.get("accessControl") or {}).get("allowedUsers") or [
-            team_admin_id(team) or (team.spec.get("admin") or {}).get("name", "")
-        ]
+        allowed = (debug.access_control.allowed_users if debug.access_control else None) or [team_admin_name(team)]
         manifest = {
             "apiVersion": API_VERSION,
             "kind": "DebugWorker",

@@ -10,62 +10,68 @@ follow the team as it changes.
 from __future__ import annotations
 
 from controller import naming
+from controller.manifests.schema import ChannelPolicy
 from controller.models import Manager, Team, Worker
 
 BEGIN, END = "<!-- hiclaw:team-context begin (generated; edits are replaced) -->", "<!-- hiclaw:team-context end -->"
 
 
 def team_admin_id(team: Team) -> str:
-    return (team.spec.get("admin") or {}).get("matrixUserId", "")
+    admin = team.typed_spec.admin
+    return (admin.matrix_user_id or "") if admin else ""
+
+
+def team_admin_name(team: Team) -> str:
+    """Who administers the team: its Matrix ID, else its name in the spec, else empty."""
+    admin = team.typed_spec.admin
+    return team_admin_id(team) or (admin.name if admin else "")
 
 
 def channel_policy(worker: Worker, team: Team | None) -> dict[str, list[str]]:
     """Who may address the worker, plus the spec's extra allow/deny entries."""
-    extra = worker.spec.get("channelPolicy") or {}
+    extra = worker.typed_spec.channel_policy or ChannelPolicy()
     group_allow: list[str] = []
     dm_allow: list[str] = []
     if team is not None:
-        leader = team.spec["leader"]["name"]
+        leader = team.typed_spec.leader.name
         admin = team_admin_id(team)
         coordinators = [naming.matrix_user_id("worker", leader)] + ([admin] if admin else [])
         if worker.name == leader:
             coordinators = [_manager_id()] if _manager_id() else []
             coordinators += [admin] if admin else []
         group_allow = list(coordinators)
-        if team.spec.get("peerMentions", True):
-            group_allow += [naming.matrix_user_id("worker", m["name"]) for m in team.spec.get("workers", [])]
+        if team.typed_spec.peer_mentions:
+            group_allow += [naming.matrix_user_id("worker", m.name) for m in team.typed_spec.workers]
         dm_allow = list(coordinators)
     elif _manager_id():
         group_allow = dm_allow = [_manager_id()]
     return {
-        "groupAllow": _unique(group_allow + (extra.get("groupAllowExtra") or []), drop=worker),
-        "groupDeny": list(extra.get("groupDenyExtra") or []),
-        "dmAllow": _unique(dm_allow + (extra.get("dmAllowExtra") or []), drop=worker),
-        "dmDeny": list(extra.get("dmDenyExtra") or []),
+        "groupAllow": _unique(group_allow + (extra.group_allow_extra or []), drop=worker),
+        "groupDeny": list(extra.group_deny_extra or []),
+        "dmAllow": _unique(dm_allow + (extra.dm_allow_extra or []), drop=worker),
+        "dmDeny": list(extra.dm_deny_extra or []),
     }
 
 
 def leader_agents_md(user_text: str, team: Team) -> str:
     """The leader's AGENTS.md: the user's text, then the generated team context."""
-    spec = team.spec
-    leader = spec["leader"]
-    heartbeat = leader.get("heartbeat") or {}
-    hours = heartbeat.get("activeHours")
+    spec = team.typed_spec
+    heartbeat, hours = spec.leader.heartbeat, spec.leader.heartbeat.active_hours
     lines = [
         BEGIN,
         f"## Team {team.name}",
         "",
-        f"- You lead team **{team.name}**." + (f" {spec['description']}" if spec.get("description") else ""),
+        f"- You lead team **{team.name}**." + (f" {spec.description}" if spec.description else ""),
         f"- Coordinator: {_manager_id() or 'none (no Manager)'}",
-        f"- Team admin: {team_admin_id(team) or (spec.get('admin') or {}).get('name', 'none')}",
-        f"- Heartbeat: every {heartbeat.get('every', '30m')}"
-        + (f", active hours {hours['start']}-{hours['end']}" if hours else "")
-        + ("" if heartbeat.get("enabled", True) else " (disabled)"),
-        f"- Idle workers sleep after {leader.get('workerIdleTimeout', '720m')}",
+        f"- Team admin: {team_admin_id(team) or (spec.admin.name if spec.admin else 'none')}",
+        f"- Heartbeat: every {heartbeat.every}"
+        + (f", active hours {hours.start}-{hours.end}" if hours else "")
+        + ("" if heartbeat.enabled else " (disabled)"),
+        f"- Idle workers sleep after {spec.leader.worker_idle_timeout}",
         "- Members:",
         *[
-            f"  - {member['name']} ({member.get('model', '')}): {naming.matrix_user_id('worker', member['name'])}"
-            for member in spec.get("workers", [])
+            f"  - {member.name} ({member.model}): {naming.matrix_user_id('worker', member.name)}"
+            for member in spec.workers
         ],
         END,
     ]

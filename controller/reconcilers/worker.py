@@ -32,7 +32,7 @@ class WorkerReconciler(AgentReconciler[Worker]):
         wanted = {user_id: 0}
         team = worker.team if worker.team_id else None
         if team is not None and worker.role == MemberRole.WORKER:
-            wanted[self.ensure_account("worker", team.spec["leader"]["name"])] = COORDINATOR_POWER
+            wanted[self.ensure_account("worker", team.typed_spec.leader.name)] = COORDINATOR_POWER
             if team_admin_id(team):
                 wanted[team_admin_id(team)] = COORDINATOR_POWER
         else:
@@ -45,10 +45,10 @@ class WorkerReconciler(AgentReconciler[Worker]):
         team = worker.team if worker.team_id else None
         agents_md = None
         if team is not None and worker.role == MemberRole.TEAM_LEADER:
-            agents_md = leader_agents_md(worker.spec.get("agents", ""), team)
+            agents_md = leader_agents_md(worker.typed_spec.agents or "", team)
         return agent_files(
             worker.name,
-            worker.spec,
+            worker.typed_spec,
             wiring,
             team=team.name if team else "",
             agents_md=agents_md,

@@ -15,6 +15,9 @@ from controller import policy
 from controller.errors import DomainError
 from controller.models import TEAM_ANNOTATION, Team, Worker
 
+# Request fields copied into the spec as they are (``allowedUsers`` becomes ``accessControl``).
+SPEC_FIELDS = ("target", "targets", "matrixCredential", "retention", "hiclawVersion")
+
 
 class InvalidDebugRequest(DomainError):
     """400: a field of the request is wrong; ``field`` names it."""
@@ -30,7 +33,7 @@ def debugworker_spec(principal: policy.Principal, body: dict[str, Any]) -> tuple
     if principal.identity == policy.WORKER:
         raise policy.Denied(f"worker {principal.name} may not create DebugWorkers; its team leader or an admin can")
     spec: dict[str, Any] = {}
-    for key in ("target", "targets", "matrixCredential", "retention", "hiclawVersion"):
+    for key in SPEC_FIELDS:
         if key in body:
             spec[key] = body[key]
     if "allowedUsers" in body:

@@ -173,7 +173,7 @@ def delete(principal: Principal, resource: Resource) -> None:
     policy.authorize(principal, policy.DELETE, resource.kind, resource.name, team=team)
     if isinstance(resource, Worker) and resource.team is not None:
         team_row = resource.team
-        if team_row.spec["leader"]["name"] == resource.name:
+        if team_row.typed_spec.leader.name == resource.name:
             raise policy.Denied(f"worker/{resource.name} leads team/{team_row.name}; delete the Team instead")
         team_spec = copy.deepcopy(team_row.spec)
         team_spec["workers"] = [m for m in team_spec["workers"] if m["name"] != resource.name]

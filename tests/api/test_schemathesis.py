@@ -1,4 +1,6 @@
-"""Schemathesis against the served OpenAPI schema: no operation answers 5xx, whatever it is sent.
+"""Schemathesis against the served OpenAPI schema: no operation answers 5xx, whatever it is sent,
+and every answer is one the document describes (status code, content type and body shape), so the
+document cannot drift from what the API really says.
 
 The API runs in-process (Django's WSGI handler) inside each test's database
 transaction, so what generated calls change (deletes, applies, pushes) is
@@ -18,10 +20,16 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.urls import resolve
+from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIRequestFactory
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.config import SchemathesisConfig
 
 from controller.models import AgentToken
@@ -58,16 +66,19 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 
 
-def served_schema() -> dict:
-    """The document ``/api/v1/schema/`` serves, asked of its view (no Host check at import time)."""
+def served_schema() -> tuple[dict, list[str]]:
+    """The document ``/api/v1/schema/`` serves, asked of its view (no Host check at import time),
+    and what drf-spectacular warned of while generating it."""
+    GENERATOR_STATS.reset()
     request = APIRequestFactory().get(SCHEMA_PATH, {"format": "json"})
     response = resolve(SCHEMA_PATH).func(request)
-    return json.loads(response.render().content)
+    return json.loads(response.render().content), [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
 
 
-SERVED = served_schema()
+SERVED, GENERATION_WARNINGS = served_schema()
 schema = schemathesis.openapi.from_dict(SERVED, config=CONFIG)
 APP = WSGIHandler()
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # What a worker reads and writes about itself; the rest refuses it (403/404), which is no news.
 WORKER_OPERATIONS = [
     "heartbeats_create",
@@ -111,7 +122,7 @@ def worker_headers(in_process) -> dict[str, str]:
 
 def call(case, headers: dict[str, str]) -> None:
     # testserver is in ALLOWED_HOSTS under pytest-django whatever the environment says.
-    case.call_and_validate(app=APP, base_url="http://testserver", headers=headers, checks=[not_a_server_error])
+    case.call_and_validate(app=APP, base_url="http://testserver", headers=headers, checks=CHECKS)
 
 
 # The examples of one operation share its test's world and token on purpose: what one example
@@ -123,6 +134,10 @@ def test_the_served_schema_is_valid_openapi():
     validate_schema(SERVED)
 
 
+def test_the_schema_generates_without_warnings():
+    assert GENERATION_WARNINGS == []
+
+
 def test_the_worker_operations_are_in_the_schema():
     served = {operation["operationId"] for path in SERVED["paths"].values() for operation in path.values()}
     assert set(WORKER_OPERATIONS) <= served
@@ -130,11 +145,11 @@ def test_the_worker_operations_are_in_the_schema():
 
 @schema.parametrize()
 @shared_world
-def test_no_operation_answers_a_server_error_to_an_admin(case, admin_headers):
+def test_every_answer_to_an_admin_is_as_documented(case, admin_headers):
     call(case, admin_headers)
 
 
 @schema.include(operation_id=WORKER_OPERATIONS).parametrize()
 @shared_world
-def test_no_operation_answers_a_server_error_to_a_worker(case, worker_headers):
+def test_every_answer_to_a_worker_is_as_documented(case, worker_headers):
     call(case, worker_headers)
