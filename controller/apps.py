@@ -11,3 +11,6 @@ class ControllerConfig(AppConfig):
         # Registers the Celery tasks in every process that sets Django up, so a reconcile
         # queued by name (controller.reconcile_queue) runs inline in eager mode too.
         from controller import tasks  # noqa: F401
+
+        # Registers each kind's manifest shape with the models (Resource.typed_spec).
+        from controller.manifests import schema  # noqa: F401

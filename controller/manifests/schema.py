@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from controller.manifests import rules
 from controller.models import Human, Team, Worker
-from controller.models.base import DNS_LABEL_PATTERN
+from controller.models.base import DNS_LABEL_PATTERN, Resource
 
 
 def column_length(model: type[models.Model], column: str) -> int:
@@ -391,3 +391,4 @@ SPEC_SHAPES: dict[str, type[Shape]] = {
     "Manager": ManagerSpec,
     "DebugWorker": DebugWorkerSpec,
 }
+Resource.spec_shapes.update(SPEC_SHAPES)  # what Resource.typed_spec validates with

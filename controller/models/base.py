@@ -70,6 +70,11 @@ class Resource(models.Model):
         return f"{self.kind.lower()}/{self.name}"
 
     # -- spec ---------------------------------------------------------------------
+    # Each kind's manifest shape, registered by ``controller.manifests.schema`` when it is
+    # imported (the app's ``ready()`` does so). The shapes read column lengths off these
+    # models, so the models take them from a registry instead of importing the layer above.
+    spec_shapes: ClassVar[dict[str, type[Shape]]] = {}
+
     def index_spec(self) -> None:
         """Copy queryable spec fields into columns. Kinds override this."""
 
@@ -80,10 +85,7 @@ class Resource(models.Model):
         notices a replaced spec and one edited in place alike."""
         cached = self.__dict__.get("_typed_spec")
         if cached is None or cached[0] != self.spec:
-            # Imported here: the shapes read column lengths off these models.
-            from controller.manifests.schema import SPEC_SHAPES
-
-            cached = (copy.deepcopy(self.spec), SPEC_SHAPES[self.kind].model_validate(self.spec))
+            cached = (copy.deepcopy(self.spec), self.spec_shapes[self.kind].model_validate(self.spec))
             self.__dict__["_typed_spec"] = cached
         return cached[1]
 
