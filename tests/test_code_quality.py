@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -62,3 +63,30 @@ def test_no_module_imports_itself_back():
             if back is not None:
                 cycles.add(" -> ".join((importer, *back)))
     assert not cycles, "import cycles:\n" + "\n".join(sorted(cycles))
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+SOURCES = ("controller", "debugui", "hiclaw_site")
+
+
+def _sources():
+    for package in SOURCES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def test_modules_and_functions_stay_small():
+    """A module past 400 lines is split by topic; a function past 60 lines, into named steps."""
+    too_long = []
+    for path in _sources():
+        text = path.read_text()
+        name = path.relative_to(ROOT)
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno} {node.name}(): {length} lines")
+    assert not too_long, "\n".join(too_long)

@@ -97,32 +97,27 @@ def parse_objects(raw_documents: list[Any]) -> list[Document]:
 
 
 def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestError]]:
-    def error(path: str, rule: str, message: str, resource: str = "") -> ManifestError:
-        return ManifestError(index, path, rule, message, resource)
-
-    if not isinstance(raw, dict):
-        return None, [error("(document)", "type", f"a manifest must be a mapping, got {type(raw).__name__}")]
-    deep = too_deep(raw)
-    if deep is not None:
-        return None, [error(deep, "too-deep", TOO_DEEP)]
-    nul = nul_path(raw)
-    if nul is not None:
-        # PostgreSQL text and jsonb cannot hold NUL; YAML's "\0" escape and JSON's "\u0000" both make one.
-        return None, [error(nul, "nul-character", "must not contain NUL characters (\\x00)")]
+    errors = _envelope_errors(index, raw)
+    if errors is not None:
+        return None, errors
+    allowed = ", ".join(ENVELOPE_FIELDS)
     errors = [
-        error(
+        ManifestError(
+            index,
             str(key) if key else repr(key),
             "unknown-field",
-            f"unknown top-level field {key!r}; allowed: {', '.join(ENVELOPE_FIELDS)}",
+            f"unknown top-level field {key!r}; allowed: {allowed}",
         )
         for key in raw
         if key not in ENVELOPE_FIELDS
     ]
     if raw.get("apiVersion") != API_VERSION:
-        errors.append(error("apiVersion", "enum", f"must be {API_VERSION!r}, got {raw.get('apiVersion')!r}"))
+        errors.append(
+            ManifestError(index, "apiVersion", "enum", f"must be {API_VERSION!r}, got {raw.get('apiVersion')!r}")
+        )
     kind = raw.get("kind")
     if not isinstance(kind, str) or kind not in SPEC_SHAPES:
-        errors.append(error("kind", "enum", f"must be one of {', '.join(SPEC_SHAPES)}, got {kind!r}"))
+        errors.append(ManifestError(index, "kind", "enum", f"must be one of {', '.join(SPEC_SHAPES)}, got {kind!r}"))
         return None, errors
 
     try:
@@ -139,23 +134,37 @@ def _parse_one(index: int, raw: Any) -> tuple[Document | None, list[ManifestErro
         return None, errors + _from_pydantic(exc, index, "spec", shape, resource)
     if errors:
         return None, errors
+    return _document(index, kind, metadata, spec.manifest()), []
 
-    spec_dict = spec.manifest()
+
+def _envelope_errors(index: int, raw: Any) -> list[ManifestError] | None:
+    """What makes a document unreadable before its fields are looked at; None when nothing does."""
+    if not isinstance(raw, dict):
+        return [ManifestError(index, "(document)", "type", f"a manifest must be a mapping, got {type(raw).__name__}")]
+    deep = too_deep(raw)
+    if deep is not None:
+        return [ManifestError(index, deep, "too-deep", TOO_DEEP)]
+    nul = nul_path(raw)
+    if nul is not None:
+        # PostgreSQL text and jsonb cannot hold NUL; YAML's "\0" escape and JSON's "\u0000" both make one.
+        return [ManifestError(index, nul, "nul-character", "must not contain NUL characters (\\x00)")]
+    return None
+
+
+def _document(index: int, kind: str, metadata: Metadata, spec: dict[str, Any]) -> Document:
+    """The validated document; a DebugWorker's Matrix access token moves from the spec to its secrets."""
     secrets = {}
-    credential = spec_dict.get("matrixCredential")
+    credential = spec.get("matrixCredential")
     if credential and "accessToken" in credential:
         secrets["matrix_access_token"] = credential.pop("accessToken")
-    return (
-        Document(
-            index=index,
-            kind=kind,
-            name=metadata.name,
-            labels=metadata.labels or {},
-            annotations=metadata.annotations or {},
-            spec=spec_dict,
-            secrets=secrets,
-        ),
-        [],
+    return Document(
+        index=index,
+        kind=kind,
+        name=metadata.name,
+        labels=metadata.labels or {},
+        annotations=metadata.annotations or {},
+        spec=spec,
+        secrets=secrets,
     )
 
 
