@@ -45,6 +45,16 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _static_files_only_where_served(request, settings):
+    """Django's test client builds the middleware stack anew for every client, and ServeStatic
+    lists every static file each time: half the fast tier's time. Only tests that serve the
+    controller to a browser or a subprocess (the slow ones) fetch static files, so only they
+    keep it; the dashboard's scripts and styles are exercised there."""
+    if request.node.get_closest_marker("slow") is None:
+        settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if not name.startswith("servestatic.")]
+
+
+@pytest.fixture(autouse=True)
 def embedded_services(settings, tmp_path):
     """Reconciles in tests run embedded-style in a temp dir: process backend, file storage,
     no Matrix, no gateway. Tests of real services build their own ``Connections``."""
