@@ -25,7 +25,15 @@ from controller.manifests.bounds import TOO_DEEP
 from controller.models import Identity
 from controller.models.token import token_digest
 from controller.policy import principal_for_token
-from controller.services.heartbeats import MANAGER, WORKER, InvalidHeartbeat, buffer_key, encode, parse_report
+from controller.services.heartbeats import (
+    MANAGER,
+    WORKER,
+    InvalidHeartbeat,
+    buffer_key,
+    encode,
+    parse_report,
+    reporter_exists,
+)
 
 PATH = "/api/v1/heartbeats"
 MAX_BODY = 64 * 1024
@@ -33,22 +41,30 @@ MAX_BODY = 64 * 1024
 REPORTERS: dict[str, str] = {Identity.WORKER: WORKER, Identity.TEAM_LEADER: WORKER, Identity.MANAGER: MANAGER}
 
 
+def _verify(clear: str) -> tuple[str, str, bool] | None:
+    """(identity, subject, whether the agent it would report about is there) of a valid token."""
+    principal = principal_for_token(clear)
+    if principal is None:
+        return None
+    kind = REPORTERS.get(principal.identity)
+    return principal.identity, principal.name, kind is not None and reporter_exists(kind, principal.name)
+
+
 class TokenCache:
     """Verified tokens by digest, each trusted until its entry is older than ``ttl`` seconds."""
 
     def __init__(self, ttl: float):
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, tuple[str, str] | None]] = {}
+        self._entries: dict[str, tuple[float, tuple[str, str, bool] | None]] = {}
 
-    async def subject(self, clear: str) -> tuple[str, str] | None:
-        """(identity, subject) of a valid token, else None."""
+    async def subject(self, clear: str) -> tuple[str, str, bool] | None:
+        """(identity, subject, whether its agent exists) of a valid token, else None."""
         digest = token_digest(clear)
         now = time.monotonic()
         cached = self._entries.get(digest)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        principal = await sync_to_async(principal_for_token)(clear)
-        value = (principal.identity, principal.name) if principal is not None else None
+        value = await sync_to_async(_verify)(clear)
         if len(self._entries) > 100_000:
             self._entries.clear()  # bounded: a flood of bad tokens cannot grow it forever
         self._entries[digest] = (now, value)
@@ -84,9 +100,12 @@ class HeartbeatIngest:
         who = await self.tokens.subject(clear.strip())
         if who is None:
             return 401, _error("invalid, expired or revoked token")
-        identity, name = who
+        identity, name, exists = who
         if identity not in REPORTERS:
             return 403, _error("heartbeats come from a worker, team leader or the Manager, about itself")
+        if not exists:
+            # A manager token an operator minted for a name no Manager has (the view says the same).
+            return 403, _error(f"no {REPORTERS[identity]} named {name!r} for this token")
         raw = await _read_body(receive)
         if raw is None:
             return 413, _error(f"a heartbeat is at most {MAX_BODY} bytes", "body")

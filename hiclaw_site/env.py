@@ -47,6 +47,11 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
         return list(default or [])
+    return comma_list(raw)
+
+
+def comma_list(raw: str) -> list[str]:
+    """The items of a comma-separated value, each stripped; empty items dropped."""
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from hiclaw_site.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
+from hiclaw_site.env import comma_list, env_bool, env_choice, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("HICLAW_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -41,7 +41,7 @@ def _secret_key() -> tuple[str, bool]:
 
 SECRET_KEY, SECRET_KEY_EPHEMERAL = _secret_key()
 # Earlier keys, comma-separated, still accepted for reading while a key is rotated.
-SECRET_KEY_FALLBACKS = [key for key in (env_secret("DJANGO_SECRET_KEY_FALLBACKS") or "").split(",") if key]
+SECRET_KEY_FALLBACKS = comma_list(env_secret("DJANGO_SECRET_KEY_FALLBACKS"))
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

@@ -56,3 +56,15 @@ def test_a_bad_boolean_fails_early_naming_the_variable():
 def test_an_unknown_backend_fails_early():
     result = manage("check", env={**PRODUCTION_ENV, "HICLAW_BACKEND": "vmware"})
     assert "HICLAW_BACKEND must be one of auto, docker, kubernetes, process, got 'vmware'" in result.stderr
+
+
+def test_fallback_keys_are_read_as_a_list_like_every_other_list(tmp_path):
+    """``old-a, old-b`` (with a space, or a trailing newline from a ``_FILE``) names the keys
+    themselves: a key read with a stray space would never decrypt what it encrypted."""
+    keys_file = tmp_path / "fallbacks"
+    keys_file.write_text("old-a, old-b,\n")
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "HICLAW_"))}
+    env = {**clean, **PRODUCTION_ENV, "DJANGO_SECRET_KEY_FALLBACKS_FILE": str(keys_file)}
+    code = "import hiclaw_site.settings as s; print(s.SECRET_KEY_FALLBACKS)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "['old-a', 'old-b']", result.stdout + result.stderr

@@ -63,7 +63,7 @@ def leader_agents_md(user_text: str, team: Team) -> str:
         "",
         f"- You lead team **{team.name}**." + (f" {spec.description}" if spec.description else ""),
         f"- Coordinator: {_manager_id() or 'none (no Manager)'}",
-        f"- Team admin: {team_admin_id(team) or (spec.admin.name if spec.admin else 'none')}",
+        f"- Team admin: {team_admin_name(team) or 'none'}",
         f"- Heartbeat: every {heartbeat.every}"
         + (f", active hours {hours.start}-{hours.end}" if hours else "")
         + ("" if heartbeat.enabled else " (disabled)"),

@@ -84,6 +84,12 @@ def parse_report(worker: str, data: Any, now: datetime | None = None, *, kind: s
     )
 
 
+def reporter_exists(kind: str, name: str) -> bool:
+    """Whether the agent a report of ``kind`` names is there to take it (and not being deleted)."""
+    model = Manager if kind == MANAGER else Worker
+    return model.objects.filter(name=name, deletion_requested_at__isnull=True).exists()
+
+
 def report_ready(worker: str) -> Report:
     """A worker saying it is up (``POST /workers/{name}/ready``): an idle heartbeat with no task."""
     return Report(worker, AgentState.IDLE, 0, "", "", "ready", timezone.now())

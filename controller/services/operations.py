@@ -186,7 +186,7 @@ def delete(principal: Principal, resource: Resource) -> None:
 def request_push(principal: Principal, *, worker: str = "", team: str = "", everything: bool = False) -> ConfigPush:
     """Record a config/skills push request and its targets (nothing carries pushes out yet).
 
-    A worker or team the caller may not see is ``NotFound``, as a missing one.
+    A worker or team the caller may not see is ``policy.NotFound``, as a missing one.
     """
     if everything:
         if principal.identity not in policy.ALL_POWERFUL:
@@ -207,18 +207,15 @@ def request_push(principal: Principal, *, worker: str = "", team: str = "", ever
     return push
 
 
-NotFound = policy.NotFound  # the same 404 for a missing resource and one out of scope
-
-
 def _visible(principal: Principal, model: type[_R], name: str, field: str) -> _R:
     row = policy.visible(principal, model.objects.filter(name=name, deletion_requested_at__isnull=True)).first()
     if row is None:
-        raise NotFound(model.kind, name, field)
+        raise policy.NotFound(model.kind, name, field)
     return row
 
 
 def _team(name: str) -> Team:
     team = Team.objects.filter(name=name, deletion_requested_at__isnull=True).first()
     if team is None:
-        raise NotFound("Team", name, "team")
+        raise policy.NotFound("Team", name, "team")
     return team

@@ -57,8 +57,8 @@ def test_a_manager_token_without_its_manager_is_still_refused(manager_token):
     assert not Heartbeat.objects.exists()
 
 
-def test_the_fast_path_buffers_the_managers_reports_too(manager_token):
-    buffered = []
+def fast_path(clear: str, buffered: list) -> tuple[int, dict]:
+    """One heartbeat through the Redis fast path, its buffer a list."""
 
     class Buffer:
         async def rpush(self, key, item):
@@ -66,18 +66,32 @@ def test_the_fast_path_buffers_the_managers_reports_too(manager_token):
 
     app = HeartbeatIngest(None, "redis://unused", cache_seconds=0)
     app.redis = Buffer  # the Redis list itself is tests/test_heartbeat_ingest.py's concern
-    headers = [(b"authorization", f"Bearer {manager_token}".encode())]
+    headers = [(b"authorization", f"Bearer {clear}".encode())]
     scope = {"type": "http", "method": "POST", "path": "/api/v1/heartbeats", "headers": headers}
     messages = [{"type": "http.request", "body": json.dumps({"state": "idle"}).encode()}]
 
     async def receive():
         return messages.pop(0)
 
-    status, body = async_to_sync(app.accept)(scope, receive)
+    return async_to_sync(app.accept)(scope, receive)
+
+
+def test_the_fast_path_buffers_the_managers_reports_too(manager_token):
+    buffered: list = []
+    status, body = fast_path(manager_token, buffered)
     assert (status, body["accepted"]) == (202, True)
     assert apply_reports([decode(item) for item in buffered]) == 1
     assert Manager.objects.get(name="default").last_heartbeat is not None
     assert Heartbeat.objects.filter(manager__name="default").count() == 1
+
+
+def test_the_fast_path_refuses_a_manager_token_without_its_manager(manager_token):
+    """As the Django view does: a token naming no Manager (or one being deleted) reports about nobody."""
+    buffered: list = []
+    assert fast_path(AgentToken.mint("manager", "ops")[1], buffered)[0] == 403
+    Manager.objects.filter(name="default").update(deletion_requested_at=timezone.now())
+    assert fast_path(manager_token, buffered)[0] in (401, 403)
+    assert buffered == []
 
 
 def test_history_is_pruned_per_agent(manager_token, settings):
