@@ -113,3 +113,39 @@ def test_deletion_action_marks_and_refuses_members(operator, everything):
 def test_rows_cannot_be_deleted_directly(operator, everything):
     worker = Worker.objects.get(name="research-bot")
     assert operator.get(reverse("admin:controller_worker_delete", args=[worker.pk])).status_code == 403
+
+
+@pytest.fixture
+def alice_staff(client, django_user_model, everything):
+    """alice administers alpha-team (its spec's admin) and may use the admin's Worker pages."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("alice", password="pw-alice-1", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_worker", "change_worker"]))
+    client.force_login(user)
+    return client
+
+
+def test_admin_actions_ask_the_policy_as_the_logged_in_user(alice_staff):
+    """A staff login's bulk actions reach only what the policy lets it reach: another team's
+    or a standalone worker is refused as missing, and stays as it was."""
+    url = reverse("admin:controller_worker_changelist")
+    solo = Worker.objects.get(name="research-bot")
+    response = alice_staff.post(url, {"action": "request_deletion_action", "_selected_action": [solo.pk]}, follow=True)
+    assert Worker.objects.get(name="research-bot").deletion_requested_at is None
+    assert [str(m) for m in response.context["messages"]] == ["worker/research-bot not found"]
+    alice_staff.post(url, {"action": "set_state_sleeping", "_selected_action": [solo.pk]})
+    assert Worker.objects.get(name="research-bot").state == "Running"
+    assert not AuditRecord.objects.exists()
+
+
+def test_admin_actions_are_audited_as_the_logged_in_user(operator, everything):
+    url = reverse("admin:controller_worker_changelist")
+    solo = Worker.objects.get(name="research-bot")
+    operator.post(url, {"action": "set_state_sleeping", "_selected_action": [solo.pk]})
+    operator.post(url, {"action": "request_deletion_action", "_selected_action": [solo.pk]})
+    records = AuditRecord.objects.order_by("at", "pk")
+    assert [(r.actor, r.identity, r.action, r.target_kind, r.target_name) for r in records] == [
+        ("operator", "admin", "state:Sleeping", "Worker", "research-bot"),
+        ("operator", "admin", "delete", "Worker", "research-bot"),
+    ]

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from controller import policy
 from controller.admin.base import ResourceAdmin
 from controller.models import (
     AgentToken,
@@ -24,7 +25,8 @@ from controller.services.lifecycle import set_desired_state
 
 def _state_action(state: str):
     def action(modeladmin: ResourceAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        modeladmin._each(request, queryset, lambda obj: set_desired_state(obj, state), f"set to {state}")
+        change = lambda obj: set_desired_state(obj, state)  # noqa: E731
+        modeladmin._each(request, queryset, change, f"set to {state}", (policy.LIFECYCLE, f"state:{state}"))
 
     action.__name__ = f"set_state_{state.lower()}"
     return admin.action(description=f"Set desired state: {state}")(action)

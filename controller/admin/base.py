@@ -19,6 +19,7 @@ from controller.admin.forms import ManifestForm
 from controller.errors import DomainError
 from controller.manifests import dump_yaml, to_manifest
 from controller.services.lifecycle import request_deletion
+from controller.services.operations import audit
 
 STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "conditions_table", "status_yaml")
 
@@ -81,14 +82,19 @@ class ResourceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Request deletion (the reconciler cleans up first)")
     def request_deletion_action(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(request, queryset, request_deletion, "marked for deletion")
+        self._each(request, queryset, request_deletion, "marked for deletion", (policy.DELETE, "delete"))
 
-    def _each(self, request: HttpRequest, queryset: QuerySet, change, done: str) -> None:
-        """Apply ``change`` to each selected row; report successes and refusals."""
+    def _each(self, request: HttpRequest, queryset: QuerySet, change, done: str, asked: tuple[str, str]) -> None:
+        """Apply ``change`` to each selected row the policy lets this login ``asked[0]`` (its
+        audit action ``asked[1]``), as the API would; report successes and refusals."""
+        principal = policy.principal_for_user(request.user)
+        action, audited = asked
         count = 0
         for obj in queryset:
             try:
+                policy.authorize(principal, action, obj.kind, obj.name, team=policy.team_of(obj))
                 change(obj)
+                audit(principal, audited, obj.kind, obj.name)
                 count += 1
             except DomainError as refusal:
                 self.message_user(request, refusal.describe(), messages.ERROR)
