@@ -185,6 +185,23 @@ def test_applying_over_another_teams_resource_is_refused_without_naming_it(world
     assert DebugWorker.objects.get(name="dbg-b").team_name == "team-b"
 
 
+@pytest.mark.parametrize("team", ["team-b", GHOST])
+def test_applying_into_another_team_is_the_documented_404_of_a_missing_team(world, team):
+    """/apply answers a member of another team as one of a team that does not exist, and the
+    OpenAPI document lists that answer (schemathesis holds answers to the document)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    manifest = (
+        "apiVersion: hiclaw.io/v1beta1\nkind: Worker\n"
+        f"metadata: {{name: a-new, annotations: {{hiclaw.io/team: {team}}}}}\nspec: {{model: qwen}}\n"
+    )
+    response = persona_client("leader-a").post("/api/v1/apply", manifest, content_type="application/yaml")
+    assert response.status_code == 404
+    assert response.json()["message"].endswith(f"team/{team} not found")
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"]["/api/v1/apply"]["post"]
+    assert "404" in operation["responses"]
+
+
 @pytest.fixture
 def alice(world) -> Client:
     """A dashboard login administering team-a (a Human of level 2)."""
