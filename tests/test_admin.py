@@ -121,21 +121,40 @@ def alice_staff(client, django_user_model, everything):
     from django.contrib.auth.models import Permission
 
     user = django_user_model.objects.create_user("alice", password="pw-alice-1", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_worker", "change_worker"]))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_worker", "change_worker", "view_team"]))
     client.force_login(user)
     return client
 
 
+def test_a_staff_login_lists_only_what_the_policy_lets_it_see(alice_staff):
+    """Another team's or a standalone worker is not listed and has no change page, as if missing."""
+    listing = alice_staff.get(reverse("admin:controller_worker_changelist")).content.decode()
+    assert "alpha-dev" in listing and "research-bot" not in listing
+    solo = Worker.objects.get(name="research-bot")
+    page = alice_staff.get(reverse("admin:controller_worker_change", args=[solo.pk]), follow=True)
+    (message,) = [str(m) for m in page.context["messages"]]
+    assert message.startswith("worker with ID") and "exist" in message  # Django's words for a missing row
+
+
 def test_admin_actions_ask_the_policy_as_the_logged_in_user(alice_staff):
-    """A staff login's bulk actions reach only what the policy lets it reach: another team's
-    or a standalone worker is refused as missing, and stays as it was."""
+    """A staff login's bulk actions reach only what the policy lets it reach: out of its
+    scope a row is not even selectable, and in scope the policy's refusal is shown."""
     url = reverse("admin:controller_worker_changelist")
     solo = Worker.objects.get(name="research-bot")
-    response = alice_staff.post(url, {"action": "request_deletion_action", "_selected_action": [solo.pk]}, follow=True)
-    assert Worker.objects.get(name="research-bot").deletion_requested_at is None
-    assert [str(m) for m in response.context["messages"]] == ["worker/research-bot not found"]
+    alice_staff.post(url, {"action": "request_deletion_action", "_selected_action": [solo.pk]})
     alice_staff.post(url, {"action": "set_state_sleeping", "_selected_action": [solo.pk]})
-    assert Worker.objects.get(name="research-bot").state == "Running"
+    solo.refresh_from_db()
+    assert (solo.deletion_requested_at, solo.state) == (None, "Running")
+    team = Team.objects.get(name="alpha-team")
+    response = alice_staff.post(
+        reverse("admin:controller_team_changelist"),
+        {"action": "request_deletion_action", "_selected_action": [team.pk]},
+        follow=True,
+    )
+    assert Team.objects.get(name="alpha-team").deletion_requested_at is None
+    assert [str(m) for m in response.context["messages"]] == [
+        "team-admin alice may not change team/alpha-team's spec; an admin or the manager does"
+    ]
     assert not AuditRecord.objects.exists()
 
 

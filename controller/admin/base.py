@@ -2,7 +2,8 @@
 
 Admin writes change desired state only; reconcilers do the rest. Rows are
 never deleted here directly: "Request deletion" marks them and the
-reconciler removes what they own before removing the row.
+reconciler removes what they own before removing the row. Lists, saves and
+actions ask the one policy as the logged-in user, like the API and dashboard.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class ResourceAdmin(admin.ModelAdmin):
             fieldsets.append(("Status (read-only, written by the reconcilers)", {"fields": list(STATUS_FIELDS)}))
             fieldsets.append(("Record", {"fields": ["created_at", "updated_at", "deletion_requested_at"]}))
         return fieldsets
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # What the policy lets this login see, as on every other path: a row out of its scope
+        # is neither listed nor opened nor selectable for an action, exactly like a missing one.
+        return policy.visible(policy.principal_for_user(request.user), super().get_queryset(request))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
