@@ -178,7 +178,8 @@ def test_applying_over_another_teams_resource_is_refused_without_naming_it(world
         "spec: {target: {type: team, name: team-a}}\n"
     )
     response = persona_client("leader-a").post("/api/v1/apply", manifest, content_type="application/yaml")
-    assert response.status_code in (403, 409, 422), response.json()
+    assert response.status_code == 422, response.json()  # as docs/api.md words it
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("metadata.name", "name-taken")]
     assert not any(word in response.content.decode() for word in OTHER_TEAM_WORDS)
     from controller.models import DebugWorker
 
