@@ -136,6 +136,12 @@ def test_a_staff_login_lists_only_what_the_policy_lets_it_see(alice_staff):
     assert message.startswith("worker with ID") and "exist" in message  # Django's words for a missing row
 
 
+def test_a_staff_logins_team_filter_names_no_other_team(alice_staff, apply):
+    apply(example("team-alpha.yaml").replace("alpha", "beta").replace("name: alice", "name: bob"))
+    listing = alice_staff.get(reverse("admin:controller_worker_changelist")).content.decode()
+    assert "alpha-team" in listing and "beta-team" not in listing
+
+
 def test_admin_actions_ask_the_policy_as_the_logged_in_user(alice_staff):
     """A staff login's bulk actions reach only what the policy lets it reach: out of its
     scope a row is not even selectable, and in scope the policy's refusal is shown."""

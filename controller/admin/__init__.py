@@ -38,7 +38,8 @@ STATE_ACTIONS = [_state_action(state) for state in DesiredState.values]
 @admin.register(Worker)
 class WorkerAdmin(ResourceAdmin):
     list_display = ("name", "phase", "team", "role", "model", "runtime", "image", "state", "last_heartbeat")
-    list_filter = ("phase", "team", "runtime", "role", "state")
+    # The team filter offers the teams of the rows listed (which the policy scoped), not every team.
+    list_filter = ("phase", ("team", admin.RelatedOnlyFieldListFilter), "runtime", "role", "state")
     list_select_related = ("team",)
     search_fields = ("name", "model", "image", "matrix_user_id")
     actions = [*STATE_ACTIONS, "request_deletion_action"]

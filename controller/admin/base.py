@@ -28,7 +28,7 @@ STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "condi
 class ResourceAdmin(admin.ModelAdmin):
     form = ManifestForm
     search_fields: ClassVar[tuple[str, ...]] = ("name",)
-    list_filter: ClassVar[tuple[str, ...]] = ("phase",)
+    list_filter: ClassVar[tuple[str | tuple[str, type[admin.FieldListFilter]], ...]] = ("phase",)
     readonly_fields = (*STATUS_FIELDS, "created_at", "updated_at", "deletion_requested_at")
     actions = ["request_deletion_action"]
     list_per_page = 50
