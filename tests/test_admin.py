@@ -174,3 +174,24 @@ def test_admin_actions_are_audited_as_the_logged_in_user(operator, everything):
         ("operator", "admin", "state:Sleeping", "Worker", "research-bot"),
         ("operator", "admin", "delete", "Worker", "research-bot"),
     ]
+
+
+def test_linking_a_login_to_a_human_is_audited(operator, everything, django_user_model):
+    """The dashboard login beside a Human's manifest grants that Human's role: who linked it is recorded."""
+    from controller.models import Human
+
+    human = Human.objects.get(name="alice")
+    login = django_user_model.objects.create_user("alice", password="pw-alice-1")
+    manifest = (
+        operator.get(reverse("admin:controller_human_change", args=[human.pk]))
+        .context["adminform"]
+        .form["manifest"]
+        .value()
+    )
+    response = operator.post(
+        reverse("admin:controller_human_change", args=[human.pk]), {"manifest": manifest, "user": login.pk}
+    )
+    assert response.status_code == 302
+    assert Human.objects.get(name="alice").user == login
+    records = AuditRecord.objects.filter(target_kind="Human", target_name="alice")
+    assert [(r.actor, r.action, r.detail) for r in records] == [("operator", "update", {"fields": ["user"]})]

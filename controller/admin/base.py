@@ -56,8 +56,11 @@ class ResourceAdmin(admin.ModelAdmin):
         saved = form.apply()
         # Fields edited beside the manifest (e.g. a Human's dashboard login).
         extra = {key: value for key, value in form.cleaned_data.items() if key != "manifest"}
-        if extra:
-            type(saved).objects.filter(pk=saved.pk).update(**extra)
+        changed = {key: value for key, value in extra.items() if getattr(saved, key) != value}
+        if changed:
+            type(saved).objects.filter(pk=saved.pk).update(**changed)
+            # A Human's login carries that Human's role: who changed it is recorded like an apply.
+            audit(form.principal, "update", saved.kind, saved.name, fields=sorted(changed))
         # The admin's response needs the saved row (for its pk and messages).
         obj.pk, obj.name = saved.pk, saved.name
 
