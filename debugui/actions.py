@@ -64,7 +64,7 @@ def _set_state(state: str, verb: str) -> Callable[[policy.Principal, Worker, dic
 def _ensure_ready(principal: policy.Principal, worker: Worker, data: dict) -> str:
     readiness = operations.ensure_ready(principal, worker, ENSURE_READY_WAIT)
     if readiness.removed:
-        return f"{worker.name} was removed while waiting for it."
+        raise policy.NotFound("Worker", worker.name)  # as the API answers it
     if readiness.ready:
         return f"{worker.name} is ready (phase Running)."
     detail = f": {readiness.message}" if readiness.message else ""

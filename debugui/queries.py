@@ -18,6 +18,7 @@ from django.utils import timezone
 from controller import policy
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.reconcilers.agent import SETTLED_PHASES
 from controller.services.agent_timing import heartbeat_every
 from controller.services.summary import DASHBOARD_FIELDS, WorkerSummary
 
@@ -56,7 +57,6 @@ WORKER_SORTS = {
     "model": "model",
 }
 TEAM_SORTS = {"name": "name", "phase": "phase"}
-SETTLED = {"Running": AgentPhase.RUNNING, "Sleeping": AgentPhase.SLEEPING, "Stopped": AgentPhase.STOPPED}
 
 
 # --- querysets -------------------------------------------------------------------------
@@ -134,7 +134,7 @@ def team_health(team: TeamWithHealth) -> str:
 def worker_health(worker: Worker) -> str:
     if worker.phase == AgentPhase.FAILED or worker.heartbeat_missed_since is not None:
         return "bad"
-    if worker.phase != SETTLED.get(worker.state):
+    if worker.phase != SETTLED_PHASES.get(worker.state):
         return "warn"
     return "ok"
 
@@ -149,7 +149,7 @@ def manager_health(manager: Manager) -> str:
     worker), ``warn`` while unsettled or not yet reported, else ``ok``."""
     if manager.phase == AgentPhase.FAILED:
         return "bad"
-    if manager.phase != SETTLED.get(manager.state):
+    if manager.phase != SETTLED_PHASES.get(manager.state):
         return "warn"
     if manager.phase != AgentPhase.RUNNING:
         return "ok"

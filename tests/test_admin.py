@@ -113,3 +113,85 @@ def test_deletion_action_marks_and_refuses_members(operator, everything):
 def test_rows_cannot_be_deleted_directly(operator, everything):
     worker = Worker.objects.get(name="research-bot")
     assert operator.get(reverse("admin:controller_worker_delete", args=[worker.pk])).status_code == 403
+
+
+@pytest.fixture
+def alice_staff(client, django_user_model, everything):
+    """alice administers alpha-team (its spec's admin) and may use the admin's Worker pages."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("alice", password="pw-alice-1", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_worker", "change_worker", "view_team"]))
+    client.force_login(user)
+    return client
+
+
+def test_a_staff_login_lists_only_what_the_policy_lets_it_see(alice_staff):
+    """Another team's or a standalone worker is not listed and has no change page, as if missing."""
+    listing = alice_staff.get(reverse("admin:controller_worker_changelist")).content.decode()
+    assert "alpha-dev" in listing and "research-bot" not in listing
+    solo = Worker.objects.get(name="research-bot")
+    page = alice_staff.get(reverse("admin:controller_worker_change", args=[solo.pk]), follow=True)
+    (message,) = [str(m) for m in page.context["messages"]]
+    assert message.startswith("worker with ID") and "exist" in message  # Django's words for a missing row
+
+
+def test_a_staff_logins_team_filter_names_no_other_team(alice_staff, apply):
+    apply(example("team-alpha.yaml").replace("alpha", "beta").replace("name: alice", "name: bob"))
+    listing = alice_staff.get(reverse("admin:controller_worker_changelist")).content.decode()
+    assert "alpha-team" in listing and "beta-team" not in listing
+
+
+def test_admin_actions_ask_the_policy_as_the_logged_in_user(alice_staff):
+    """A staff login's bulk actions reach only what the policy lets it reach: out of its
+    scope a row is not even selectable, and in scope the policy's refusal is shown."""
+    url = reverse("admin:controller_worker_changelist")
+    solo = Worker.objects.get(name="research-bot")
+    alice_staff.post(url, {"action": "request_deletion_action", "_selected_action": [solo.pk]})
+    alice_staff.post(url, {"action": "set_state_sleeping", "_selected_action": [solo.pk]})
+    solo.refresh_from_db()
+    assert (solo.deletion_requested_at, solo.state) == (None, "Running")
+    team = Team.objects.get(name="alpha-team")
+    response = alice_staff.post(
+        reverse("admin:controller_team_changelist"),
+        {"action": "request_deletion_action", "_selected_action": [team.pk]},
+        follow=True,
+    )
+    assert Team.objects.get(name="alpha-team").deletion_requested_at is None
+    assert [str(m) for m in response.context["messages"]] == [
+        "team-admin alice may not change team/alpha-team's spec; an admin or the manager does"
+    ]
+    assert not AuditRecord.objects.exists()
+
+
+def test_admin_actions_are_audited_as_the_logged_in_user(operator, everything):
+    url = reverse("admin:controller_worker_changelist")
+    solo = Worker.objects.get(name="research-bot")
+    operator.post(url, {"action": "set_state_sleeping", "_selected_action": [solo.pk]})
+    operator.post(url, {"action": "request_deletion_action", "_selected_action": [solo.pk]})
+    records = AuditRecord.objects.order_by("at", "pk")
+    assert [(r.actor, r.identity, r.action, r.target_kind, r.target_name) for r in records] == [
+        ("operator", "admin", "state:Sleeping", "Worker", "research-bot"),
+        ("operator", "admin", "delete", "Worker", "research-bot"),
+    ]
+
+
+def test_linking_a_login_to_a_human_is_audited(operator, everything, django_user_model):
+    """The dashboard login beside a Human's manifest grants that Human's role: who linked it is recorded."""
+    from controller.models import Human
+
+    human = Human.objects.get(name="alice")
+    login = django_user_model.objects.create_user("alice", password="pw-alice-1")
+    manifest = (
+        operator.get(reverse("admin:controller_human_change", args=[human.pk]))
+        .context["adminform"]
+        .form["manifest"]
+        .value()
+    )
+    response = operator.post(
+        reverse("admin:controller_human_change", args=[human.pk]), {"manifest": manifest, "user": login.pk}
+    )
+    assert response.status_code == 302
+    assert Human.objects.get(name="alice").user == login
+    records = AuditRecord.objects.filter(target_kind="Human", target_name="alice")
+    assert [(r.actor, r.action, r.detail) for r in records] == [("operator", "update", {"fields": ["user"]})]

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from controller import policy
 from controller.admin.base import ResourceAdmin
 from controller.models import (
     AgentToken,
@@ -24,7 +25,8 @@ from controller.services.lifecycle import set_desired_state
 
 def _state_action(state: str):
     def action(modeladmin: ResourceAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        modeladmin._each(request, queryset, lambda obj: set_desired_state(obj, state), f"set to {state}")
+        change = lambda obj: set_desired_state(obj, state)  # noqa: E731
+        modeladmin._each(request, queryset, change, f"set to {state}", (policy.LIFECYCLE, f"state:{state}"))
 
     action.__name__ = f"set_state_{state.lower()}"
     return admin.action(description=f"Set desired state: {state}")(action)
@@ -36,7 +38,8 @@ STATE_ACTIONS = [_state_action(state) for state in DesiredState.values]
 @admin.register(Worker)
 class WorkerAdmin(ResourceAdmin):
     list_display = ("name", "phase", "team", "role", "model", "runtime", "image", "state", "last_heartbeat")
-    list_filter = ("phase", "team", "runtime", "role", "state")
+    # The team filter offers the teams of the rows listed (which the policy scoped), not every team.
+    list_filter = ("phase", ("team", admin.RelatedOnlyFieldListFilter), "runtime", "role", "state")
     list_select_related = ("team",)
     search_fields = ("name", "model", "image", "matrix_user_id")
     actions = [*STATE_ACTIONS, "request_deletion_action"]

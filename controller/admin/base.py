@@ -2,7 +2,8 @@
 
 Admin writes change desired state only; reconcilers do the rest. Rows are
 never deleted here directly: "Request deletion" marks them and the
-reconciler removes what they own before removing the row.
+reconciler removes what they own before removing the row. Lists, saves and
+actions ask the one policy as the logged-in user, like the API and dashboard.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from controller.admin.forms import ManifestForm
 from controller.errors import DomainError
 from controller.manifests import dump_yaml, to_manifest
 from controller.services.lifecycle import request_deletion
+from controller.services.operations import audit
 
 STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "conditions_table", "status_yaml")
 
@@ -26,7 +28,7 @@ STATUS_FIELDS = ("phase", "message", "generation", "observed_generation", "condi
 class ResourceAdmin(admin.ModelAdmin):
     form = ManifestForm
     search_fields: ClassVar[tuple[str, ...]] = ("name",)
-    list_filter: ClassVar[tuple[str, ...]] = ("phase",)
+    list_filter: ClassVar[tuple[str | tuple[str, type[admin.FieldListFilter]], ...]] = ("phase",)
     readonly_fields = (*STATUS_FIELDS, "created_at", "updated_at", "deletion_requested_at")
     actions = ["request_deletion_action"]
     list_per_page = 50
@@ -37,6 +39,11 @@ class ResourceAdmin(admin.ModelAdmin):
             fieldsets.append(("Status (read-only, written by the reconcilers)", {"fields": list(STATUS_FIELDS)}))
             fieldsets.append(("Record", {"fields": ["created_at", "updated_at", "deletion_requested_at"]}))
         return fieldsets
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # What the policy lets this login see, as on every other path: a row out of its scope
+        # is neither listed nor opened nor selectable for an action, exactly like a missing one.
+        return policy.visible(policy.principal_for_user(request.user), super().get_queryset(request))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -49,8 +56,11 @@ class ResourceAdmin(admin.ModelAdmin):
         saved = form.apply()
         # Fields edited beside the manifest (e.g. a Human's dashboard login).
         extra = {key: value for key, value in form.cleaned_data.items() if key != "manifest"}
-        if extra:
-            type(saved).objects.filter(pk=saved.pk).update(**extra)
+        changed = {key: value for key, value in extra.items() if getattr(saved, key) != value}
+        if changed:
+            type(saved).objects.filter(pk=saved.pk).update(**changed)
+            # A Human's login carries that Human's role: who changed it is recorded like an apply.
+            audit(form.principal, "update", saved.kind, saved.name, fields=sorted(changed))
         # The admin's response needs the saved row (for its pk and messages).
         obj.pk, obj.name = saved.pk, saved.name
 
@@ -81,14 +91,19 @@ class ResourceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Request deletion (the reconciler cleans up first)")
     def request_deletion_action(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(request, queryset, request_deletion, "marked for deletion")
+        self._each(request, queryset, request_deletion, "marked for deletion", (policy.DELETE, "delete"))
 
-    def _each(self, request: HttpRequest, queryset: QuerySet, change, done: str) -> None:
-        """Apply ``change`` to each selected row; report successes and refusals."""
+    def _each(self, request: HttpRequest, queryset: QuerySet, change, done: str, asked: tuple[str, str]) -> None:
+        """Apply ``change`` to each selected row the policy lets this login ``asked[0]`` (its
+        audit action ``asked[1]``), as the API would; report successes and refusals."""
+        principal = policy.principal_for_user(request.user)
+        action, audited = asked
         count = 0
         for obj in queryset:
             try:
+                policy.authorize(principal, action, obj.kind, obj.name, team=policy.team_of(obj))
                 change(obj)
+                audit(principal, audited, obj.kind, obj.name)
                 count += 1
             except DomainError as refusal:
                 self.message_user(request, refusal.describe(), messages.ERROR)

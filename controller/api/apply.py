@@ -48,7 +48,7 @@ class ApplyView(AgentAPIView):
             **{parser.media_type: OpenApiTypes.STR for parser in (YAMLTextParser, AltYAMLTextParser, TextYAMLParser)},
             "application/json": APPLY_JSON_BODY,
         },
-        responses={200: ApplyAnswerSerializer, **errors(400, 403, 422)},
+        responses={200: ApplyAnswerSerializer, **errors(400, 403, 404, 422)},
     )
     def post(self, request):
         # Before request.data: the body is parsed only for a caller who may apply something.

@@ -103,8 +103,8 @@ class IdleCheckView(AgentAPIView):
         lines = []
         for worker in _team_workers(self.principal, request):
             timeout = idle_timeout_seconds(leader_spec(worker), manager_config)
-            left = None
-            if worker.idle_since is not None:
+            left = None  # not idle, or never put to sleep (a timeout of 0, as the sweeper reads it)
+            if worker.idle_since is not None and timeout:
                 left = max(0, int(timeout - (now - worker.idle_since).total_seconds()))
             lines.append(
                 {

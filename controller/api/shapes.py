@@ -190,7 +190,9 @@ class IdleLine(BaseModel):
     active_tasks: int = Field(alias="activeTasks")
     idle_since: datetime | None = Field(alias="idleSince")
     idle_timeout_seconds: int = Field(alias="idleTimeoutSeconds")
-    seconds_left: int | None = Field(alias="secondsLeft", description="before the worker is put to sleep")
+    seconds_left: int | None = Field(
+        alias="secondsLeft", description="before the worker is put to sleep; null when not idle or never put to sleep"
+    )
 
 
 class IdleCheck(BaseModel):

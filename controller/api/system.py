@@ -90,7 +90,7 @@ class PushRequest(serializers.Serializer):
 
 
 class ConfigPushView(AgentAPIView):
-    """Record a config/skills push; the upgrades service carries it out."""
+    """Record a config/skills push and its targets; nothing carries pushes out yet (docs/api.md)."""
 
     @extend_schema(
         operation_id="config_push",

@@ -47,6 +47,16 @@ def test_the_idle_check_follows_the_managers_timeout_as_the_sweeper_does(as_pers
     assert sweep(default_connections(), timezone.now()).slept == ["solo"]
 
 
+def test_a_timeout_of_0_means_never_in_the_idle_check_as_in_the_sweeper(as_persona):
+    apply_text(CONFIGURED_MANAGER.replace("workerIdleTimeout: 5m", 'workerIdleTimeout: "0"'))
+    Worker.objects.get(name="solo").record_heartbeat("idle", now=timezone.now() - timedelta(minutes=10))
+    Worker.objects.filter(name="solo").update(phase="Running")
+
+    line = as_persona("solo").get("/api/v1/workers/idle-check").json()["workers"][0]
+    assert (line["idleTimeoutSeconds"], line["secondsLeft"]) == (0, None)  # not "0 s left": never
+    assert sweep(default_connections(), timezone.now()).slept == []
+
+
 def test_a_ready_report_is_a_heartbeat_of_the_heartbeat_service(
     as_persona, monkeypatch, django_capture_on_commit_callbacks
 ):

@@ -178,11 +178,29 @@ def test_applying_over_another_teams_resource_is_refused_without_naming_it(world
         "spec: {target: {type: team, name: team-a}}\n"
     )
     response = persona_client("leader-a").post("/api/v1/apply", manifest, content_type="application/yaml")
-    assert response.status_code in (403, 409, 422), response.json()
+    assert response.status_code == 422, response.json()  # as docs/api.md words it
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("metadata.name", "name-taken")]
     assert not any(word in response.content.decode() for word in OTHER_TEAM_WORDS)
     from controller.models import DebugWorker
 
     assert DebugWorker.objects.get(name="dbg-b").team_name == "team-b"
+
+
+@pytest.mark.parametrize("team", ["team-b", GHOST])
+def test_applying_into_another_team_is_the_documented_404_of_a_missing_team(world, team):
+    """/apply answers a member of another team as one of a team that does not exist, and the
+    OpenAPI document lists that answer (schemathesis holds answers to the document)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    manifest = (
+        "apiVersion: hiclaw.io/v1beta1\nkind: Worker\n"
+        f"metadata: {{name: a-new, annotations: {{hiclaw.io/team: {team}}}}}\nspec: {{model: qwen}}\n"
+    )
+    response = persona_client("leader-a").post("/api/v1/apply", manifest, content_type="application/yaml")
+    assert response.status_code == 404
+    assert response.json()["message"].endswith(f"team/{team} not found")
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"]["/api/v1/apply"]["post"]
+    assert "404" in operation["responses"]
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from controller.models import AuditRecord, DebugWorker, Team, Worker
@@ -171,6 +173,17 @@ def test_ensure_ready_wakes_a_sleeping_worker_and_does_not_wait_long(login_clien
     assert answer.json()["ok"]
     assert "not running yet (phase Sleeping)" in answer.json()["message"]
     assert member("team-a", "a-qa")["state"] == "Running"
+
+
+def test_ensure_ready_of_a_worker_removed_while_waiting_is_404_as_in_the_api(login_client, monkeypatch):
+    def removed_meanwhile(seconds: float) -> None:
+        Worker.objects.filter(name="a-qa").delete()
+
+    Worker.objects.filter(name="a-qa").update(phase="Sleeping")
+    monkeypatch.setattr(time, "sleep", removed_meanwhile)
+    answer = post(login_client("alice"), "/workers/a-qa/ensure-ready/")
+    assert answer.status_code == 404
+    assert answer.json() == {"ok": False, "message": "worker/a-qa not found"}
 
 
 def test_team_admin_creates_and_deletes_a_debugworker_for_the_team(login_client):
