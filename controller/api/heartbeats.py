@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from controller.api.authentication import AgentTokenAuthentication
 from controller.api.base import NulFreeJSONParser
 from controller.api.schema import HeartbeatAnswerSerializer, errors
-from controller.models import AgentState, Identity, Manager, Worker
+from controller.models import AgentState, Identity
 from controller.services.heartbeats import (
     MANAGER,
     MAX_ACTIVE_TASKS,
@@ -26,6 +26,7 @@ from controller.services.heartbeats import (
     WORKER,
     apply_reports,
     parse_report,
+    reporter_exists,
 )
 
 REFUSED = "heartbeats come from a worker, team leader or the Manager, about itself"
@@ -54,8 +55,8 @@ class HeartbeatView(APIView):
         principal = request.user
         if principal.identity not in (Identity.WORKER, Identity.TEAM_LEADER, Identity.MANAGER):
             raise PermissionDenied(REFUSED)
-        kind, model = (MANAGER, Manager) if principal.identity == Identity.MANAGER else (WORKER, Worker)
-        if not model.objects.filter(name=principal.name, deletion_requested_at__isnull=True).exists():
+        kind = MANAGER if principal.identity == Identity.MANAGER else WORKER
+        if not reporter_exists(kind, principal.name):
             raise PermissionDenied(f"no {kind} named {principal.name!r} for this token")
         apply_reports([parse_report(principal.name, request.data, kind=kind)])
         return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)
