@@ -120,6 +120,7 @@ ERROR_MEANINGS = {
     403: "The policy refused; the message names the rule.",
     404: "No such resource, or the caller may not see it.",
     409: "The change conflicts with the resource's state.",
+    411: "A body sent without a length reached a route that needs one; send Content-Length.",
     422: "An invalid manifest or a team quota, with the numbers.",
     503: "A service the controller depends on (storage) failed; retry later.",
 }

@@ -126,7 +126,7 @@ class WorkspaceFileView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: WorkspaceWrittenSerializer, **errors(400, 403, 409, 503)},
+        responses={201: WorkspaceWrittenSerializer, **errors(400, 403, 409, 411, 503)},
     )
     def put(self, request, path: str):
         key = _key(_own_prefix(request), path)
