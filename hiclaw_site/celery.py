@@ -5,6 +5,8 @@ import os
 from celery import Celery
 from celery.signals import beat_init, worker_init
 
+from hiclaw_site.datadir import DataDirError, require_store
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hiclaw_site.settings")
 
 app = Celery("hiclaw_site")
@@ -16,8 +18,6 @@ app.autodiscover_tasks()
 @beat_init.connect
 def _require_store(**_) -> None:
     """A worker or beat started against a store never set up says so, instead of failing later."""
-    from hiclaw_site.datadir import DataDirError, require_store
-
     try:
         require_store()
     except DataDirError as exc:

@@ -138,3 +138,28 @@ def test_a_store_that_turns_read_only_answers_503_with_a_reason(client, django_u
     assert answer["Retry-After"]
     assert "store is unavailable" in answer.json()["message"]
     assert "HICLAW_DATA_DIR" in answer.json()["message"]
+
+
+def test_a_celery_worker_without_a_lasting_secret_key_refuses_in_one_line(tmp_path):
+    """Separate Celery processes must share the web's key (derived passwords depend on it): a
+    worker that would run with a key of its own says so before it connects to anything."""
+    data_dir = tmp_path / "data"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HICLAW_", "DJANGO_"))}
+    env.update(
+        HICLAW_DATA_DIR=str(data_dir),
+        DATABASE_URL="postgres://nobody:nothing@127.0.0.1:1/none",  # never reached
+        REDIS_URL="redis://127.0.0.1:1/0",  # never reached
+    )
+    celery = Path(sys.executable).parent / "celery"
+    result = subprocess.run(
+        [str(celery), "-A", "hiclaw_site", "worker", "-P", "threads", "-c", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"DJANGO_SECRET_KEY is not set and HICLAW_DATA_DIR={data_dir} holds no secret_key" in result.stderr
+    assert not data_dir.exists()
