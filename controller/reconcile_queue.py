@@ -25,6 +25,11 @@ def enqueue(kind: str, name: str, *, from_resync: bool = False, countdown: float
         signature.apply_async(countdown=countdown)
 
 
+def send_after_commit(task: str, *args: object) -> None:
+    """Queue the Celery task named ``task`` once the current transaction commits."""
+    transaction.on_commit(lambda: current_app.signature(task, args=args).apply_async())
+
+
 def request_reconcile(resource) -> None:
     """Queue a reconcile of ``resource`` once the current transaction commits, so the pass
     never sees uncommitted state and a rolled-back change queues nothing."""

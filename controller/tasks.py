@@ -19,6 +19,7 @@ from controller.reconcile_queue import enqueue
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.sweeper import sweep
+from controller.services import debug_runs
 from controller.services.heartbeats import FLUSH_BATCH, flush_buffer, prune_history
 
 logger = logging.getLogger(__name__)
@@ -72,3 +73,8 @@ def resync_all() -> None:
     logger.info(
         "resync: %d checked, %d queued, %d orphans deleted", report.checked, report.queued, report.orphans_deleted
     )
+
+
+@shared_task
+def run_debug_job(job_id: str) -> None:
+    debug_runs.run(job_id)

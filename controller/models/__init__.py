@@ -3,6 +3,7 @@
 from controller.models.agent import AgentPhase, AgentResource, DesiredState, Runtime
 from controller.models.audit import AuditRecord
 from controller.models.base import API_VERSION, ROLE_ANNOTATION, TEAM_ANNOTATION, ConditionStatus, Resource
+from controller.models.debugjob import DebugJob
 from controller.models.debugworker import DebugWorker, DebugWorkerPhase
 from controller.models.heartbeat import AgentState, Heartbeat
 from controller.models.human import Human, HumanPhase, PermissionLevel
@@ -26,6 +27,7 @@ __all__ = [
     "AuditRecord",
     "ConditionStatus",
     "ConfigPush",
+    "DebugJob",
     "DebugWorker",
     "DebugWorkerPhase",
     "DesiredState",

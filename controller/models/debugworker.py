@@ -41,6 +41,9 @@ class DebugWorker(Resource):
     container_state = models.CharField(max_length=32, blank=True)
     mounted_workspaces = models.JSONField(default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # What the last pass wrote and started, so a converged pass changes nothing.
+    config_digest = models.CharField(max_length=64, blank=True, editable=False)
+    instance_digest = models.CharField(max_length=64, blank=True, editable=False)
 
     if TYPE_CHECKING:
 

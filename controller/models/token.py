@@ -1,10 +1,10 @@
 """Agent tokens: random bearer tokens, stored only as a hash, bound to an identity.
 
-An identity is what a caller is to the authorization policy (controller/policy.py):
-``admin``, ``manager``, ``team-leader`` of a team, or ``worker`` (of a team or
-standalone). The reconciler mints a worker's token when it creates the
-worker's instance and injects it as ``HICLAW_AGENT_TOKEN``; operators mint
-others with ``manage.py hiclaw_token``.
+An identity is what a caller is to the authorization policy (controller/policy/):
+``admin``, ``manager``, ``team-leader`` of a team, ``worker`` (of a team or
+standalone), or ``debug-worker`` (a DebugWorker's instance, read-only). The
+reconciler mints an agent's token when it creates the agent's instance and
+injects it as ``HICLAW_AGENT_TOKEN``; operators mint others with ``manage.py hiclaw_token``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ class Identity(models.TextChoices):
     MANAGER = "manager"
     TEAM_LEADER = "team-leader"
     WORKER = "worker"
+    # A DebugWorker's instance: may only read its targets' workspaces (controller/policy/debug.py).
+    DEBUG_WORKER = "debug-worker"
 
 
 # The identities one subject can hold over its life: a Worker row is a standalone worker,
@@ -32,6 +34,7 @@ AGENT_IDENTITIES: dict[str, tuple[str, ...]] = {
     Identity.TEAM_LEADER: (Identity.WORKER, Identity.TEAM_LEADER),
     Identity.MANAGER: (Identity.MANAGER,),
     Identity.ADMIN: (Identity.ADMIN,),
+    Identity.DEBUG_WORKER: (Identity.DEBUG_WORKER,),
 }
 
 

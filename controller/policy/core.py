@@ -10,21 +10,22 @@ with the numbers) for an action on a resource.
 Identities: ``admin`` and ``manager`` may do anything. A ``team-leader``
 acts on its own team's workers and DebugWorkers; a ``team-admin`` (a person
 logged in to the dashboard) has the same reach over the teams they
-administer. A ``worker`` acts only on itself. ``none`` (a login with no role)
-sees nothing.
+administer. A ``worker`` acts only on itself. A ``debug-worker`` (a
+DebugWorker's instance) changes nothing and only reads its targets' workspaces
+(controller/policy/debug.py, which also says who may use a DebugWorker).
+``none`` (a login with no role) sees nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.db.models import Model, QuerySet
 
 from controller.errors import FORBIDDEN, NOT_FOUND, UNPROCESSABLE, DomainError
 from controller.manifests.schema import Permissions
 from controller.models import (
-    TEAM_ANNOTATION,
     AgentToken,
     DebugWorker,
     Human,
@@ -38,12 +39,13 @@ from controller.models import (
 
 _M = TypeVar("_M", bound=Model)
 
-ADMIN, MANAGER, TEAM_LEADER, TEAM_ADMIN, WORKER, NOBODY = (
+ADMIN, MANAGER, TEAM_LEADER, TEAM_ADMIN, WORKER, DEBUG_WORKER, NOBODY = (
     "admin",
     "manager",
     "team-leader",
     "team-admin",
     "worker",
+    "debug-worker",
     "none",
 )
 ALL_POWERFUL = (ADMIN, MANAGER)
@@ -98,16 +100,6 @@ class NotFound(DomainError):
         super().__init__(f"{kind.lower()}/{name} not found")
 
 
-class TargetsDisagree(DomainError):
-    """422: a DebugWorker's team annotation, ``spec.target`` and ``spec.targets`` disagree."""
-
-    status = UNPROCESSABLE
-
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
-
-
 def principal_for_user(user) -> Principal:
     """The identity of a dashboard login."""
     if not user.is_authenticated:
@@ -158,6 +150,10 @@ def current_identity(identity: str, subject: str) -> tuple[str, str] | None:
         return (TEAM_LEADER if role == MemberRole.TEAM_LEADER else WORKER), team or ""
     if identity == MANAGER and Manager.objects.filter(name=subject, deletion_requested_at__isnull=False).exists():
         return None
+    if identity == DEBUG_WORKER:
+        # Its instance's token holds while the DebugWorker does (expiry requests its deletion).
+        alive = DebugWorker.objects.filter(name=subject, deletion_requested_at__isnull=True).exists()
+        return (DEBUG_WORKER, "") if alive else None
     # An operator's admin or manager token (a manager token names no Manager until one is applied).
     return identity, ""
 
@@ -261,71 +257,6 @@ def authorize_apply(principal: Principal) -> None:
     raise Denied(f"{who} may not apply manifests; a team leader, team admin, admin or the manager can")
 
 
-# --- DebugWorkers: what they mirror --------------------------------------------------------
-@dataclass(frozen=True)
-class DebugScope:
-    """What a DebugWorker spec reaches: the team it debugs ("" for none) and the workers it
-    names, each with the manifest field naming it."""
-
-    team: str
-    team_field: str
-    workers: tuple[tuple[str, str], ...]
-
-    @classmethod
-    def of(cls, spec: dict[str, Any], annotations: dict[str, str]) -> DebugScope:
-        target = spec.get("target") or {}
-        named = [(f"spec.targets[{index}]", name) for index, name in enumerate(spec.get("targets") or [])]
-        if target.get("type") == "worker":
-            named.append(("spec.target.name", target["name"]))
-        if target.get("type") == "team":
-            return cls(target["name"], "spec.target.name", tuple(named))
-        return cls(annotations.get(TEAM_ANNOTATION, ""), f"metadata.annotations.{TEAM_ANNOTATION}", tuple(named))
-
-
-def check_debug_targets(spec: dict[str, Any], annotations: dict[str, str]) -> None:
-    """Raise ``TargetsDisagree`` unless the team a DebugWorker debugs and the workers it names
-    agree: the team annotation names the team of a team target, and every named worker is a
-    member of that team. Without a team (admins only) it may name any workers."""
-    scope = DebugScope.of(spec, annotations)
-    annotated = annotations.get(TEAM_ANNOTATION, "")
-    if annotated and annotated != scope.team:
-        raise TargetsDisagree(
-            f"metadata.annotations.{TEAM_ANNOTATION}",
-            f"names team {annotated} but spec.target names team {scope.team}; they must be the same",
-        )
-    if not scope.team:
-        return
-    teams = dict(Worker.objects.filter(name__in=[name for _, name in scope.workers]).values_list("name", "team__name"))
-    for path, name in scope.workers:
-        if teams.get(name) != scope.team:
-            raise TargetsDisagree(
-                path, f"worker/{name} is not a member of team/{scope.team}, the team this DebugWorker debugs"
-            )
-
-
-def authorize_debug_targets(principal: Principal, spec: dict[str, Any], annotations: dict[str, str]) -> None:
-    """Raise ``Denied`` unless everything a DebugWorker spec would mirror is within the caller's
-    reach: a team-scoped caller names one of its own teams and only workers it may see.
-
-    Asked for every new or changed DebugWorker on every path, as well as ``authorize`` (which
-    checks the stored row's team): re-pointing an existing DebugWorker is a new reach.
-    An unknown worker is refused like another team's, so the answer tells nothing of it.
-    """
-    if principal.identity in ALL_POWERFUL:
-        return
-    scope = DebugScope.of(spec, annotations)
-    who, teams = f"{principal.identity} {principal.name}", principal.managed_teams
-    reach = ", ".join(sorted(teams)) or "no team"
-    if scope.team not in teams:
-        debugged = f"team/{scope.team}" if scope.team else "no team"
-        raise Denied(f"{who} may only debug team {reach}; this DebugWorker debugs {debugged} ({scope.team_field})")
-    names = [name for _, name in scope.workers]
-    seen = set(visible(principal, Worker.objects.filter(name__in=names)).values_list("name", flat=True))
-    for path, name in scope.workers:
-        if name not in seen:
-            raise Denied(f"{who} may only debug workers of team {reach}; worker/{name} ({path}) is outside it")
-
-
 def check_member_quota(principal: Principal, team: Team, *, adding: bool, model: str, old_model: str = "") -> None:
     """A leader (or team admin) changing members is held to the team's permissions.
 
@@ -360,34 +291,3 @@ def team_of(resource: Resource) -> str:
     if isinstance(resource, Team):
         return resource.name
     return ""
-
-
-__all__ = [
-    "ADMIN",
-    "CREATE",
-    "DELETE",
-    "LIFECYCLE",
-    "MANAGER",
-    "NOBODY",
-    "TEAM_ADMIN",
-    "TEAM_LEADER",
-    "UPDATE",
-    "VIEW",
-    "WORKER",
-    "Denied",
-    "NotFound",
-    "Principal",
-    "QuotaExceeded",
-    "TargetsDisagree",
-    "authorize",
-    "authorize_apply",
-    "authorize_debug_targets",
-    "can_see",
-    "check_debug_targets",
-    "check_member_quota",
-    "current_identity",
-    "principal_for_token",
-    "principal_for_user",
-    "team_of",
-    "visible",
-]
