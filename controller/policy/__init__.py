@@ -40,6 +40,7 @@ from controller.policy.debug import (
     authorize_debug_targets,
     authorize_debug_use,
     check_debug_targets,
+    login_names,
     may_use,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "check_debug_targets",
     "check_member_quota",
     "current_identity",
+    "login_names",
     "may_use",
     "principal_for_token",
     "principal_for_user",

@@ -6,7 +6,8 @@ sides are narrow. Creating or re-pointing one is held to the caller's teams
 reports — is for the users its ``accessControl.allowedUsers`` names, admins
 and the manager, and the leader of the team it debugs (``authorize_debug_use``);
 anyone else is answered as if it did not exist. Its own instance holds a
-``debug-worker`` token that may read its targets' workspaces and nothing else.
+``debug-worker`` token: it may read its targets' workspaces and run its own
+exports and reports (which write only under ``debug/<name>/``), nothing else.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.errors import UNPROCESSABLE, DomainError
-from controller.models import TEAM_ANNOTATION, DebugWorker, Worker
-from controller.policy.core import ALL_POWERFUL, TEAM_LEADER, Denied, NotFound, Principal, visible
+from controller.models import TEAM_ANNOTATION, DebugWorker, Human, Worker
+from controller.policy.core import (
+    ALL_POWERFUL,
+    DEBUG_WORKER,
+    TEAM_LEADER,
+    WORKER,
+    Denied,
+    NotFound,
+    Principal,
+    visible,
+)
 
 
 class TargetsDisagree(DomainError):
@@ -100,15 +110,34 @@ def allowed_users(debugworker: DebugWorker) -> list[str]:
 
 
 def may_use(principal: Principal, debugworker: DebugWorker) -> bool:
-    """Whether ``principal`` may browse a DebugWorker's workspaces and run its exports and reports."""
+    """Whether ``principal`` may browse a DebugWorker's workspaces and run its exports and reports.
+
+    Admins and the manager may; the leader of the team it debugs may; its own instance
+    (a ``debug-worker`` token) may run its own exports and reports; a dashboard login may
+    when ``accessControl.allowedUsers`` names it — by login name, by the name of the
+    Human linked to the login, or by that Human's Matrix ID.
+    """
     if not principal.is_authenticated or debugworker.deletion_requested_at is not None:
         return False
     if principal.identity in ALL_POWERFUL:
         return True
     if principal.identity == TEAM_LEADER:
         return bool(debugworker.team_name) and debugworker.team_name == principal.team
-    # A dashboard login: named in allowedUsers, whatever its role elsewhere.
-    return principal.identity not in ("worker", "debug-worker") and principal.name in allowed_users(debugworker)
+    if principal.identity == DEBUG_WORKER:
+        return principal.name == debugworker.name
+    if principal.identity == WORKER:
+        return False
+    allowed = set(allowed_users(debugworker))
+    return bool(allowed) and bool(login_names(principal.name) & allowed)
+
+
+def login_names(username: str) -> set[str]:
+    """The names a dashboard login goes by in ``allowedUsers``: itself, its Human, its Matrix ID."""
+    names = {username}
+    human = Human.objects.filter(user__username=username).values_list("name", "matrix_user_id").first()
+    if human is not None:
+        names |= {value for value in human if value}
+    return names
 
 
 def authorize_debug_use(principal: Principal, debugworker: DebugWorker) -> None:
