@@ -5,6 +5,13 @@ from drf_spectacular.views import SpectacularAPIView
 
 from controller.api.apply import ApplyView
 from controller.api.base import PLURALS
+from controller.api.debug_workspace import (
+    DebugOwnFileView,
+    DebugOwnListView,
+    DebugTargetFileView,
+    DebugTargetListView,
+    DebugTargetsView,
+)
 from controller.api.heartbeats import HeartbeatView
 from controller.api.lifecycle import (
     EnsureReadyView,
@@ -28,6 +35,16 @@ urlpatterns = [
     path("version", VersionView.as_view(), name="version"),
     path("workspace/files", WorkspaceListView.as_view(), name="workspace-files"),
     path("workspace/files/<path:path>", WorkspaceFileView.as_view(), name="workspace-file"),
+    # A DebugWorker's instance: read-only, its targets' workspaces and its own files.
+    path("workspace/targets", DebugTargetsView.as_view(), name="workspace-targets"),
+    path("workspace/targets/<str:target>/files", DebugTargetListView.as_view(), name="workspace-target-files"),
+    path(
+        "workspace/targets/<str:target>/files/<path:path>",
+        DebugTargetFileView.as_view(),
+        name="workspace-target-file",
+    ),
+    path("workspace/debug/files", DebugOwnListView.as_view(), name="workspace-debug-files"),
+    path("workspace/debug/files/<path:path>", DebugOwnFileView.as_view(), name="workspace-debug-file"),
     # Fixed worker paths come before workers/<name>.
     path("workers/idle-check", IdleCheckView.as_view(), name="workers-idle-check"),
     path("workers/status", TeamStatusView.as_view(), name="workers-status"),
