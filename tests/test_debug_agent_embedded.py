@@ -1,0 +1,69 @@
+"""End to end in embedded mode: a DebugWorker's reference debug agent mirrors a worker's workspace.
+
+Process backend, filesystem storage, no Matrix. The debug agent runs as a
+local process against a live test server and reads only through the
+read-only workspace API with its debug-worker token; the worker writes
+through its own workspace API, as a real one does.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+from controller import reconcilers
+from controller.connections import default_connections
+from controller.models import AgentToken, DebugWorker, Identity
+from controller.services.apply import apply_text
+from tests.helpers import manifest, to_yaml, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INTERVAL = 1  # seconds between the debug agent's rounds
+
+
+@pytest.fixture
+def live_controller(live_server, settings):
+    settings.HICLAW_CONTROLLER_URL = live_server.url
+    settings.HICLAW_AGENT_HEARTBEAT_SECONDS = INTERVAL
+    return live_server
+
+
+def put_as_worker(url: str, token: str, path: str, content: bytes) -> None:
+    request = urllib.request.Request(f"{url}/api/v1/workspace/files/{path}", data=content, method="PUT")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/octet-stream")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def test_the_debug_agent_mirrors_what_its_target_writes(live_controller):
+    apply_text(to_yaml(manifest("Worker", "ada", {"model": "q"}), manifest("Worker", "bob", {"model": "q"})))
+    apply_text(to_yaml(manifest("DebugWorker", "look", {"targets": ["ada"]})))
+    reconcilers.reconcile("DebugWorker", "look")
+    assert DebugWorker.objects.get(name="look").phase == "Running"
+    workdir = settings.DATA_DIR / "workspaces" / "debug-look"
+    mirror = workdir / "debug" / "workspaces" / "ada"
+
+    # Its own skill arrives beside the mirror.
+    skill = workdir / "skills" / "debug-analysis" / "SKILL.md"
+    wait_until(skill.is_file, 15, "the debug-analysis skill in the debug agent's workdir")
+
+    _, ada = AgentToken.mint(Identity.WORKER, "ada")
+    _, bob = AgentToken.mint(Identity.WORKER, "bob")
+    put_as_worker(live_controller.url, ada, "sessions/today.log", b"turn 1\n")
+    put_as_worker(live_controller.url, bob, "sessions/today.log", b"not mirrored\n")
+    copy = mirror / "sessions" / "today.log"
+    # One round of the agent is INTERVAL seconds; the rest is slack for a busy machine.
+    wait_until(lambda: copy.is_file() and copy.read_bytes() == b"turn 1\n", 3 * INTERVAL + 5, "the mirrored file")
+
+    put_as_worker(live_controller.url, ada, "sessions/today.log", b"turn 1\nturn 2\n")
+    wait_until(lambda: copy.read_bytes() == b"turn 1\nturn 2\n", 3 * INTERVAL + 5, "the changed file mirrored")
+
+    default_connections().storage.delete("agents/ada/sessions/today.log")
+    wait_until(lambda: not copy.exists(), 3 * INTERVAL + 5, "the vanished file removed from the mirror")
+    assert not (workdir / "debug" / "workspaces" / "bob").exists()
+    # Read-only: nothing the debug agent did reached storage outside what the reconciler wrote.
+    assert {info.key for info in default_connections().storage.list("agents/ada/")} == set()
