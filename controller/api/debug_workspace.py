@@ -29,10 +29,10 @@ from controller.models import DebugWorker, Identity
 from controller.services import debug_targets
 
 TARGETS = inline_serializer(
-    "DebugTargets",
+    "MountedWorkspaces",
     {
         "targets": inline_serializer(
-            "DebugTarget",
+            "MountedWorkspace",
             {"worker": serializers.CharField(), "storagePath": serializers.CharField()},
             many=True,
         )
