@@ -10,6 +10,7 @@ through each service's own API.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -19,8 +20,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from controller.models import AgentToken, DebugWorker, Identity, Worker
+from controller.reconcilers import reconcile
 from controller.services.apply import apply_text
 from tests.helpers import manifest, to_yaml
+from tests.test_worker_e2e import MUTATING, Recorder
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -93,6 +96,17 @@ def test_a_leaders_debugworker_on_docker_and_synapse(real_driver, synapse, docke
     ready = next(c for c in row.conditions if c["type"] == "MatrixReady")
     assert ready["status"] == "True" and f"nobody-{tag}" in ready["message"]
     assert services.storage.exists(f"debug/{name}/skills/debug-analysis/SKILL.md")
+
+    # A second pass changes nothing outside the database.
+    recorded = dataclasses.replace(
+        services,
+        backend=Recorder(services.backend, MUTATING["backend"]),
+        storage=Recorder(services.storage, MUTATING["storage"]),
+        matrix=Recorder(services.matrix, MUTATING["matrix"]),
+    )
+    reconcile("DebugWorker", name, connections=recorded)
+    assert (recorded.backend.calls, recorded.storage.calls, recorded.matrix.calls) == ([], [], [])
+    assert DebugWorker.objects.get(name=name).phase == "Running"
 
     # Retention runs out: container gone, account deactivated, room emptied, token dead.
     moved = timezone.now() + timedelta(hours=72, minutes=1)
