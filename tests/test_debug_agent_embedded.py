@@ -8,6 +8,8 @@ through its own workspace API, as a real one does.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -61,6 +63,18 @@ def test_the_debug_agent_mirrors_what_its_target_writes(live_controller):
 
     put_as_worker(live_controller.url, ada, "sessions/today.log", b"turn 1\nturn 2\n")
     wait_until(lambda: copy.read_bytes() == b"turn 1\nturn 2\n", 3 * INTERVAL + 5, "the changed file mirrored")
+
+    # The skill, as downloaded, runs with the standard library alone on the mirror.
+    scripts = workdir / "skills" / "debug-analysis" / "scripts"
+    log = subprocess.run(
+        [sys.executable, "-I", "-S", str(scripts / "debug_log.py"), "--root", str(workdir), "--lines", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "## ada" in log and "today.log: turn 2" in log and "turn 1" not in log
+    usage = subprocess.run([sys.executable, "-I", "-S", str(scripts / "export_messages.py"), "--help"], check=False)
+    assert usage.returncode == 0
 
     default_connections().storage.delete("agents/ada/sessions/today.log")
     wait_until(lambda: not copy.exists(), 3 * INTERVAL + 5, "the vanished file removed from the mirror")

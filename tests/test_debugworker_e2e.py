@@ -69,6 +69,7 @@ def test_a_leaders_debugworker_on_docker_and_synapse(real_driver, synapse, docke
     row = DebugWorker.objects.get(name=name)
     assert row.phase == "Running", row.message
     assert [m["worker"] for m in row.mounted_workspaces] == members
+    assert row.expires_at == row.created_at + timedelta(hours=72)  # the one default retention
     # The leader's credential, kept encrypted and out of every answer.
     assert row.matrix_access_token == leader.matrix_access_token
     assert row.spec["matrixCredential"] == {"userID": leader.matrix_user_id}

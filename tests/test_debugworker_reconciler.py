@@ -104,6 +104,9 @@ def test_a_second_pass_changes_nothing(driver, team):
     assert services.backend.status(f"hiclaw-debug-{DEFAULT}").started_at == started
     assert AgentToken.objects.filter(identity=Identity.DEBUG_WORKER, subject=DEFAULT).count() == 1
     assert DebugWorker.objects.get(name=DEFAULT).phase == "Running"
+    # The team's pass re-applies its default unchanged (the default retention included).
+    driver.reconcile("Team", TEAM)
+    assert DebugWorker.objects.get(name=DEFAULT).generation == 1
 
 
 def test_worker_and_workers_targets(driver, team):
@@ -171,6 +174,15 @@ def test_the_teams_default_is_renewed_with_a_new_account_when_it_expires(driver,
     assert renewed.pk != first.pk and account_name(renewed) != account_name(first)
     assert renewed.typed_spec.retention == "72h"
     assert renewed.phase == "Running" and conditions(renewed)["TargetsResolved"] == ("True", "Resolved")
+
+
+def test_the_api_leaves_retention_to_the_default(team):
+    _, clear = AgentToken.mint(Identity.ADMIN, "root")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {clear}")
+    answer = client.post("/api/v1/debugworkers", {"name": "via-api", "targets": [f"{TEAM}-a"]}, format="json")
+    assert answer.status_code == 201, answer.content
+    assert DebugWorker.objects.get(name="via-api").typed_spec.retention == "72h"
 
 
 def test_a_teams_own_retention_reaches_its_default(driver):
