@@ -109,6 +109,12 @@ def test_a_leaders_debugworker_on_docker_and_synapse(real_driver, synapse, docke
     assert (recorded.backend.calls, recorded.storage.calls, recorded.matrix.calls) == ([], [], [])
     assert DebugWorker.objects.get(name=name).phase == "Running"
 
+    # Someone it is not for, invited by hand, is removed by the next pass.
+    eve = matrix.register(f"eve-{tag}", "eve-password-123").user_id
+    matrix.invite(admin, row.room_id, eve)
+    reconcile("DebugWorker", name, connections=services)
+    assert matrix.room_members(admin, row.room_id)[eve] == "leave"
+
     # Retention runs out: container gone, account deactivated, room emptied, token dead.
     moved = timezone.now() + timedelta(hours=72, minutes=1)
     services.clock = lambda: moved
