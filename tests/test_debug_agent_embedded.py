@@ -8,14 +8,18 @@ through its own workspace API, as a real one does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 import pytest
 from django.conf import settings
 
 from controller import reconcilers
+from controller.agent.debug_agent import Mirror
 from controller.connections import default_connections
 from controller.models import AgentToken, DebugWorker, Identity
 from controller.services.apply import apply_text
@@ -81,3 +85,34 @@ def test_the_debug_agent_mirrors_what_its_target_writes(live_controller):
     assert not (workdir / "debug" / "workspaces" / "bob").exists()
     # Read-only: nothing the debug agent did reached storage outside what the reconciler wrote.
     assert {info.key for info in default_connections().storage.list("agents/ada/")} == set()
+
+
+class ScriptedListing:
+    """Answers a Mirror's two calls (the listing and a file) from a dict, as the read API would."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = files
+
+    def get(self, path: str) -> bytes:
+        if path.endswith("/files"):
+            listing = [
+                {"path": p, "size": len(c), "etag": hashlib.sha256(c).hexdigest()} for p, c in self.files.items()
+            ]
+            return json.dumps({"files": listing}).encode()
+        return self.files[urllib.parse.unquote(path.split("/files/", 1)[1])]
+
+
+def test_the_mirror_stays_inside_its_folder_and_drops_what_vanished(tmp_path):
+    root = tmp_path / "work" / "debug" / "workspaces" / "ada"
+    (root / "old").mkdir(parents=True)
+    (root / "old" / "stale.txt").write_text("gone upstream")
+    api = ScriptedListing({"notes/a.md": b"a", "../escape.txt": b"x", "../../../../abs.txt": b"y"})
+    mirror = Mirror(api, "/api/v1/workspace/targets/ada/files", root, exact=True)
+    mirror.sync()
+    assert (root / "notes" / "a.md").read_bytes() == b"a"
+    assert not (root / "old" / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*.txt")) == []  # nothing written outside its folder
+
+    api.files = {"notes/a.md": b"changed"}
+    mirror.sync()
+    assert (root / "notes" / "a.md").read_bytes() == b"changed"
