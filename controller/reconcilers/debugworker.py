@@ -45,7 +45,7 @@ from controller.reconcilers.agent_files import files_digest
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.debug_room import audience_entries, ensure_debug_room, resolve_audience, tear_down
 from controller.reconcilers.rooms import matrix_errors
-from controller.services import debug_targets
+from controller.services import debug_targets, live
 from controller.services.lifecycle import request_deletion
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,13 @@ class DebugWorkerReconciler:
         self.steps = [self.resolve_targets, self.ensure_matrix, self.write_skill, self.ensure_instance]
 
     def reconcile(self, debugworker: DebugWorker) -> Result:
+        phase_before = debugworker.phase
+        result = self.converge(debugworker)
+        if debugworker.team_name and (debugworker.phase != phase_before or debugworker.pk is None):
+            live.team_changed(debugworker.team_name)  # the team's pages list its DebugWorkers
+        return result
+
+    def converge(self, debugworker: DebugWorker) -> Result:
         if debugworker.deletion_requested_at is not None:
             return self.delete(debugworker)
         self.record_expiry(debugworker)
