@@ -19,6 +19,7 @@ from controller.backends.base import InstanceState
 from controller.connections import Connections, default_connections
 from controller.models import AgentToken, DebugWorker, Identity
 from controller.reconcilers.debug_room import account_name
+from controller.reconcilers.resync import resync
 from controller.services.apply import apply_text
 from tests.helpers import manifest, to_yaml
 from tests.services.world import Driver
@@ -279,3 +280,23 @@ def test_other_identities_are_refused_by_the_debug_read_api(mirrored):
     narrow = debug_client("narrow")
     assert narrow.get(f"/api/v1/workspace/targets/{TEAM}-a/files").status_code == 404
     assert narrow.get("/api/v1/workspace/debug/files").json()["files"][0]["path"].startswith("skills/")
+
+
+def test_resync_queues_an_expired_or_stopped_debugworker_and_removes_an_orphan_instance(driver, team):
+    apply_text(debugworker_yaml("gone", targets=[f"{TEAM}-a"]))
+    driver.converge(("DebugWorker", DEFAULT), ("DebugWorker", "gone"))
+    backend = default_connections().backend
+    DebugWorker.objects.filter(name="gone").delete()  # as if its row went while the controller was down
+
+    def run() -> tuple[list[tuple[str, str]], int]:
+        seen: list[tuple[str, str]] = []
+        report = resync(backend, lambda kind, name: seen.append((kind, name)))
+        return [entry for entry in seen if entry[0] == "DebugWorker"], report.orphans_deleted
+
+    assert run() == ([], 1)  # converged: nothing to queue; the orphan instance is removed
+    assert backend.status("hiclaw-debug-gone").state == InstanceState.MISSING
+    DebugWorker.objects.filter(name=DEFAULT).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert run() == ([("DebugWorker", DEFAULT)], 0)  # its expiry has come
+    DebugWorker.objects.filter(name=DEFAULT).update(expires_at=None)
+    backend.stop(f"hiclaw-debug-{DEFAULT}")
+    assert run() == ([("DebugWorker", DEFAULT)], 0)  # its instance does not run
