@@ -7,8 +7,10 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
+from django.utils import timezone
 
 from controller.backends import get_backend
 from controller.backends.base import WorkerBackend
@@ -30,6 +32,9 @@ class Connections:
     admin_session: MatrixSession | None = field(default=None, repr=False)
     # How a reconciler asks for another resource's reconcile (a Celery task by default).
     enqueue: Callable[[str, str], None] = field(default=queue_reconcile, repr=False)
+    # What time it is for decisions that wait on the clock (a DebugWorker's expiry);
+    # tests pass a fake one instead of sleeping.
+    clock: Callable[[], datetime] = field(default=timezone.now, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def require_matrix(self) -> MatrixClient:

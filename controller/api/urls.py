@@ -1,10 +1,18 @@
 """Routes of the REST API, versioned under /api/v1/ (docs/api.md)."""
 
-from django.urls import path
+from django.urls import path, register_converter
+from django.urls.converters import PathConverter
 from drf_spectacular.views import SpectacularAPIView
 
 from controller.api.apply import ApplyView
 from controller.api.base import PLURALS
+from controller.api.debug_workspace import (
+    DebugOwnFileView,
+    DebugOwnListView,
+    DebugTargetFileView,
+    DebugTargetListView,
+    DebugTargetsView,
+)
 from controller.api.heartbeats import HeartbeatView
 from controller.api.lifecycle import (
     EnsureReadyView,
@@ -19,6 +27,16 @@ from controller.api.system import ConfigPushView, StatusView, VersionView
 from controller.api.workspace import WorkspaceFileView, WorkspaceListView
 from controller.models import DesiredState
 
+
+class AnyPath(PathConverter):
+    """Any characters, line breaks included (``path`` stops at one): a file path with a control
+    character reaches its view, which refuses it as a 400 naming ``path``, not a 404 page."""
+
+    regex = r"[\s\S]+"
+
+
+register_converter(AnyPath, "anypath")
+
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("apply", ApplyView.as_view(), name="apply"),
@@ -28,6 +46,16 @@ urlpatterns = [
     path("version", VersionView.as_view(), name="version"),
     path("workspace/files", WorkspaceListView.as_view(), name="workspace-files"),
     path("workspace/files/<path:path>", WorkspaceFileView.as_view(), name="workspace-file"),
+    # A DebugWorker's instance: read-only, its targets' workspaces and its own files.
+    path("workspace/targets", DebugTargetsView.as_view(), name="workspace-targets"),
+    path("workspace/targets/<str:target>/files", DebugTargetListView.as_view(), name="workspace-target-files"),
+    path(
+        "workspace/targets/<str:target>/files/<anypath:path>",
+        DebugTargetFileView.as_view(),
+        name="workspace-target-file",
+    ),
+    path("workspace/debug/files", DebugOwnListView.as_view(), name="workspace-debug-files"),
+    path("workspace/debug/files/<anypath:path>", DebugOwnFileView.as_view(), name="workspace-debug-file"),
     # Fixed worker paths come before workers/<name>.
     path("workers/idle-check", IdleCheckView.as_view(), name="workers-idle-check"),
     path("workers/status", TeamStatusView.as_view(), name="workers-status"),

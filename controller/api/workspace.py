@@ -99,18 +99,29 @@ def _storage_errors(path: str) -> Iterator[None]:
         raise Unavailable("the workspace storage is unavailable; try again later") from None
 
 
+def list_response(prefix: str) -> Response:
+    """The files under ``prefix``, by path inside it, with their sizes and etags."""
+    storage = default_connections().storage
+    with _storage_errors(""):
+        files = [
+            {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
+        ]
+    return Response({"files": files})
+
+
+def file_response(key: str, path: str) -> HttpResponse:
+    """The bytes stored at ``key`` (``path`` names it in errors)."""
+    with _storage_errors(path):
+        content = default_connections().storage.get(key)
+    return HttpResponse(content, content_type="application/octet-stream")
+
+
 class WorkspaceListView(APIView):
     authentication_classes = [AgentTokenAuthentication]
 
     @extend_schema(operation_id="workspace_files_list", responses={200: WORKSPACE_LIST, **errors(403, 503)})
     def get(self, request):
-        prefix = _own_prefix(request)
-        storage = default_connections().storage
-        with _storage_errors(""):
-            files = [
-                {"path": info.key[len(prefix) :], "size": info.size, "etag": info.etag} for info in storage.list(prefix)
-            ]
-        return Response({"files": files})
+        return list_response(_own_prefix(request))
 
 
 class WorkspaceFileView(APIView):
@@ -119,10 +130,7 @@ class WorkspaceFileView(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 403, 404, 503)})
     def get(self, request, path: str):
-        key = _key(_own_prefix(request), path)
-        with _storage_errors(path):
-            content = default_connections().storage.get(key)
-        return HttpResponse(content, content_type="application/octet-stream")
+        return file_response(_key(_own_prefix(request), path), path)
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},

@@ -287,6 +287,9 @@ class TeamWorker(WorkerSpec):
 class TeamDebug(Shape):
     enabled: bool = True
     access_control: AccessControl | None = None
+    # The default DebugWorker's retention; unset, it gets the DebugWorker's own default (72h)
+    # and is renewed by the Team reconciler each time it expires.
+    retention: Duration | None = None
 
 
 class TeamUpgrade(Shape):

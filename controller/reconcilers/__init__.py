@@ -3,21 +3,18 @@
 Only reconcilers talk to Docker, Matrix, storage and the gateway; requests
 change desired state and queue a reconcile (docs/decisions/0001-desired-state-only-in-requests.md).
 ``reconcile(kind, name)`` takes the resource's lock, reads the row fresh and
-runs the kind's reconciler: Worker, Manager, Team and Human have one. A
-DebugWorker has none of its own (a team's default one is created and removed
-by the Team reconciler, and no instance runs for any DebugWorker yet), so its
-pass only records that it ran and finishes a two-phase deletion.
+runs the kind's reconciler: every kind has one (Worker, Manager, Team, Human
+and DebugWorker).
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from controller.connections import Connections, default_connections
-from controller.models import KINDS, Resource, Team, Worker
+from controller.models import KINDS
 from controller.reconcilers.base import Result
 from controller.reconcilers.locks import resource_lock
 
@@ -29,6 +26,7 @@ _RECONCILERS = {
     "Manager": "controller.reconcilers.manager.ManagerReconciler",
     "Team": "controller.reconcilers.team.TeamReconciler",
     "Human": "controller.reconcilers.human.HumanReconciler",
+    "DebugWorker": "controller.reconcilers.debugworker.DebugWorkerReconciler",
 }
 # Seconds before an event-triggered pass retries when another pass holds the lock.
 BUSY_RETRY_SECONDS = 2.0
@@ -43,18 +41,5 @@ def reconcile(kind: str, name: str, *, from_resync: bool = False, connections: C
         resource = KINDS[kind].objects.filter(name=name).first()
         if resource is None:
             return Result()
-        reconciler = _RECONCILERS.get(kind)
-        if reconciler is None:
-            return _record_only(resource)
-        return import_string(reconciler)(connections or default_connections()).reconcile(resource)
-
-
-def _record_only(resource: Resource) -> Result:
-    if resource.deletion_requested_at is not None:
-        if isinstance(resource, Team) and Worker.objects.filter(team=resource).exists():
-            return Result(requeue_after=2)  # members go first
-        logger.info("%s: deletion finished", resource)
-        resource.delete()
-        return Result()
-    type(resource).objects.filter(pk=resource.pk).update(reconciled_at=timezone.now())
-    return Result()
+        reconciler = import_string(_RECONCILERS[kind])
+        return reconciler(connections or default_connections()).reconcile(resource)

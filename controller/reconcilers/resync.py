@@ -3,8 +3,8 @@
 A pass reads every resource in batches (one query per batch) and the
 backend's instance list once, and queues a reconcile only for what is not
 converged: a new generation, a failing or deleting resource, or an instance
-whose state differs from the desired one. Instances labelled as ours whose
-resource no longer exists are deleted.
+whose state differs from the desired one, or a DebugWorker whose retention
+has run out. Instances labelled as ours whose resource no longer exists are deleted.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
 
 from controller import naming
 from controller.backends.base import InstanceState, WorkerBackend
@@ -29,8 +32,12 @@ class ResyncReport:
     orphans_deleted: int = 0
 
 
-# Kinds that run an instance, by the instance kind the backend labels them with.
-INSTANCE_KINDS = {"Worker": "worker", "Manager": "manager"}
+# Kinds that run an instance: the backend's label for it, how its instance is named, and the
+# column that says whether it should run (an agent's desired state; a DebugWorker runs until it
+# expires, so a pass is due once its expiry has come).
+INSTANCE_KINDS = {"Worker": "worker", "Manager": "manager", "DebugWorker": "debugworker"}
+INSTANCE_NAMES = {"worker": "worker", "manager": "manager", "debugworker": "debug"}
+WANT_FIELDS = {"Worker": "state", "Manager": "state", "DebugWorker": "expires_at"}
 COMMON_FIELDS = ("name", "generation", "observed_generation", "failures", "deletion_requested_at")
 
 
@@ -38,28 +45,32 @@ def resync(backend: WorkerBackend, enqueue: Callable[[str, str], object]) -> Res
     report = ResyncReport()
     instances = {info.name: info for info in backend.list()}
     seen: dict[str, set[str]] = {instance_kind: set() for instance_kind in INSTANCE_KINDS.values()}
+    now = timezone.now()
     for kind, model in KINDS.items():
         instance_kind = INSTANCE_KINDS.get(kind)
-        fields = (*COMMON_FIELDS, "state") if instance_kind else COMMON_FIELDS
+        fields = (*COMMON_FIELDS, WANT_FIELDS[kind]) if instance_kind else COMMON_FIELDS
         for row in model.objects.values_list(*fields).iterator(chunk_size=BATCH_SIZE):
             report.checked += 1
             if instance_kind:
                 seen[instance_kind].add(row[0])
-            if _needs_reconcile(instance_kind, row, instances):
+            if _needs_reconcile(instance_kind, row, instances, now):
                 enqueue(kind, row[0])
                 report.queued += 1
     report.orphans_deleted = _collect_orphans(backend, instances, seen)
     return report
 
 
-def _needs_reconcile(instance_kind: str | None, row: tuple, instances: dict) -> bool:
+def _needs_reconcile(instance_kind: str | None, row: tuple, instances: dict, now: datetime) -> bool:
     name, generation, observed, failures, deleting = row[:5]
     if generation != observed or failures or deleting is not None:
         return True
     if instance_kind is None:
         return False
-    instance = instances.get(naming.instance_name(instance_kind, name))
+    instance = instances.get(naming.instance_name(INSTANCE_NAMES[instance_kind], name))
     running = instance is not None and instance.state == InstanceState.RUNNING
+    if instance_kind == "debugworker":
+        expires_at = row[5]
+        return not running or (expires_at is not None and expires_at <= now)
     return running != (row[5] == DesiredState.RUNNING)
 
 

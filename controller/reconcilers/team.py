@@ -115,6 +115,10 @@ class TeamReconciler:
         if existing is not None and existing.labels.get(OWNER_LABEL) != team.name:
             team.set_condition("DebugReady", "False", "NameTaken", f"debugworker/{name} is not this team's")
             return
+        if existing is not None and existing.deletion_requested_at is not None:
+            # Expired (or removed): its deletion queues this team again, which then makes a new one.
+            team.set_condition("DebugReady", "False", "Renewing", f"debugworker/{name} is being deleted")
+            return
         allowed = (debug.access_control.allowed_users if debug.access_control else None) or [team_admin_name(team)]
         manifest = {
             "apiVersion": API_VERSION,
@@ -126,8 +130,9 @@ class TeamReconciler:
             },
             "spec": {
                 "target": {"type": "team", "name": team.name},
-                "retention": "0",  # kept while the team wants it
                 "accessControl": {"allowedUsers": [user for user in allowed if user]},
+                # Unset, the DebugWorker's own default retention applies (docs/debugworkers.md).
+                **({"retention": debug.retention} if debug.retention else {}),
             },
         }
         try:
