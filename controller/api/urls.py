@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from controller.api.apply import ApplyView
 from controller.api.base import PLURALS
+from controller.api.debug import DebugFilesView, DebugFileView, DebugJobStartView, DebugJobView
 from controller.api.heartbeats import HeartbeatView
 from controller.api.lifecycle import (
     EnsureReadyView,
@@ -17,7 +18,7 @@ from controller.api.lifecycle import (
 from controller.api.resources import ResourceDetailView, ResourceListView
 from controller.api.system import ConfigPushView, StatusView, VersionView
 from controller.api.workspace import WorkspaceFileView, WorkspaceListView
-from controller.models import DesiredState
+from controller.models import DebugJob, DesiredState
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -36,6 +37,20 @@ urlpatterns = [
     path("workers/<str:name>/ensure-ready", EnsureReadyView.as_view(), name="worker-ensure-ready"),
     path("workers/<str:name>/ready", ReadyReportView.as_view(), name="worker-ready"),
     path("workers/<str:name>/status", WorkerStatusView.as_view(), name="worker-status"),
+    # A DebugWorker's exports and reports (controller/api/debug.py).
+    path(
+        "debugworkers/<str:name>/export",
+        DebugJobStartView.as_view(kind=DebugJob.Kind.EXPORT),
+        name="debugworker-export",
+    ),
+    path(
+        "debugworkers/<str:name>/report",
+        DebugJobStartView.as_view(kind=DebugJob.Kind.REPORT),
+        name="debugworker-report",
+    ),
+    path("debugworkers/<str:name>/jobs/<str:job_id>", DebugJobView.as_view(), name="debugworker-job"),
+    path("debugworkers/<str:name>/files", DebugFilesView.as_view(), name="debugworker-files"),
+    path("debugworkers/<str:name>/files/<path:path>", DebugFileView.as_view(), name="debugworker-file"),
 ]
 for plural, kind in PLURALS.items():
     urlpatterns += [
