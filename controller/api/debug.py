@@ -132,7 +132,7 @@ class DebugJobView(AgentAPIView):
 
     @extend_schema(
         summary="One export or report job: state, progress, message, outputs",
-        responses={200: DebugJobSerializer, **errors(404)},
+        responses={200: DebugJobSerializer, **errors(400, 404)},
     )
     def get(self, request, name: str, job_id: str):
         job = debug_jobs.find(self.principal, debug_files.usable(self.principal, name), job_id)
