@@ -52,7 +52,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], known: Iterable
     return "\n".join(lines)
 
 
-def section(title: str, parts: Sequence[str], level: int = 3, limit: int = SECTION_CHARS) -> str:
+def section(title: str, parts: Sequence[str], *, level: int = 3, limit: int = SECTION_CHARS, empty: str = "") -> str:
     """A heading and its parts (paragraphs, tables, fenced excerpts), as many whole parts as fit
     in ``limit`` characters, then a notice of how many were left out."""
     kept: list[str] = []
@@ -63,5 +63,5 @@ def section(title: str, parts: Sequence[str], level: int = 3, limit: int = SECTI
             break
         kept.append(truncated(part, limit))
         used += len(part)
-    body = "\n\n".join(kept) or "_Nothing in the window._"
+    body = "\n\n".join(kept) or empty or "_Nothing in the window._"
     return f"{'#' * level} {title}\n\n{body}\n"

@@ -86,7 +86,7 @@ def files_section(context: ReportContext, name: str) -> str:
     parts = [_file_excerpt(context, info, prefix) for info in files[:MAX_ROOT_FILES]]
     if len(files) > MAX_ROOT_FILES:
         parts.append(f"_… [truncated: {len(files) - MAX_ROOT_FILES} more file(s) not shown]_")
-    return section("Workspace state files", parts)
+    return section("Workspace state files", parts, empty="_No files at the workspace root._")
 
 
 def sessions_section(context: ReportContext, name: str) -> str:
@@ -170,10 +170,10 @@ def messages_section(context: ReportContext, worker: Worker) -> str:
     if not user:
         return section("Matrix messages", ["_This worker has no Matrix account yet._"])
     rows = [
-        (event["time"], history.name or history.room_id, event["sender"], event.get("body", event["type"]))
+        (event["time"], history.name or history.room_id, event["sender"], event["body"])
         for history in context.rooms
         for event in history.events
-        if event["sender"] == user or user in str(event.get("body", ""))
+        if "body" in event and (event["sender"] == user or user in event["body"])
     ]
     rows.sort(key=lambda row: row[0])
     parts = []
