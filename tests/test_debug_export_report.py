@@ -186,12 +186,15 @@ def plant_workspace(storage: Storage) -> None:
     storage.put("agents/a-dev/notes.md", PLANTED_TEXT.encode())
     storage.put("agents/a-dev/huge.log", b"x" * 300_000 + b"\nTHE END\n")
     storage.put("agents/a-dev/sessions/today.jsonl", b'{"role": "user", "text": "fix the build"}\n')
-    storage.put("agents/a-qa/SOUL.md", b"# a-qa\n")
+    for n in range(25):
+        storage.put(f"agents/a-qa/note-{n:02}.md", f"note {n}".encode())
 
 
 def test_a_report_has_a_section_per_worker_and_no_secret(team, services):
     plant_workspace(services.storage)
     dev = Worker.objects.get(name="a-dev")
+    dev.set_condition("Ready", "False", "ContainerExited", f"exited; API_KEY={SECRETS['env secret']}")
+    dev.save()
     Heartbeat.objects.create(worker=dev, state="idle", note="starting")
     Heartbeat.objects.create(worker=dev, state="busy", note=f"using Bearer {SECRETS['bearer']}")
     Heartbeat.objects.create(
@@ -215,6 +218,8 @@ def test_a_report_has_a_section_per_worker_and_no_secret(team, services):
     assert "[truncated:" in text and "THE END" not in text  # the huge file is cut
     assert "state:Sleeping" in text  # an audit event
     assert "idle → busy" in text  # a transition
+    assert "condition Ready became False (ContainerExited)" in text
+    assert "note-19.md" in text and "note-20.md" not in text and "5 more file(s) not shown" in text
     assert "long ago" not in text  # a heartbeat outside the window
     assert "please fix the build" in text  # a Matrix message naming a-dev
     assert len(text) < 400_000

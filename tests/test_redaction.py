@@ -15,6 +15,7 @@ from controller.services.redaction import REDACTED, redact, redact_text
         ("token syt_YS1kZXY_AbCdEfGhIjKl_0a1b2c", "syt_YS1kZXY_AbCdEfGhIjKl_0a1b2c"),
         ("Authorization: Bearer abc.def-ghi_123", "abc.def-ghi_123"),
         ("curl -H 'authorization: bearer Zm9vYmFyYmF6'", "Zm9vYmFyYmF6"),
+        ("Authorization: Token 0123456789abcdef0123456789", "0123456789abcdef0123456789"),
         ('{"access_token": "tok-123456", "user": "bob"}', "tok-123456"),
         ('{"password":"hunter22"}', "hunter22"),
         ('{"clientSecret": "s3cr3t-value"}', "s3cr3t-value"),
@@ -26,6 +27,8 @@ from controller.services.redaction import REDACTED, redact, redact_text
         ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\n-----END PRIVATE KEY-----", "MIIEvQIBADANBgkq"),
         ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk (cut here", "b3BlbnNzaC1rZXk"),
         ("GET /sync?access_token=abcdef123456&since=1", "abcdef123456"),
+        ("container exited; API_KEY=inline-value-1 and more", "inline-value-1"),
+        ("fyi my password: hunter2-inline, thanks", "hunter2-inline"),
         ("postgres://hiclaw:pa55word@db:5432/hiclaw", "pa55word"),
         ("openai sk-proj0123456789abcdefghij", "sk-proj0123456789abcdefghij"),
     ],
@@ -37,7 +40,7 @@ def test_each_kind_of_secret_is_redacted(text, secret):
 
 
 def test_ordinary_text_is_left_alone():
-    text = "a-dev, please fix the build; the room is !abc:hiclaw.test and the key idea is caching"
+    text = "a-dev, please fix the build; the token expired in room !abc:hiclaw.test and the key idea is caching"
     assert redact_text(text) == text
 
 

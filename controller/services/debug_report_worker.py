@@ -141,15 +141,23 @@ def heartbeats_section(context: ReportContext, worker: Worker) -> str:
         for newer, older in itertools.pairwise(shown)
         if newer.state != older.state
     ]
-    since = context.since.isoformat()
     transitions += [
         f"- {c['lastTransitionTime']}: condition {c.get('type')} became {c.get('status')} ({c.get('reason') or '—'})"
         for c in worker.conditions
-        if isinstance(c, dict) and str(c.get("lastTransitionTime", "")) >= since
+        if isinstance(c, dict) and _within(context, c.get("lastTransitionTime"))
     ]
     if transitions:
         parts.append("Transitions:\n\n" + "\n".join(transitions))
     return section("Heartbeats and health", parts)
+
+
+def _within(context: ReportContext, timestamp: object) -> bool:
+    """Whether an ISO-8601 time (as conditions record it) falls within the report's window."""
+    try:
+        moment = datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return False
+    return moment.tzinfo is not None and context.since <= moment <= context.until
 
 
 def audit_section(context: ReportContext, name: str) -> str:

@@ -11,7 +11,7 @@ What is replaced becomes ``[redacted]``:
 - PEM private key blocks, whole;
 - the value of any field whose name says secret (``access_token``, ``password``,
   ``secret``, ``…key``, ``…token``, ``credentials``) in JSON text, in
-  ``KEY=value`` / ``key: value`` lines and in URL query strings;
+  ``KEY=value`` / ``key: value`` lines or parts of lines, and URL query strings;
 - a URL's ``user:password@``;
 - any value the caller knows is secret (e.g. the credential the export used).
 """
@@ -34,16 +34,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL),
         REDACTED,
     ),
-    # "name": "value" in JSON text (also when the JSON is itself inside a string).
-    (re.compile(rf'("{_SECRET_NAME}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE), rf'\1"{REDACTED}"'),
-    # KEY=value and key: value lines (.env files, shell exports, YAML).
-    (
-        re.compile(rf"^(\s*(?:export\s+)?['\"]?{_SECRET_NAME}['\"]?\s*[=:]\s*)(\S.*)$", re.IGNORECASE | re.MULTILINE),
-        rf"\1{REDACTED}",
-    ),
-    # ?access_token=… and other secret query parameters.
-    (re.compile(rf"([?&;]{_SECRET_NAME}=)[^&\s\"'#]+", re.IGNORECASE), rf"\1{REDACTED}"),
-    (re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), rf"\1 {REDACTED}"),
+    # An Authorization header's credential; after the word "token" only what looks like one,
+    # so that prose ("the token expired") stays readable.
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), rf"\1 {REDACTED}"),
+    (re.compile(r"\b(Token)\s+[A-Za-z0-9._~+/=-]{20,}", re.IGNORECASE), rf"\1 {REDACTED}"),
     # Token shapes: HiClaw (hct_), Synapse (syt_, syr_), GitHub, Slack, OpenAI-style sk-…
     (
         re.compile(r"\b(?:hct|syt|syr|ghp|gho|ghu|ghs|github_pat)_[A-Za-z0-9_\-]{6,}|\bxox[abprs]-[A-Za-z0-9-]{6,}"),
@@ -53,6 +47,15 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
     # scheme://user:password@host
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", re.IGNORECASE), rf"\1{REDACTED}@"),
+    # "name": "value" in JSON text (also when the JSON is itself inside a string).
+    (re.compile(rf'("{_SECRET_NAME}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE), rf'\1"{REDACTED}"'),
+    # KEY=value and key: value lines (.env files, shell exports, YAML).
+    (
+        re.compile(rf"^(\s*(?:export\s+)?['\"]?{_SECRET_NAME}['\"]?\s*[=:]\s*)(\S.*)$", re.IGNORECASE | re.MULTILINE),
+        rf"\1{REDACTED}",
+    ),
+    # The same inside a line: "exited; API_KEY=…", "?access_token=…", "my password: …".
+    (re.compile(rf"(\b{_SECRET_NAME}\s*[=:]\s*)[^\s,;&\"'#|]+", re.IGNORECASE), rf"\1{REDACTED}"),
 ]
 
 
