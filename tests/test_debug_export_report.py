@@ -109,11 +109,23 @@ def assert_no_secret(text: str, *extra: str) -> None:
 
 
 # --- export ----------------------------------------------------------------------------------
-def test_the_export_holds_the_messages_sent_into_the_room(team, services):
+def test_the_export_holds_the_messages_sent_into_the_room(team, services, monkeypatch):
     job = start("export")
+    assert job.state == "Queued"
+    seen_while_writing = []
+    put = services.storage.put
+
+    def observed_put(key, data, content_type="application/octet-stream"):
+        # What a follower of the job sees while it writes: Running.
+        seen_while_writing.append(DebugJob.objects.get(pk=job.pk).state)
+        put(key, data, content_type)
+
+    monkeypatch.setattr(services.storage, "put", observed_put)
     debug_runs.run(str(job.pk), services)
     job.refresh_from_db()
     assert (job.state, job.progress) == ("Done", 100), job.message
+    assert seen_while_writing and set(seen_while_writing) == {"Running"}
+    assert job.started_at <= job.finished_at and job.message == f"{len(job.outputs)} file(s) written"
     (key,) = [key for key in job.outputs if team["room"].replace("!", "_").split(":")[0] in key]
     assert key.startswith("debug/a-debug/matrix-export/") and key.endswith(".json")
     document = json.loads(services.storage.get(key))
@@ -171,9 +183,8 @@ def test_an_export_with_the_storage_down_fails(team, services):
 
 def test_a_job_delivered_twice_runs_once(team, services):
     job = start("export")
-    states = []
     first = debug_runs.run(str(job.pk), services)
-    states.append(first.state if first else None)
+    assert first is not None and first.state == "Done"
     before = {info.key: info.etag for info in services.storage.list("debug/a-debug/")}
     second = debug_runs.run(str(job.pk), services)
     assert second is not None and (second.state, second.finished_at) == ("Done", first.finished_at)
