@@ -42,6 +42,7 @@ SECRETS = {
     "env secret": "planted-env-secret-99",
     "aws key": AWS_KEY,
     "private key": "MIIEplantedPRIVATEKEYmaterial",
+    "gateway key": "gw-planted-consumer-key-77",
 }
 PLANTED_TEXT = f"""# notes
 token in prose: {SECRETS["hiclaw token"]}
@@ -195,6 +196,8 @@ def test_a_job_delivered_twice_runs_once(team, services):
 def plant_workspace(storage: Storage) -> None:
     storage.put("agents/a-dev/SOUL.md", b"# a-dev\nBuild things carefully.\n")
     storage.put("agents/a-dev/notes.md", PLANTED_TEXT.encode())
+    config = {"matrix": {"userId": "@a-dev:hs", "accessToken": "x" * 8}, "gateway": {"apiKey": SECRETS["gateway key"]}}
+    storage.put("agents/a-dev/openclaw.json", json.dumps(config, indent=2).encode())  # as the reconciler writes it
     storage.put("agents/a-dev/huge.log", b"x" * 300_000 + b"\nTHE END\n")
     storage.put("agents/a-dev/sessions/today.jsonl", b'{"role": "user", "text": "fix the build"}\n')
     for n in range(25):
@@ -225,6 +228,7 @@ def test_a_report_has_a_section_per_worker_and_no_secret(team, services):
     for worker in ("a-lead", "a-dev", "a-qa"):
         assert f"## worker/{worker}" in text
     assert "Build things carefully." in text  # a state file
+    assert '"userId": "@a-dev:hs"' in text  # the agent's config, its secrets hidden
     assert "fix the build" in text  # a session entry
     assert "[truncated:" in text and "THE END" not in text  # the huge file is cut
     assert "state:Sleeping" in text  # an audit event
