@@ -170,6 +170,13 @@ def test_an_export_without_a_credential_fails_and_says_why(team, services):
     assert not list(services.storage.list("debug/a-debug/"))
 
 
+def test_an_export_with_a_revoked_credential_fails_and_says_why(team, services):
+    DebugWorker.objects.filter(name="a-debug").update(matrix_access_token="syt_revoked_0123456789")
+    job = debug_runs.run(str(start("export").pk), services)
+    assert job is not None and job.state == "Failed"
+    assert "is no longer valid" in job.message and "syt_revoked" not in job.message
+
+
 def test_an_export_with_the_storage_down_fails(team, services):
     down = Connections(
         backend=services.backend,

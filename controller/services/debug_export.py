@@ -62,6 +62,17 @@ def session_for(debugworker: DebugWorker) -> MatrixSession:
     return MatrixSession(user_id, debugworker.matrix_access_token)
 
 
+def working_session(matrix: MatrixClient, debugworker: DebugWorker) -> MatrixSession:
+    """Its credential's session, checked with the homeserver: a revoked token is ``NoCredential`` too."""
+    session = session_for(debugworker)
+    if matrix.whoami(session) is None:
+        raise NoCredential(
+            f"the Matrix credential of debugworker/{debugworker.name} ({session.user_id}) is no longer valid; "
+            "apply it again with a current accessToken"
+        )
+    return session
+
+
 def window(hours: int, now: datetime | None = None) -> tuple[datetime, datetime]:
     """From ``hours`` ago until now, in UTC."""
     end = (now or datetime.now(UTC)).astimezone(UTC)
@@ -142,8 +153,9 @@ def room_key(debugworker: DebugWorker, room_id: str) -> str:
 def export(job: DebugJob, connections: Connections, progress: Callable[[int], None]) -> list[str]:
     """Write one JSON file per joined room; return their keys."""
     debugworker = job.debugworker
-    session = session_for(debugworker)
+    session_for(debugworker)  # no credential: fail before anything else is asked
     matrix = connections.require_matrix()
+    session = working_session(matrix, debugworker)
     since, until = window(job.hours)
     keys = []
     histories = read_rooms(matrix, session, since, max_events=MAX_EVENTS_PER_ROOM, max_bytes=MAX_EXPORT_BYTES)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from controller.clients.matrix import MatrixError
 from controller.connections import Connections
 from controller.models import DebugJob, DebugWorker, Worker
-from controller.services.debug_export import NoCredential, read_rooms, session_for, window
+from controller.services.debug_export import NoCredential, read_rooms, window, working_session
 from controller.services.debug_markdown import REPORT_CHARS, truncated
 from controller.services.debug_report_worker import ReportContext, worker_report
 from controller.services.debug_targets import mounted_targets, output_prefix, resolve
@@ -56,7 +56,7 @@ def _read_messages(context: ReportContext, debugworker: DebugWorker, connections
         context.matrix_note = "Matrix is disabled on this controller; no messages were read."
         return
     try:
-        session = session_for(debugworker)
+        session = working_session(connections.matrix, debugworker)
         context.rooms = [
             history
             for _, _, history in read_rooms(
