@@ -186,7 +186,7 @@ def test_an_export_with_the_storage_down_fails(team, services):
     )
     job = debug_runs.run(str(start("export").pk), down)
     assert job is not None and job.state == "Failed"
-    assert job.message and job.finished_at is not None
+    assert job.message.startswith("StorageError:") and job.finished_at is not None
 
 
 def test_a_job_delivered_twice_runs_once(team, services):
