@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from controller.api.apply import ApplyView
 from controller.api.base import PLURALS
+from controller.api.debug import DebugFilesView, DebugFileView, DebugJobStartView, DebugJobView
 from controller.api.debug_workspace import (
     DebugOwnFileView,
     DebugOwnListView,
@@ -25,7 +26,7 @@ from controller.api.lifecycle import (
 from controller.api.resources import ResourceDetailView, ResourceListView
 from controller.api.system import ConfigPushView, StatusView, VersionView
 from controller.api.workspace import WorkspaceFileView, WorkspaceListView
-from controller.models import DesiredState
+from controller.models import DebugJob, DesiredState
 
 
 class AnyPath(PathConverter):
@@ -64,6 +65,20 @@ urlpatterns = [
     path("workers/<str:name>/ensure-ready", EnsureReadyView.as_view(), name="worker-ensure-ready"),
     path("workers/<str:name>/ready", ReadyReportView.as_view(), name="worker-ready"),
     path("workers/<str:name>/status", WorkerStatusView.as_view(), name="worker-status"),
+    # A DebugWorker's exports and reports (controller/api/debug.py).
+    path(
+        "debugworkers/<str:name>/export",
+        DebugJobStartView.as_view(kind=DebugJob.Kind.EXPORT),
+        name="debugworker-export",
+    ),
+    path(
+        "debugworkers/<str:name>/report",
+        DebugJobStartView.as_view(kind=DebugJob.Kind.REPORT),
+        name="debugworker-report",
+    ),
+    path("debugworkers/<str:name>/jobs/<str:job_id>", DebugJobView.as_view(), name="debugworker-job"),
+    path("debugworkers/<str:name>/files", DebugFilesView.as_view(), name="debugworker-files"),
+    path("debugworkers/<str:name>/files/<anypath:path>", DebugFileView.as_view(), name="debugworker-file"),
 ]
 for plural, kind in PLURALS.items():
     urlpatterns += [

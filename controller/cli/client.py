@@ -107,6 +107,10 @@ class Client:
     def delete(self, path: str) -> Any:
         return self.call("DELETE", path)
 
+    def download(self, path: str) -> bytes:
+        """The raw body of a GET (a file's content), not decoded as JSON."""
+        return self._send("GET", API_PREFIX + path, None, {"Accept": "*/*"}, self.timeout, raw=True)
+
     def find(self, path: str) -> dict[str, Any] | None:
         """The resource at ``path``, or None when the controller says 404 (absent or not visible)."""
         try:
@@ -149,14 +153,16 @@ class Client:
             data, headers["Content-Type"] = json.dumps(body).encode("utf-8"), "application/json"
         return self._send(method, target, data, headers, timeout or self.timeout)
 
-    def _send(self, method: str, target: str, data: bytes | None, headers: dict[str, str], timeout: float) -> Any:
+    def _send(
+        self, method: str, target: str, data: bytes | None, headers: dict[str, str], timeout: float, raw: bool = False
+    ) -> Any:
         headers = {"Accept": "application/json", "User-Agent": "hiclaw-cli", **headers}
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
         request = Request(self.settings.url + target, data=data, headers=headers, method=method)  # noqa: S310 (http(s) checked)
         try:
             with urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return _decode(response.read())
+                return response.read() if raw else _decode(response.read())
         except HTTPError as exc:
             with exc:
                 raise APIError(exc.code, _decode(exc.read())) from None

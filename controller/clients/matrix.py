@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from controller.clients.matrix_http import MatrixError, MatrixHTTP, MatrixSession, MatrixUnavailable, session_from
 from controller.clients.matrix_http import segment as _segment
+from controller.clients.matrix_rooms import RoomReading
 
 __all__ = ["MatrixClient", "MatrixError", "MatrixSession", "MatrixUnavailable", "get_matrix"]
 
@@ -32,8 +33,11 @@ _DEVICE_NAME = "hiclaw-controller"
 _ACTIVE = ("join", "invite")
 
 
-class MatrixClient:
-    """Talks to one homeserver; every request has a timeout of ``timeout`` seconds."""
+class MatrixClient(RoomReading):
+    """Talks to one homeserver; every request has a timeout of ``timeout`` seconds.
+
+    Reading joined rooms and their history backwards comes from ``RoomReading``.
+    """
 
     def __init__(
         self,

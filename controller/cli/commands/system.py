@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from controller.cli import output
 from controller.cli.client import Client
+from controller.cli.commands import debug as debug_jobs
 from controller.cli.commands import say
 from controller.cli.commands.get import COLUMNS
 
@@ -33,7 +34,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     target.add_argument("--apply-to-all", action="store_true", help="every worker (admin and manager only)")
     push.set_defaults(handler=config_push)
 
-    debug = commands.add_parser("debug", help="DebugWorkers: create, list, delete", description="DebugWorkers.")
+    debug = commands.add_parser(
+        "debug", help="DebugWorkers: create, list, delete, exports and reports", description="DebugWorkers."
+    )
     debug_actions = debug.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = debug_actions.add_parser(
         "create",
@@ -57,6 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     delete = debug_actions.add_parser("delete", help="delete a DebugWorker", description="Delete a DebugWorker.")
     delete.add_argument("--name", required=True)
     delete.set_defaults(handler=debug_delete)
+    debug_jobs.register(debug_actions)
 
     status = commands.add_parser(
         "status",
