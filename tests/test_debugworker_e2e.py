@@ -4,13 +4,15 @@ A team leader asks for a DebugWorker through the REST API, as its agent
 would; after the reconciles its container runs with the debug image, its
 token and the leader's Matrix credential, and its debug room holds exactly
 the users it is for. When its retention runs out (a fake clock) the container
-goes and its Matrix account is deactivated. Assertions read the world
+goes and its Matrix account is deactivated. Between the two, the team talks in
+its room and the leader's agent exports the conversation and asks for a report. Assertions read the world
 through each service's own API.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import timedelta
 
@@ -19,8 +21,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from controller.models import AgentToken, DebugWorker, Identity, Worker
+from controller.clients.matrix_http import MatrixSession
+from controller.models import AgentToken, DebugWorker, Identity, Team, Worker
 from controller.reconcilers import reconcile
+from controller.services import debug_runs
 from controller.services.apply import apply_text
 from tests.helpers import manifest, to_yaml
 from tests.test_worker_e2e import MUTATING, Recorder
@@ -32,6 +36,42 @@ def stored_credential(name: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT matrix_access_token FROM controller_debugworker WHERE name = %s", [name])
         return cursor.fetchone()[0]
+
+
+def run_job(client: APIClient, services, name: str, kind: str, query: str) -> list[str]:
+    """Start an export or report over the API, run it as the Celery worker would, and return
+    the text of what it wrote (read from the storage the job wrote to)."""
+    started = client.post(f"/api/v1/debugworkers/{name}/{kind}?{query}")
+    assert started.status_code == 202, started.content
+    job = debug_runs.run(started.json()["id"], services)
+    assert job is not None and job.state == "Done", job and job.message
+    answer = client.get(f"/api/v1/debugworkers/{name}/jobs/{job.pk}").json()
+    assert answer["state"] == "Done" and answer["outputs"]
+    return [services.storage.get(f"debug/{name}/{path}").decode() for path in answer["outputs"]]
+
+
+def exported_and_reported(client, services, team: str, name: str, members: list[str], secrets: list[str]) -> None:
+    matrix = services.matrix
+    room = Team.objects.get(name=team).team_room_id
+    said = {}
+    for member in members:
+        worker = Worker.objects.get(name=member)
+        said[member] = f"status from {member}: {uuid.uuid4().hex[:8]}"
+        matrix.send_message(MatrixSession(worker.matrix_user_id, worker.matrix_access_token), room, said[member])
+    secrets = [*secrets, *(Worker.objects.get(name=member).matrix_access_token for member in members)]
+
+    exports = run_job(client, services, name, "export", "hours=1")
+    team_room = next(json.loads(text) for text in exports if json.loads(text)["roomId"] == room)
+    bodies = [event.get("body") for event in team_room["events"]]
+    assert all(line in bodies for line in said.values()), bodies
+
+    (report,) = run_job(client, services, name, "report", "hours=1")
+    for member in members:
+        assert f"## worker/{member}" in report
+    assert said[members[1]] in report
+    for text in [*exports, report]:
+        for secret in secrets:
+            assert secret not in text
 
 
 def test_a_leaders_debugworker_on_docker_and_synapse(real_driver, synapse, docker_service, settings):
@@ -114,6 +154,9 @@ def test_a_leaders_debugworker_on_docker_and_synapse(real_driver, synapse, docke
     matrix.invite(admin, row.room_id, eve)
     reconcile("DebugWorker", name, connections=services)
     assert matrix.room_members(admin, row.room_id)[eve] == "leave"
+
+    # The team talks in its room; the leader's agent exports it and asks for a report.
+    exported_and_reported(client, services, team, name, members, secrets=[env["HICLAW_AGENT_TOKEN"], clear])
 
     # Retention runs out: container gone, account deactivated, room emptied, token dead.
     moved = timezone.now() + timedelta(hours=72, minutes=1)
