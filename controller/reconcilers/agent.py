@@ -23,17 +23,18 @@ from django.utils import timezone
 
 from controller import naming
 from controller.agent import reference_worker
-from controller.backends.base import BackendError, BackendUnavailable, InstanceSpec, InstanceState
+from controller.backends.base import BackendError, InstanceSpec
 from controller.clients.gateway import GatewayError, GatewayUnavailable
 from controller.clients.matrix import MatrixError, MatrixSession
 from controller.clients.storage import StorageError
 from controller.connections import Connections
 from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
 from controller.reconcilers import base
-from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
+from controller.reconcilers.agent_files import AgentWiring, config_file_name
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
+from controller.reconcilers.steps import converge_instance, write_files
 
 logger = logging.getLogger(__name__)
 
@@ -156,44 +157,30 @@ class AgentReconciler(Generic[_A]):
         agent.set_condition("GatewayReady", "True", "Ready", consumer)
 
     def write_config(self, agent: _A) -> None:
-        storage = self.connections.storage
         prefix = naming.storage_prefix(self.kind, agent.name)
         files = self.files(agent, self._wiring(agent))
-        digest = files_digest(files)
-        try:
-            if digest != agent.config_digest or not storage.exists(prefix + config_file_name(agent.runtime)):
-                for file_name, content in files.items():
-                    storage.put(prefix + file_name, content)
-                agent.config_digest = digest
-        except StorageError as error:
-            raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
+        marker = config_file_name(agent.runtime)
+        agent.config_digest = write_files(
+            self.connections.storage, prefix, files, written=agent.config_digest, marker=marker
+        )
         agent.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
 
     def ensure_instance(self, agent: _A) -> None:
-        backend = self.connections.backend
         name = naming.instance_name(self.kind, agent.name)
         want_running = agent.state == DesiredState.RUNNING
         digest = self._instance_digest(agent)
-        try:
-            status = backend.status(name)
-            exists = status.state != InstanceState.MISSING
-            replace = exists and (agent.instance_digest not in ("", digest) or not self._holds_token(agent))
-            if replace:
-                # Image, runtime or resources changed, or the agent's token was revoked (a role
-                # or team change): only a new instance can apply them.
-                backend.delete(name)
-            if (status.state == InstanceState.MISSING or replace) and want_running:
-                backend.create(self._instance_spec(agent, name))
-                agent.instance_digest = digest
-            elif want_running and not status.running:
-                backend.start(name)
-            elif not want_running and status.running:
-                backend.stop(name)
-            status = backend.status(name)
-        except BackendUnavailable as error:
-            raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
-        except BackendError as error:
-            raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
+        # Image, runtime or resources changed, or the agent's token was revoked (a role or
+        # team change): only a new instance can apply them.
+        outdated = agent.instance_digest not in ("", digest) or not self._holds_token(agent)
+        status, created = converge_instance(
+            self.connections.backend,
+            name,
+            want_running=want_running,
+            outdated=outdated,
+            describe=lambda: self._instance_spec(agent, name),
+        )
+        if created:
+            agent.instance_digest = digest
         agent.container_state = status.state
         agent.instance_started_at = _started_at(agent, status)
         self.record_instance(agent, status)

@@ -34,17 +34,16 @@ from django.conf import settings
 
 from controller import naming
 from controller.agent import debug_agent
-from controller.backends.base import BackendError, BackendUnavailable, InstanceSpec, InstanceState
+from controller.backends.base import BackendError, InstanceSpec
 from controller.clients.matrix import MatrixError
-from controller.clients.storage import StorageError
 from controller.connections import Connections
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentToken, DebugWorker, DebugWorkerPhase, Identity
 from controller.reconcilers import base
-from controller.reconcilers.agent_files import files_digest
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.debug_room import audience_entries, ensure_debug_room, resolve_audience, tear_down
 from controller.reconcilers.rooms import matrix_errors
+from controller.reconcilers.steps import converge_instance, write_files
 from controller.services import debug_targets, live
 from controller.services.lifecycle import request_deletion
 
@@ -159,40 +158,27 @@ class DebugWorkerReconciler:
         debugworker.set_condition("MatrixReady", "True", "Ready", message)
 
     def write_skill(self, debugworker: DebugWorker) -> None:
-        storage = self.connections.storage
         prefix = skill_prefix(debugworker)
         files = skill_files()
-        digest = files_digest(files)
-        try:
-            if digest != debugworker.config_digest or not storage.exists(prefix + "SKILL.md"):
-                for path, content in files.items():
-                    storage.put(prefix + path, content)
-                debugworker.config_digest = digest
-        except StorageError as error:
-            raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
+        debugworker.config_digest = write_files(
+            self.connections.storage, prefix, files, written=debugworker.config_digest, marker="SKILL.md"
+        )
         debugworker.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
 
     def ensure_instance(self, debugworker: DebugWorker) -> None:
-        backend = self.connections.backend
         name = instance_name(debugworker.name)
         digest = self.instance_digest(debugworker)
-        try:
-            status = backend.status(name)
-            exists = status.state != InstanceState.MISSING
-            if exists and (debugworker.instance_digest not in ("", digest) or not self.holds_token(debugworker)):
-                # What it mirrors, its image or its credential changed, or its token was revoked.
-                backend.delete(name)
-                exists = False
-            if not exists:
-                backend.create(self.instance_spec(debugworker, name))
-                debugworker.instance_digest = digest
-            elif not status.running:
-                backend.start(name)
-            status = backend.status(name)
-        except BackendUnavailable as error:
-            raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
-        except BackendError as error:
-            raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
+        # What it mirrors, its image or its credential changed, or its token was revoked.
+        outdated = debugworker.instance_digest not in ("", digest) or not self.holds_token(debugworker)
+        status, created = converge_instance(
+            self.connections.backend,
+            name,
+            want_running=True,
+            outdated=outdated,
+            describe=lambda: self.instance_spec(debugworker, name),
+        )
+        if created:
+            debugworker.instance_digest = digest
         debugworker.container_state = status.state
         if not status.running:
             raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")

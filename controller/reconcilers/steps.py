@@ -1,0 +1,68 @@
+"""Two steps every kind with an instance shares: its files in storage, and its instance on the backend.
+
+Both read the world before changing it, so a second pass over a converged
+resource writes nothing; failures become the step's condition (StorageReady,
+InstanceReady) through the two error kinds of controller/reconcilers/base.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controller.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    InstanceSpec,
+    InstanceState,
+    InstanceStatus,
+    WorkerBackend,
+)
+from controller.clients.storage import Storage, StorageError
+from controller.reconcilers.agent_files import files_digest
+from controller.reconcilers.base import PermanentError, TemporaryError
+
+
+def write_files(storage: Storage, prefix: str, files: dict[str, bytes], *, written: str, marker: str) -> str:
+    """Write ``files`` under ``prefix`` unless they are what was ``written`` (a digest) and the
+    ``marker`` file is still there; return the files' digest to record as written."""
+    digest = files_digest(files)
+    try:
+        if digest != written or not storage.exists(prefix + marker):
+            for file_name, content in files.items():
+                storage.put(prefix + file_name, content)
+    except StorageError as error:
+        raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
+    return digest
+
+
+def converge_instance(
+    backend: WorkerBackend,
+    name: str,
+    *,
+    want_running: bool,
+    outdated: bool,
+    describe: Callable[[], InstanceSpec],
+) -> tuple[InstanceStatus, bool]:
+    """Bring instance ``name`` to running (or stopped), replacing it when ``outdated``; ``describe``
+    is asked only when one is created. Returns its status now and whether one was created."""
+    created = False
+    try:
+        status = backend.status(name)
+        exists = status.state != InstanceState.MISSING
+        if exists and outdated:
+            backend.delete(name)
+            exists = False
+        if not exists:
+            if want_running:
+                backend.create(describe())
+                created = True
+        elif want_running and not status.running:
+            backend.start(name)
+        elif not want_running and status.running:
+            backend.stop(name)
+        status = backend.status(name)
+    except BackendUnavailable as error:
+        raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
+    except BackendError as error:
+        raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
+    return status, created
