@@ -51,6 +51,10 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "snapshot", "sources": workspace_watch.snapshot(watch)})
 
     async def disconnect(self, code: int) -> None:
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Stop receiving the watcher's changes (at disconnect, or as soon as access is refused)."""
         if getattr(self, "subscribed", False):
             self.subscribed = False
             await self.channel_layer.group_discard(workspace_watch.group(self.name), self.channel_name)
@@ -75,8 +79,7 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
             return
         code, html = await database_sync_to_async(self._open)(*request)
         if code:
-            self.closing = True
-            await self.close(code=code)
+            await self._close(code)
             return
         area, target, path = request
         await self.send_json({"type": "file", "area": area, "target": target, "path": path, "html": html})
@@ -95,14 +98,15 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
     # --- access --------------------------------------------------------------------------------
     async def _refused(self) -> bool:
         """Close the socket when the login may no longer use the DebugWorker; True if closed."""
-        code = await database_sync_to_async(self._refusal)()
+        code, _ = await database_sync_to_async(self._allowed)()
         if code:
-            self.closing = True
-            await self.close(code=code)
+            await self._close(code)
         return bool(code)
 
-    def _refusal(self) -> int:
-        return self._allowed()[0]
+    async def _close(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
+        await self._leave()
 
     def _allowed(self) -> tuple[int, DebugWorker | None]:
         principal = access.principal_now(self.session_key)
@@ -118,4 +122,4 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
         code, debugworker = self._allowed()
         if code or debugworker is None:
             return code or NOT_FOUND, ""
-        return 0, workspaces.open_file(debugworker, area, target, path)
+        return 0, workspaces.open_file(debugworker, area, target, path)[1]

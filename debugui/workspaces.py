@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from controller import policy
-from controller.clients.storage import ObjectNotFound, StorageError, get_storage
+from controller.clients.storage import LinkRefused, ObjectNotFound, StorageError, get_storage
 from controller.errors import DomainError
 from controller.models import DebugJob, DebugWorker
 from controller.services import debug_jobs, debug_targets, workspace_browser
@@ -48,22 +48,25 @@ def usable_or_404(request: HttpRequest, name: str) -> DebugWorker:
     return debugworker
 
 
-def open_file(debugworker: DebugWorker, area: str, target: str, path: str) -> str:
-    """The viewer fragment of one file, or of the reason it cannot be shown."""
+def open_file(debugworker: DebugWorker, area: str, target: str, path: str) -> tuple[int, str]:
+    """(HTTP status, the viewer fragment) of one file, or of the reason it cannot be shown."""
+    gone = viewer.render_error(f"{path}: no such file (deleted?)")
     try:
         key = workspace_browser.key_of(debugworker, area, target, path)
         source = workspace_browser.source_of(debugworker, area, target)
         storage = get_storage()
         info = storage.stat(key)
         if info is None:
-            return viewer.render_error(f"{path}: no such file (deleted?)")
-        return viewer.render(source.label, path, workspace_browser.read(storage, key), info.etag)
+            return 404, gone
+        return 200, viewer.render(source.label, path, workspace_browser.read(storage, key), info.etag)
     except NotReadable as refused:
-        return viewer.render_error(f"refused: {refused.field}: {refused.message}")
+        return 400, viewer.render_error(f"refused: {refused.field}: {refused.message}")
     except ObjectNotFound:
-        return viewer.render_error(f"{path}: no such file (deleted?)")
+        return 404, gone
+    except LinkRefused:
+        return 400, viewer.render_error("refused: path: it leads through a symbolic link, which is never followed")
     except StorageError:
-        return viewer.render_error("the storage could not be read; try again")
+        return 503, viewer.render_error("the storage could not be read; try again")
 
 
 def _file_request(request: HttpRequest) -> tuple[str, str, str]:
@@ -88,7 +91,7 @@ def browser(request: HttpRequest, name: str) -> HttpResponse:
         request,
         debugworker=debugworker,
         tree=tree,
-        opened=open_file(debugworker, area, target, path) if path else "",
+        opened=open_file(debugworker, area, target, path)[1] if path else "",
         jobs=list(DebugJob.objects.filter(debugworker=debugworker)[:RECENT_JOBS]),
         job_form=DebugJobForm(),
         targets=debug_targets.mounted_targets(debugworker),
@@ -102,8 +105,8 @@ def browser(request: HttpRequest, name: str) -> HttpResponse:
 def file_fragment(request: HttpRequest, name: str) -> HttpResponse:
     """The viewer of one file alone, for the page's script (and anyone linking to it)."""
     debugworker = usable_or_404(request, name)
-    area, target, path = _file_request(request)
-    return HttpResponse(open_file(debugworker, area, target, path))
+    status, html = open_file(debugworker, *_file_request(request))
+    return HttpResponse(html, status=status)
 
 
 @require_POST

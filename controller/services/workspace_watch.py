@@ -102,7 +102,8 @@ async def _run(watch: Watch) -> None:
     while True:
         try:
             seen, listed = await database_sync_to_async(_list, thread_sensitive=False)(watch.name)
-            events = _diff(watch.state, listed)
+            # The first pass is the tree the first viewer's snapshot shows, not a change.
+            events = _diff(watch.state, listed) if watch.ready.is_set() else []
             watch.state, watch.passes = listed, watch.passes + 1
             watch.ready.set()
             for start in range(0, len(events), EVENTS_PER_MESSAGE):
