@@ -48,7 +48,7 @@ function fileLink(area, target, path) {
   return a;
 }
 
-function upsert(area, target, file) {
+function upsert(area, target, file, flash = true) {
   const source = sourceOf(area, target);
   if (!source) return;
   const list = source.querySelector("[data-files]");
@@ -64,9 +64,11 @@ function upsert(area, target, file) {
     list.insertBefore(item, after || null);
   }
   item.querySelector("[data-size]").textContent = sizeText(file.size);
-  item.classList.remove("flash-update");
-  void item.offsetWidth; // restart the highlight
-  item.classList.add("flash-update");
+  if (flash) {
+    item.classList.remove("flash-update");
+    void item.offsetWidth; // restart the highlight
+    item.classList.add("flash-update");
+  }
   counted(source);
 }
 
@@ -112,7 +114,7 @@ function apply(message) {
         if (!el) continue;
         const paths = new Set(source.files.map((file) => file.path));
         el.querySelectorAll("[data-files] > li").forEach((li) => paths.has(li.dataset.path) || li.remove());
-        source.files.forEach((file) => upsert(source.area, source.target, file));
+        source.files.forEach((file) => upsert(source.area, source.target, file, false));
       }
       if (opened) open(opened.area, opened.target, opened.path);
       break;
