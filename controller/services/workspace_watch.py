@@ -3,7 +3,8 @@
 The workspace browser's consumers (debugui/workspace_consumer.py) call
 ``subscribe`` when a page opens and ``unsubscribe`` when it closes. The first
 viewer of a DebugWorker starts an asyncio task in this process; the last one
-to leave stops it. Every ``HICLAW_DEBUG_WATCH_MS`` the task lists the
+to leave stops it. ``HICLAW_DEBUG_WATCH_MS`` after each pass (or as long as
+the pass took, if that is longer) the task lists the
 DebugWorker's sources (controller.services.workspace_browser) in a thread,
 compares each file's etag with the previous pass, and sends the differences
 to the Channels group ``debug-<name>`` as one ``workspace.changes`` message.
@@ -100,6 +101,7 @@ async def _run(watch: Watch) -> None:
     loop = asyncio.get_running_loop()
     row, checked_at = None, loop.time()
     while True:
+        started = loop.time()
         try:
             seen, listed = await database_sync_to_async(_list, thread_sensitive=False)(watch.name)
             # The first pass is the tree the first viewer's snapshot shows, not a change.
@@ -117,7 +119,9 @@ async def _run(watch: Watch) -> None:
         except Exception:  # a storage or database hiccup: the next pass tries again
             logger.warning("workspace watch of debugworker/%s failed", watch.name, exc_info=True)
             watch.ready.set()
-        await asyncio.sleep(interval())
+        # A pass over a large workspace may take longer than the interval: pausing at least
+        # as long as it took keeps one watcher below half a core, however many files it lists.
+        await asyncio.sleep(max(interval(), loop.time() - started))
 
 
 def _list(name: str) -> tuple[object, State]:
