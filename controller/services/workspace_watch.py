@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
@@ -61,6 +62,8 @@ class Watch:
     passes: int = 0
 
 
+# Listings of all watchers of this process; a few threads, as a pass waits on storage.
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="workspace-watch")
 # Keyed by loop too: an asyncio task and its event belong to the loop that made them.
 _watches: dict[tuple[asyncio.AbstractEventLoop, str], Watch] = {}
 
@@ -131,9 +134,10 @@ def _list(name: str) -> tuple[object, State]:
         return None, {}
     seen = (debugworker.pk, debugworker.spec, debugworker.mounted_workspaces, debugworker.deletion_requested_at)
     storage = get_storage()
-    return seen, {
-        source: workspace_browser.listing(storage, source) for source in workspace_browser.sources(debugworker)
-    }
+    sources = workspace_browser.sources(debugworker)
+    # The sources are listed side by side: on S3 each listing is a round trip or more.
+    listings = _pool.map(lambda source: workspace_browser.listing(storage, source), sources)
+    return seen, dict(zip(sources, listings, strict=True))
 
 
 def _diff(before: State, after: State) -> list[dict]:
