@@ -40,6 +40,34 @@ function sourceOf(area, target) {
   );
 }
 
+// A workspace mounted after the page was made (the DebugWorker's targets changed):
+// its section is added before the DebugWorker's own exports and reports.
+function addSource(area, target) {
+  const details = document.createElement("details");
+  details.open = true;
+  details.dataset.sourceArea = area;
+  details.dataset.sourceTarget = target;
+  const summary = document.createElement("summary");
+  const kind = document.createElement("span");
+  kind.className = "source-kind";
+  kind.textContent = area;
+  const count = document.createElement("span");
+  count.className = "muted small";
+  count.dataset.count = "";
+  summary.append(kind, ` ${target} `, count);
+  const list = document.createElement("ul");
+  list.className = "files";
+  list.dataset.files = "";
+  const empty = document.createElement("p");
+  empty.className = "muted small";
+  empty.dataset.empty = "";
+  empty.textContent = "No files.";
+  details.append(summary, list, empty);
+  const tree = root.querySelector(".tree");
+  tree.insertBefore(details, tree.querySelector('[data-source-area="output"]'));
+  return details;
+}
+
 function fileLink(area, target, path) {
   const query = new URLSearchParams({ area, target, path });
   const a = document.createElement("a");
@@ -49,8 +77,7 @@ function fileLink(area, target, path) {
 }
 
 function upsert(area, target, file, flash = true) {
-  const source = sourceOf(area, target);
-  if (!source) return;
+  const source = sourceOf(area, target) || addSource(area, target);
   const list = source.querySelector("[data-files]");
   let item = [...list.children].find((li) => li.dataset.path === file.path);
   if (!item) {
@@ -110,8 +137,7 @@ function apply(message) {
   switch (message.type) {
     case "snapshot":
       for (const source of message.sources) {
-        const el = sourceOf(source.area, source.target);
-        if (!el) continue;
+        const el = sourceOf(source.area, source.target) || addSource(source.area, source.target);
         const paths = new Set(source.files.map((file) => file.path));
         el.querySelectorAll("[data-files] > li").forEach((li) => paths.has(li.dataset.path) || li.remove());
         source.files.forEach((file) => upsert(source.area, source.target, file, false));

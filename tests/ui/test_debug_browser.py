@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from controller.clients.storage import get_storage
 from controller.models import DebugJob
 from tests.ui.conftest import off_the_browser_thread
-from tests.ui.debug_browser import NAME, allow
+from tests.ui.debug_browser import NAME, allow, mount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,6 +62,14 @@ def test_an_allowed_user_watches_both_workspaces_change_live(debugworker, dashbo
     page.get_by_role("link", name="state.json").click()
     expect(viewer.locator("pre")).to_contain_text('"b": 1,')
     dashboard.screenshot(page, "debug-workspaces")
+
+    # A worker mounted while the page is open shows as a new workspace.
+    off_the_browser_thread(mount, NAME, ["a-dev", "a-qa", "a-ops"])
+    expect(source(page, "workspace", "a-ops").locator('li[data-path="secret.txt"]')).to_be_visible(
+        timeout=LIVE_WITHIN_MS
+    )
+    off_the_browser_thread(mount, NAME, ["a-dev", "a-qa"])
+    expect(source(page, "workspace", "a-ops").locator("li")).to_have_count(0, timeout=LIVE_WITHIN_MS)
 
 
 def test_access_withdrawn_while_open_closes_the_socket(debugworker, dashboard):
