@@ -59,7 +59,6 @@ class Watch:
     state: State = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
-    passes: int = 0
 
 
 # Listings of all watchers of this process; a few threads, as a pass waits on storage.
@@ -109,7 +108,7 @@ async def _run(watch: Watch) -> None:
             seen, listed = await database_sync_to_async(_list, thread_sensitive=False)(watch.name)
             # The first pass is the tree the first viewer's snapshot shows, not a change.
             events = _diff(watch.state, listed) if watch.ready.is_set() else []
-            watch.state, watch.passes = listed, watch.passes + 1
+            watch.state = listed
             watch.ready.set()
             for start in range(0, len(events), EVENTS_PER_MESSAGE):
                 chunk = events[start : start + EVENTS_PER_MESSAGE]
