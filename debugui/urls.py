@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from debugui import actions, views
+from debugui import actions, views, workspaces
 
 app_name = "debugui"
 urlpatterns = [
@@ -16,6 +16,10 @@ urlpatterns = [
     path("debug/", views.debugworker_list, name="debugworkers"),
     path("debug/<str:name>/", views.debugworker_detail, name="debugworker"),
     path("debug/<str:name>/delete/", actions.delete_debugworker, name="delete-debugworker"),
+    path("debug/<str:name>/workspaces/", workspaces.browser, name="debug-workspaces"),
+    path("debug/<str:name>/workspaces/file/", workspaces.file_fragment, name="debug-file"),
+    path("debug/<str:name>/jobs/", workspaces.start_job, name="debug-jobs"),
+    path("debug/<str:name>/jobs/<str:job>/", workspaces.job_fragment, name="debug-job"),
     path("managers/", views.manager_list, name="managers"),
     path("managers/<str:name>/", views.manager_detail, name="manager"),
     path("humans/", views.human_list, name="humans"),

@@ -192,7 +192,12 @@ def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "debugui/debugworker.html",
-        _context(request, debugworker=debugworker, manifest=dump_yaml([to_manifest(debugworker)])),
+        _context(
+            request,
+            debugworker=debugworker,
+            manifest=dump_yaml([to_manifest(debugworker)]),
+            may_browse=policy.may_use(principal_of(request), debugworker),
+        ),
     )
 
 

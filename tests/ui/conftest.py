@@ -27,6 +27,7 @@ from controller.models import Human, Team, Worker
 from controller.services.apply import apply_text
 from tests.conftest import ROOT
 from tests.helpers import free_port, wait_until
+from tests.ui.debug_browser import debugworker  # noqa: F401 (a fixture of the workspace browser's tests)
 
 WORLD = """
 apiVersion: hiclaw.io/v1beta1
