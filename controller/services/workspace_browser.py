@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from controller.clients.storage import InvalidKey, LinkRefused, ObjectNotFound, Storage, normalize_key
 from controller.models import DebugWorker
 from controller.services import debug_targets
+from controller.services.debug_export import EXPORT_FOLDER
+from controller.services.debug_report import OUTPUT_FOLDER
 from controller.services.debug_targets import NotReadable
 
 WORKSPACE, OUTPUT = "workspace", "output"
 # The DebugWorker's own areas under debug/<name>/, named as the browser shows them.
-OUTPUT_TARGETS = {"matrix-export": "Exports", "output": "Reports"}
+OUTPUT_TARGETS = {EXPORT_FOLDER.rstrip("/"): "Exports", OUTPUT_FOLDER.rstrip("/"): "Reports"}
 VIEW_LIMIT = 256 * 1024  # bytes of a file shown; the rest is cut with a notice
 
 
