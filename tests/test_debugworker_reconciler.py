@@ -222,6 +222,14 @@ def test_the_instance_reads_its_targets_and_its_own_files(mirrored):
     assert skill.status_code == 200 and skill.content.startswith(b"---\nname: debug-analysis")
 
 
+def test_a_targets_config_reaches_the_instance_without_its_credentials(mirrored):
+    config = b'{"matrix": {"accessToken": "syt_bGVhZA_abcdefghijklmnopqr_0a1b2c", "userId": "@a:hs"}}'
+    default_connections().storage.put(f"agents/{TEAM}-a/openclaw.json", config)
+    answer = mirrored.get(f"/api/v1/workspace/targets/{TEAM}-a/files/openclaw.json")
+    assert answer.status_code == 200 and b'"userId": "@a:hs"' in answer.content
+    assert b"syt_bGVhZA" not in answer.content
+
+
 @pytest.mark.parametrize(
     ("url", "status", "field"),
     [

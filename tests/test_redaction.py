@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.services.debug_markdown import excerpt, section
-from controller.services.redaction import REDACTED, redact, redact_text
+from controller.services.redaction import REDACTED, redact, redact_file, redact_text
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,22 @@ def test_a_section_keeps_whole_parts_within_its_bound():
     text = section("Files", ["x" * 60, "y" * 60, "z" * 60], limit=130)
     assert "x" * 60 in text and "y" * 60 in text and "z" * 60 not in text
     assert "[truncated: 1 more part(s) of this section not shown]" in text
+
+
+AGENT_CONFIG = b"""{
+  "gateway": {"apiKey": "gw-key-0123456789abcdef", "url": "http://gw"},
+  "matrix": {"accessToken": "syt_d29ya2Vy_abcdefghijklmnop_0a1b2c", "userId": "@w:hs"}
+}"""
+
+
+def test_a_read_file_loses_an_agents_credentials_but_keeps_the_rest():
+    shown = redact_file(AGENT_CONFIG)
+    assert b"gw-key-0123456789abcdef" not in shown and b"syt_d29ya2Vy" not in shown
+    assert b'"userId": "@w:hs"' in shown and b'"url": "http://gw"' in shown
+
+
+def test_binary_files_are_left_as_they_are_and_stray_bytes_survive_in_text():
+    binary = b"\x00\x01password=hunter22\xff"
+    assert redact_file(binary) == binary
+    text = b"\xffAPI_KEY=abcdef123456\n\xe2\x82"  # an invalid byte, then a character cut short
+    assert redact_file(text) == b"\xffAPI_KEY=[redacted]\n\xe2\x82"

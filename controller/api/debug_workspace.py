@@ -27,6 +27,7 @@ from controller.api.workspace import file_response, list_response
 from controller.clients.storage import InvalidKey, normalize_key
 from controller.models import DebugWorker, Identity
 from controller.services import debug_targets
+from controller.services.redaction import redact_file
 
 TARGETS = inline_serializer(
     "MountedWorkspaces",
@@ -94,7 +95,8 @@ class DebugTargetFileView(APIView):
             key = debug_targets.workspace_key(debugworker, target, path)
         except debug_targets.NotReadable as refused:
             raise ValidationError({refused.field: refused.message}) from None
-        return file_response(key, path)
+        # An agent's config in its workspace holds its credentials: never handed on.
+        return file_response(key, path, shown=redact_file)
 
 
 class DebugOwnListView(APIView):

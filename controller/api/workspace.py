@@ -9,7 +9,7 @@ so no path can leave that prefix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.http import HttpResponse
@@ -109,11 +109,11 @@ def list_response(prefix: str) -> Response:
     return Response({"files": files})
 
 
-def file_response(key: str, path: str) -> HttpResponse:
-    """The bytes stored at ``key`` (``path`` names it in errors)."""
+def file_response(key: str, path: str, shown: Callable[[bytes], bytes] | None = None) -> HttpResponse:
+    """The bytes stored at ``key`` (``path`` names it in errors), through ``shown`` when given."""
     with _storage_errors(path):
         content = default_connections().storage.get(key)
-    return HttpResponse(content, content_type="application/octet-stream")
+    return HttpResponse(shown(content) if shown else content, content_type="application/octet-stream")
 
 
 class WorkspaceListView(APIView):

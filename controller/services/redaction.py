@@ -1,8 +1,9 @@
-"""Taking secrets out of text and JSON before a debug export or report writes it.
+"""Taking secrets out of text and JSON before a debug export, report or reader sees it.
 
 Exports and reports copy what agents wrote (workspace files, Matrix messages,
 heartbeat notes) into files that more people read than the agents themselves,
-so everything they write passes through here first. The rules are deliberately
+so everything they write passes through here first; so does every target
+file a DebugWorker's instance or the workspace browser reads (``redact_file``). The rules are deliberately
 broad: a redacted word too many costs little, one leaked token costs a lot.
 What is replaced becomes ``[redacted]``:
 
@@ -82,3 +83,16 @@ def redact(value: Any, known: Iterable[str] = ()) -> Any:
     if isinstance(value, list | tuple):
         return [redact(item, known) for item in value]
     return value
+
+
+def redact_file(data: bytes) -> bytes:
+    """A stored file as a DebugWorker's readers get it: text redacted, binary as it is.
+
+    Target workspaces hold agents' own configs (Matrix access tokens, gateway
+    keys); whoever debugs an agent sees what it did, never what it holds.
+    """
+    if b"\x00" in data:
+        return data  # binary: nothing here reads as text, and its bytes must stay as they are
+    # Text with a stray invalid byte (or cut mid-character) is still redacted; the invalid
+    # bytes survive the round trip unchanged.
+    return redact_text(data.decode(errors="surrogateescape")).encode(errors="surrogateescape")

@@ -24,6 +24,7 @@ from controller.services import debug_targets
 from controller.services.debug_export import EXPORT_FOLDER
 from controller.services.debug_report import OUTPUT_FOLDER
 from controller.services.debug_targets import NotReadable
+from controller.services.redaction import redact_file
 
 WORKSPACE, OUTPUT = "workspace", "output"
 # The DebugWorker's own areas under debug/<name>/, named as the browser shows them.
@@ -146,10 +147,11 @@ def read(storage: Storage, key: str) -> Blob:
     """At most ``VIEW_LIMIT`` bytes of ``key``; ``ObjectNotFound`` when it is gone.
 
     A symbolic link in a filesystem workspace is refused by the storage
-    (``LinkRefused``) and reported as not readable, never followed.
+    (``LinkRefused``) and reported as not readable, never followed. Secrets in
+    it (an agent's config holds its credentials) are redacted.
     """
     try:
         data = storage.get(key)
     except LinkRefused:
         raise NotReadable("path", "it leads through a symbolic link, which is never followed") from None
-    return Blob(data[:VIEW_LIMIT], len(data))
+    return Blob(redact_file(data)[:VIEW_LIMIT], len(data))

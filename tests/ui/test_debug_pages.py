@@ -43,6 +43,14 @@ def test_files_are_shown_by_kind(login_client, debugworker):
     assert fragment(client, "a-dev", "gone.txt").status_code == 404
 
 
+def test_an_agents_credentials_are_not_shown(login_client, debugworker):
+    get_storage().put(
+        "agents/a-dev/openclaw.json", b'{"gateway": {"apiKey": "gw-0123456789abcdef", "url": "http://gw"}}'
+    )
+    shown = fragment(login_client("carol"), "a-dev", "openclaw.json").content.decode()
+    assert "http://gw" in shown and "gw-0123456789abcdef" not in shown
+
+
 def test_a_large_file_is_cut_with_a_notice(login_client, debugworker):
     # "é" is 2 bytes: after the one-byte "x", the cut falls in the middle of one.
     get_storage().put("agents/a-qa/big.log", b"x" + "é".encode() * VIEW_LIMIT)
