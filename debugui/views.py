@@ -65,7 +65,9 @@ def _with_health(page: Iterable[Any], health: Callable[[Any], str]) -> None:
 def overview(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
     if principal.identity == policy.NOBODY:
-        return render(request, "debugui/no_role.html", _context(request))
+        # A login with no team may still be one a DebugWorker is for (its allowedUsers).
+        usable = policy.visible_or_usable(principal, DebugWorker.objects.all()).order_by("name")[:50]
+        return render(request, "debugui/no_role.html", _context(request, debugworkers=usable))
     teams, sort = queries.sorted_by(queries.teams_with_health(principal), request, queries.TEAM_SORTS)
     page = queries.page_of(teams, request)
     _with_health(page, queries.team_health)
@@ -180,7 +182,7 @@ def upgrades(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def debugworker_list(request: HttpRequest) -> HttpResponse:
-    rows = policy.visible(principal_of(request), DebugWorker.objects.all())
+    rows = policy.visible_or_usable(principal_of(request), DebugWorker.objects.all())
     rows, sort = queries.sorted_by(rows, request, {"name": "name", "phase": "phase", "team": "team_name"})
     page = queries.page_of(rows, request)
     return render(request, "debugui/debugworkers.html", _context(request, page=page, sort=sort))
@@ -188,7 +190,7 @@ def debugworker_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
-    debugworker = queries.named_or_404(policy.visible(principal_of(request), DebugWorker.objects.all()), name)
+    debugworker = queries.named_or_404(policy.visible_or_usable(principal_of(request), DebugWorker.objects.all()), name)
     return render(
         request,
         "debugui/debugworker.html",

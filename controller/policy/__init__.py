@@ -42,6 +42,7 @@ from controller.policy.debug import (
     check_debug_targets,
     login_names,
     may_use,
+    visible_or_usable,
 )
 
 __all__ = [
@@ -80,4 +81,5 @@ __all__ = [
     "principal_for_user",
     "team_of",
     "visible",
+    "visible_or_usable",
 ]

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q, QuerySet
+
 from controller.errors import UNPROCESSABLE, DomainError
 from controller.models import TEAM_ANNOTATION, DebugWorker, Human, Worker
 from controller.policy.core import (
@@ -138,6 +140,23 @@ def login_names(username: str) -> set[str]:
     if human is not None:
         names |= {value for value in human if value}
     return names
+
+
+def visible_or_usable(principal: Principal, queryset: QuerySet[DebugWorker]) -> QuerySet[DebugWorker]:
+    """The DebugWorkers a login sees through its teams, and those whose allowedUsers names it
+    (a login with no team role may still be the one a DebugWorker is for)."""
+    seen = visible(principal, queryset)
+    if principal.identity in ALL_POWERFUL or principal.identity in (WORKER, DEBUG_WORKER):
+        return seen
+    if not principal.is_authenticated:
+        return seen
+    names = login_names(principal.name)
+    named = [
+        pk
+        for pk, spec in queryset.filter(deletion_requested_at__isnull=True).values_list("pk", "spec")
+        if names & set((spec.get("accessControl") or {}).get("allowedUsers") or [])
+    ]
+    return queryset.filter(Q(pk__in=seen.values("pk")) | Q(pk__in=named))
 
 
 def authorize_debug_use(principal: Principal, debugworker: DebugWorker) -> None:

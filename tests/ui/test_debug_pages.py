@@ -24,6 +24,16 @@ def test_the_detail_page_links_the_browser_for_those_who_may_use_it(login_client
     assert page.status_code == 200 and "workspaces/" not in page.content.decode()
 
 
+def test_a_login_allowedusers_names_finds_the_debugworker_and_others_do_not(login_client, debugworker):
+    carol = login_client("carol")
+    assert f'/debug/{NAME}/workspaces/"' in carol.get("/").content.decode()  # no team: listed on the start page
+    assert f"/debug/{NAME}/" in carol.get("/debug/").content.decode()
+    assert carol.get(f"/debug/{NAME}/").status_code == 200
+    bob = login_client("bob")
+    assert NAME not in bob.get("/debug/").content.decode() and NAME not in bob.get("/").content.decode()
+    assert bob.get(f"/debug/{NAME}/").status_code == 404
+
+
 def test_an_admin_and_an_allowed_user_see_both_workspaces(login_client, debugworker):
     for login in ("root", "carol"):
         html = login_client(login).get(f"/debug/{NAME}/workspaces/").content.decode()
