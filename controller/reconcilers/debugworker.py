@@ -122,10 +122,14 @@ class DebugWorkerReconciler:
         return debugworker.expires_at is not None and self.connections.clock() >= debugworker.expires_at
 
     def until_expiry(self, debugworker: DebugWorker) -> float | None:
-        """Seconds until the pass that deletes it, so that happens on time (None: it never expires)."""
+        """Seconds until the pass that deletes it, when that comes before the next periodic
+        resync (which queues an expired one itself); None otherwise. A requeue days ahead
+        would sit in a Celery worker as an ETA task, and a Redis broker redelivers such
+        tasks once its visibility timeout passes."""
         if debugworker.expires_at is None:
             return None
-        return max((debugworker.expires_at - self.connections.clock()).total_seconds(), 0.0)
+        seconds = max((debugworker.expires_at - self.connections.clock()).total_seconds(), 0.0)
+        return seconds if seconds <= settings.RESYNC_INTERVAL_SECONDS else None
 
     def expire(self, debugworker: DebugWorker) -> Result:
         debugworker.phase = DebugWorkerPhase.EXPIRED
