@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from controller import policy
 from controller.manifests.schema import duration_seconds
-from controller.models import AgentPhase, ConfigPush, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.models import AgentPhase, Manager, MemberRole, Team, TeamPhase, Worker
 from controller.reconcilers.agent import SETTLED_PHASES
 from controller.services.agent_timing import heartbeat_every
 from controller.services.summary import DASHBOARD_FIELDS, WorkerSummary
@@ -77,20 +77,6 @@ def teams_with_health(principal: policy.Principal) -> QuerySet[TeamWithHealth]:
         idle=Count("members", filter=live & running & Q(members__idle_since__isnull=False)),
         failed=Count("members", filter=live & Q(members__phase=AgentPhase.FAILED)),
         unsettled=Count("members", filter=live & ~Q(members__phase=F("members__state"))),
-    )
-
-
-def visible_pushes(principal: policy.Principal) -> QuerySet[ConfigPush]:
-    """Config pushes to what the principal may see: its teams, or single workers it sees."""
-    pushes = ConfigPush.objects.all()
-    if principal.identity in policy.ALL_POWERFUL:
-        return pushes
-    teams = principal.managed_teams
-    if not teams:
-        return pushes.none()
-    workers = policy.visible(principal, Worker.objects.all()).values("name")
-    return pushes.filter(
-        Q(scope=ConfigPush.Scope.TEAM, target__in=teams) | Q(scope=ConfigPush.Scope.WORKER, target__in=workers)
     )
 
 

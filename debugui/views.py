@@ -17,7 +17,7 @@ from django.shortcuts import render
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
 from controller.manifests.schema import Permissions
-from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
+from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Upgrade, Worker
 from controller.services.inspection import generated_files, log_tail
 from debugui import queries
 from debugui.charts import heartbeat_chart
@@ -176,7 +176,8 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
 # --- the rest ------------------------------------------------------------------------------
 @login_required
 def upgrades(request: HttpRequest) -> HttpResponse:
-    page = queries.page_of(queries.visible_pushes(principal_of(request)), request)
+    upgrades = policy.visible(principal_of(request), Upgrade.objects.prefetch_related("targets"))
+    page = queries.page_of(upgrades, request)
     return render(request, "debugui/upgrades.html", _context(request, page=page))
 
 

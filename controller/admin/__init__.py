@@ -12,12 +12,13 @@ from controller.admin.base import ResourceAdmin
 from controller.models import (
     AgentToken,
     AuditRecord,
-    ConfigPush,
     DebugWorker,
     DesiredState,
     Human,
     Manager,
     Team,
+    Upgrade,
+    UpgradeTarget,
     Worker,
 )
 from controller.services.lifecycle import set_desired_state
@@ -126,7 +127,24 @@ class AgentTokenAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{count} tokens revoked.")
 
 
-@admin.register(ConfigPush)
-class ConfigPushAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "requested_at", "requested_by", "scope", "target", "state")
-    list_filter = ("scope", "state")
+class UpgradeTargetInline(admin.TabularInline):
+    model = UpgradeTarget
+    fields = ("position", "worker", "state", "message", "from_image", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Upgrade)
+class UpgradeAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "kind", "created_at", "requested_by", "scope", "target", "state", "image", "version")
+    list_filter = ("kind", "scope", "state")
+    search_fields = ("target", "team", "requested_by", "image")
+    inlines = [UpgradeTargetInline]
+
+    def get_queryset(self, request):
+        # Filtered by what the login may see, like every other list.
+        return policy.visible(policy.principal_for_user(request.user), super().get_queryset(request))

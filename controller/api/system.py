@@ -15,7 +15,7 @@ from controller.api.base import AgentAPIView
 from controller.api.errors import Unprocessable
 from controller.api.schema import PushAnswerSerializer, StatusSerializer, VersionSerializer, errors
 from controller.connections import default_connections
-from controller.models import API_VERSION, KINDS, ConfigPush
+from controller.models import API_VERSION, KINDS, Upgrade
 from controller.services import operations
 
 
@@ -65,7 +65,7 @@ def _answers(ping) -> bool:
 
 PUSH_TYPES = {"worker": (str, "a worker name"), "team": (str, "a team name"), "all": (bool, "true or false")}
 # A push records its target in a column of this length; longer names cannot exist anyway.
-TARGET_LENGTH = ConfigPush._meta.get_field("target").max_length
+TARGET_LENGTH = Upgrade._meta.get_field("target").max_length
 
 
 class PushRequest(serializers.Serializer):
@@ -90,7 +90,7 @@ class PushRequest(serializers.Serializer):
 
 
 class ConfigPushView(AgentAPIView):
-    """Record a config/skills push and its targets; nothing carries pushes out yet (docs/api.md)."""
+    """Start a config/skills push to a worker, a team or every worker (docs/api.md)."""
 
     @extend_schema(
         operation_id="config_push",
@@ -107,4 +107,5 @@ class ConfigPushView(AgentAPIView):
             team=data.validated_data.get("team", ""),
             everything=data.validated_data["all"],
         )
-        return Response({"id": push.pk, "state": push.state, "targets": push.targets}, status=status.HTTP_202_ACCEPTED)
+        targets = list(push.targets.values_list("worker", flat=True))
+        return Response({"id": push.pk, "state": push.state, "targets": targets}, status=status.HTTP_202_ACCEPTED)

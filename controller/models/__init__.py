@@ -8,15 +8,16 @@ from controller.models.debugworker import DebugWorker, DebugWorkerPhase
 from controller.models.heartbeat import AgentState, Heartbeat
 from controller.models.human import Human, HumanPhase, PermissionLevel
 from controller.models.manager import Manager
-from controller.models.push import ConfigPush
 from controller.models.team import Team, TeamPhase
 from controller.models.token import AgentToken, Identity
+from controller.models.upgrade import FINISHED_STATES, TargetState, Upgrade, UpgradeState, UpgradeTarget
 from controller.models.worker import MemberRole, Worker
 
 KINDS: dict[str, type[Resource]] = {model.kind: model for model in (Worker, Team, Human, Manager, DebugWorker)}
 
 __all__ = [
     "API_VERSION",
+    "FINISHED_STATES",
     "KINDS",
     "ROLE_ANNOTATION",
     "TEAM_ANNOTATION",
@@ -26,7 +27,6 @@ __all__ = [
     "AgentToken",
     "AuditRecord",
     "ConditionStatus",
-    "ConfigPush",
     "DebugJob",
     "DebugWorker",
     "DebugWorkerPhase",
@@ -40,7 +40,11 @@ __all__ = [
     "PermissionLevel",
     "Resource",
     "Runtime",
+    "TargetState",
     "Team",
     "TeamPhase",
+    "Upgrade",
+    "UpgradeState",
+    "UpgradeTarget",
     "Worker",
 ]

@@ -34,6 +34,7 @@ from controller.models import (
     PermissionLevel,
     Resource,
     Team,
+    Upgrade,
     Worker,
 )
 
@@ -176,6 +177,11 @@ def visible(principal: Principal, queryset: QuerySet[_M]) -> QuerySet[_M]:
         return queryset.filter(team_name__in=teams)
     elif model is Human and teams:
         return queryset.filter(name__in=_humans_of(teams))
+    elif model is Upgrade:
+        if teams:
+            return queryset.filter(team__in=teams)
+        if principal.identity == WORKER:
+            return queryset.filter(targets__worker=principal.name).distinct()
     return queryset.none()
 
 

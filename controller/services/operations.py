@@ -25,10 +25,11 @@ from controller.models import (
     TEAM_ANNOTATION,
     AgentPhase,
     AuditRecord,
-    ConfigPush,
     DesiredState,
     Resource,
     Team,
+    Upgrade,
+    UpgradeTarget,
     Worker,
 )
 from controller.policy import Principal
@@ -183,8 +184,8 @@ def delete(principal: Principal, resource: Resource) -> None:
     audit(principal, "delete", resource.kind, resource.name)
 
 
-def request_push(principal: Principal, *, worker: str = "", team: str = "", everything: bool = False) -> ConfigPush:
-    """Record a config/skills push request and its targets (nothing carries pushes out yet).
+def request_push(principal: Principal, *, worker: str = "", team: str = "", everything: bool = False) -> Upgrade:
+    """Record a config/skills push (an ``Upgrade`` of kind push) and its targets.
 
     A worker or team the caller may not see is ``policy.NotFound``, as a missing one.
     """
@@ -192,18 +193,24 @@ def request_push(principal: Principal, *, worker: str = "", team: str = "", ever
         if principal.identity not in policy.ALL_POWERFUL:
             raise policy.Denied(f"{principal.identity} {principal.name} may not push to every worker")
         targets = list(Worker.objects.filter(deletion_requested_at__isnull=True).values_list("name", flat=True))
-        scope, target = ConfigPush.Scope.ALL, ""
+        scope, target, team_name = Upgrade.Scope.ALL, "", ""
     elif team:
         team_row = _visible(principal, Team, team, "team")
         policy.authorize(principal, policy.UPDATE, "Worker", f"(team {team})", team=team_row.name)
         targets = list(Worker.objects.filter(team=team_row).values_list("name", flat=True))
-        scope, target = ConfigPush.Scope.TEAM, team
+        scope, target, team_name = Upgrade.Scope.TEAM, team, team_row.name
     else:
         row = _visible(principal, Worker, worker, "worker")
         policy.authorize(principal, policy.UPDATE, "Worker", worker, team=policy.team_of(row))
-        targets, scope, target = [worker], ConfigPush.Scope.WORKER, worker
-    push = ConfigPush.objects.create(requested_by=str(principal), scope=scope, target=target, targets=sorted(targets))
-    audit(principal, "config-push", "Worker", target or "*", push=push.pk)
+        targets, scope, target, team_name = [worker], Upgrade.Scope.WORKER, worker, policy.team_of(row)
+    with transaction.atomic():
+        push = Upgrade.objects.create(
+            kind=Upgrade.Kind.PUSH, requested_by=str(principal), scope=scope, target=target, team=team_name
+        )
+        UpgradeTarget.objects.bulk_create(
+            UpgradeTarget(upgrade=push, worker=name, position=index) for index, name in enumerate(sorted(targets))
+        )
+        audit(principal, "config-push", "Worker", target or "*", push=push.pk)
     return push
 
 

@@ -7,7 +7,7 @@ import yaml
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from controller.models import AuditRecord, ConfigPush, DebugWorker, Human, Team, Worker
+from controller.models import AuditRecord, DebugWorker, Human, Team, Upgrade, Worker
 from controller.services.apply import apply_text
 from tests.api.conftest import persona_client
 from tests.helpers import manifest, to_yaml
@@ -197,8 +197,9 @@ def test_leader_debugworker_gets_its_team_and_credential(as_persona):
 def test_config_push_is_recorded(as_persona):
     response = as_persona("leader-a").post("/api/v1/config/push", {"team": "team-a"}, format="json")
     assert response.status_code == 202
-    push = ConfigPush.objects.get(pk=response.json()["id"])
-    assert push.targets == ["a-dev", "a-lead", "a-qa"]
+    push = Upgrade.objects.get(pk=response.json()["id"])
+    assert (push.kind, push.scope, push.team) == ("push", "team", "team-a")
+    assert list(push.targets.values_list("worker", flat=True)) == ["a-dev", "a-lead", "a-qa"]
     assert as_persona("leader-a").post("/api/v1/config/push", {"all": True}, format="json").status_code == 403
     both = as_persona("admin").post("/api/v1/config/push", {"team": "team-a", "all": True}, format="json")
     assert both.status_code == 400

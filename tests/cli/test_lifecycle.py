@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from controller.models import AuditRecord, ConfigPush, DebugWorker, Heartbeat, Worker
+from controller.models import AuditRecord, DebugWorker, Heartbeat, Upgrade, Worker
 from tests.cli.conftest import HICLAW, failed, ok
 from tests.helpers import wait_until
 
@@ -111,7 +111,7 @@ def test_config_push_for_a_team_and_for_all(hiclaw):
     assert ok(hiclaw("config", "push", "--team", "team-a", persona="leader-a")).endswith(
         "for 2 worker(s): a-dev, a-lead\n"
     )
-    assert ConfigPush.objects.get().targets == ["a-dev", "a-lead"]
+    assert list(Upgrade.objects.get().targets.values_list("worker", flat=True)) == ["a-dev", "a-lead"]
     line = failed(hiclaw("config", "push", "--apply-to-all", persona="leader-a"))
     assert line == "error: team-leader a-lead may not push to every worker"
     assert "queued for 5 worker(s)" in ok(hiclaw("config", "push", "--apply-to-all"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.models import ConfigPush, Human, Manager, Team, Worker
+from controller.models import Human, Manager, Team, Upgrade, Worker
 from controller.services.apply import apply_text
 from tests.api.conftest import TEAMS, persona_client
 from tests.helpers import manifest
@@ -108,8 +108,8 @@ def test_a_long_image_is_refused_at_the_column_length(admin):
 
 @pytest.mark.parametrize("key", ["worker", "team"])
 def test_a_config_push_target_longer_than_its_column_is_a_400_naming_the_field(admin, key):
-    too_long = "w" * (limit(ConfigPush, "target") + 1)
+    too_long = "w" * (limit(Upgrade, "target") + 1)
     response = admin.post("/api/v1/config/push", {key: too_long}, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == key
-    assert not ConfigPush.objects.exists()
+    assert not Upgrade.objects.exists()

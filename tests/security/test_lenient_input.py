@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from controller.manifests import ManifestInvalid, parse_objects
 from controller.manifests.schema import SPEC_SHAPES, Metadata
-from controller.models import ConfigPush, DebugWorker, Human
+from controller.models import DebugWorker, Human, Upgrade
 from controller.services.apply import apply_text
 from tests.api.conftest import TEAMS, persona_client
 
@@ -47,7 +47,7 @@ def test_config_push_refuses_unknown_targets_and_wrong_types(admin, body, status
     assert response.status_code == status, response.json()
     assert response.json()["field"] == field
     assert field in response.json()["message"]
-    assert not ConfigPush.objects.exists()
+    assert not Upgrade.objects.exists()
 
 
 def test_config_push_to_a_known_worker_still_works(admin):

@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from controller import reconcilers
-from controller.models import AgentToken, ConfigPush, Heartbeat, Worker
+from controller import policy, reconcilers
+from controller.models import AgentToken, Heartbeat, Upgrade, Worker
+from controller.services import operations
 from controller.services.apply import apply_text
 from tests.ui.conftest import PASSWORD, off_the_browser_thread
 
@@ -156,10 +157,9 @@ def test_worker_page_shows_an_invalid_image_beside_the_field(dashboard):
 
 def test_upgrades_debugworker_and_no_role_pages(dashboard):
     def fixtures() -> None:
-        ConfigPush.objects.create(requested_by="admin:root", scope="team", target="team-a", targets=["a-dev", "a-qa"])
-        ConfigPush.objects.create(
-            requested_by="team-admin:alice", scope="worker", target="a-ops", targets=["a-ops"], state="Done"
-        )
+        operations.request_push(policy.Principal(policy.ADMIN, "root"), team="team-a")
+        done = operations.request_push(policy.Principal(policy.ADMIN, "root"), worker="a-ops")
+        Upgrade.objects.filter(pk=done.pk).update(state="Done")
         apply_text(
             "apiVersion: hiclaw.io/v1beta1\nkind: DebugWorker\nmetadata: {name: team-a-debug}\n"
             "spec: {target: {type: team, name: team-a}, retention: 24h}\n"
@@ -168,7 +168,7 @@ def test_upgrades_debugworker_and_no_role_pages(dashboard):
     off_the_browser_thread(fixtures)
     page = dashboard.page("alice")
     page.goto(dashboard.url + "/upgrades/")
-    expect(page.locator("table[aria-label='Config pushes'] tbody tr")).to_have_count(2)
+    expect(page.locator("table[aria-label='Upgrades'] tbody tr")).to_have_count(2)
     dashboard.screenshot(page, "upgrades")
     page.goto(dashboard.url + "/debug/team-a-debug/")
     expect(page.get_by_role("heading", name="Mounted workspaces")).to_be_visible()

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from controller.models import AuditRecord, ConfigPush, DebugWorker, Heartbeat, Worker
+from controller import policy
+from controller.models import AuditRecord, DebugWorker, Heartbeat, Worker
+from controller.services import operations
 from controller.services.apply import apply_text
 
 pytestmark = pytest.mark.django_db
@@ -145,15 +147,16 @@ def test_team_admins_see_their_teams_humans_read_only_and_no_managers(login_clie
 
 
 def test_upgrades_page_shows_pushes_to_the_logins_teams_only(login_client):
-    ConfigPush.objects.create(requested_by="admin:root", scope="team", target="team-a", targets=["a-dev", "a-qa"])
-    ConfigPush.objects.create(requested_by="admin:root", scope="team", target="team-b", targets=["b-dev"])
-    ConfigPush.objects.create(requested_by="admin:root", scope="worker", target="a-ops", targets=["a-ops"])
+    root = policy.Principal(policy.ADMIN, "root")
+    operations.request_push(root, team="team-a")
+    operations.request_push(root, team="team-b")
+    operations.request_push(root, worker="a-ops")
     alice = login_client("alice").get("/upgrades/").content.decode()
     assert "team team-a" in alice and "worker a-ops" in alice and "team-b" not in alice
     assert "team team-b" in login_client("root").get("/upgrades/").content.decode()
 
 
-@pytest.mark.parametrize("url", ["/teams/team-a/", "/workers/a-dev/", "/upgrades/"])
+@pytest.mark.parametrize("url", ["/teams/team-a/", "/workers/a-dev/"])
 def test_push_notes_say_what_happens_to_a_push_in_their_own_words(login_client, url):
     html = login_client("alice").get(url).content.decode()
     assert "recorded" in html and "a later version of the controller carries them out" in html
