@@ -95,8 +95,12 @@ def publish_skills() -> None:
 
 
 @worker_ready.connect
-def _publish_skills_at_start(**_) -> None:
+def _at_worker_start(**_) -> None:
     # Once per Celery worker start (the embedded one included), not in Django's ready(),
     # which also runs in every management command and test: a new release's catalogue is
-    # published before anyone pushes it, and publishing an unchanged one writes nothing.
+    # published before anyone pushes it (an unchanged one writes nothing), and pushes left
+    # unfinished (their message lost, or a controller stopped before queuing them) go on;
+    # one already being carried out elsewhere holds its lock, and the second run leaves it.
     current_app.signature("controller.tasks.publish_skills").apply_async()
+    for upgrade_id in pushes.unfinished():
+        current_app.signature("controller.tasks.run_push", args=(upgrade_id,)).apply_async()

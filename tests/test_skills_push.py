@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 import pytest
+from celery.signals import worker_ready
 
 from controller.connections import default_connections
 from controller.models import Upgrade, Worker
@@ -142,3 +143,14 @@ def test_requesting_a_push_queues_it_after_commit(team, eager_celery, django_cap
         push = operations.request_push(ADMIN, worker=f"{TEAM}-a")
         assert Upgrade.objects.get(pk=push.pk).state == UpgradeState.PENDING  # not before the commit
     assert Upgrade.objects.get(pk=push.pk).state == UpgradeState.DONE
+
+
+def test_a_worker_start_publishes_the_catalogue_and_resumes_unfinished_pushes(team, eager_celery):
+    left = operations.request_push(ADMIN, worker=f"{TEAM}-a")  # its queuing lost (never committed here)
+    finished = operations.request_push(ADMIN, worker=f"{TEAM}-b")
+    Upgrade.objects.filter(pk=finished.pk).update(state=UpgradeState.ABORTED)
+    worker_ready.send(sender=None)
+    storage = default_connections().storage
+    assert json.loads(storage.get("system/versions.json"))["builtinSkillsVersion"].startswith("c-")
+    assert Upgrade.objects.get(pk=left.pk).state == UpgradeState.DONE
+    assert Upgrade.objects.get(pk=finished.pk).state == UpgradeState.ABORTED

@@ -36,7 +36,7 @@ from controller.clients.matrix import MatrixError
 from controller.clients.storage import StorageError
 from controller.connections import Connections
 from controller.models import Upgrade, UpgradeTarget, Worker
-from controller.models.upgrade import TargetState, UpgradeState
+from controller.models.upgrade import FINISHED_STATES, TargetState, UpgradeState
 from controller.reconcilers import agent_files
 from controller.reconcilers.base import TemporaryError
 from controller.reconcilers.locks import resource_lock
@@ -63,6 +63,12 @@ def publish(connections: Connections) -> str:
         version, _ = skills_catalogue.publish(connections.storage)
         skills_catalogue.update_versions(connections.storage, workerConfigVersion=config_generator_version())
     return version
+
+
+def unfinished() -> list[int]:
+    """Pushes not Done, Failed or Aborted, oldest first."""
+    rows = Upgrade.objects.filter(kind=Upgrade.Kind.PUSH).exclude(state__in=FINISHED_STATES)
+    return list(rows.order_by("created_at", "pk").values_list("pk", flat=True))
 
 
 def run(upgrade_id: int, connections: Connections) -> None:
