@@ -6,15 +6,28 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis as redis_lib
 from rest_framework.test import APIClient
 
+from controller.ingest import HeartbeatIngest
 from controller.models import AgentToken, Worker
 from controller.models.runtime_version import older_than
 from controller.services.apply import apply_text
 from controller.services.heartbeats import apply_reports, decode, encode, flush_buffer, parse_report
-from tests.test_heartbeat_ingest import call, ingest, redis  # noqa: F401  (fixtures)
+from tests.test_heartbeat_ingest import call
+
+# A Redis database of its own: tests/test_heartbeat_ingest.py empties database 9 around each test.
+REDIS_URL = "redis://127.0.0.1:6379/10"
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis():
+    client = redis_lib.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
 
 
 @pytest.fixture
@@ -67,7 +80,8 @@ def test_buffered_reports_set_and_clear_the_condition(worker):
         assert upgrade_required()[0] == status
 
 
-def test_the_fast_path_and_flush_set_the_condition(ingest, redis, worker):  # noqa: F811
+def test_the_fast_path_and_flush_set_the_condition(redis, worker):
+    ingest = HeartbeatIngest(None, REDIS_URL, cache_seconds=30)
     body = json.dumps({"state": "idle", "runtimeVersion": "reference-0.1.0"}).encode()
     assert call(ingest, "/api/v1/heartbeats", body, worker)[0] == 202
     assert upgrade_required() is None  # buffered, not applied yet
