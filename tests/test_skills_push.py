@@ -154,3 +154,32 @@ def test_a_worker_start_publishes_the_catalogue_and_resumes_unfinished_pushes(te
     assert json.loads(storage.get("system/versions.json"))["builtinSkillsVersion"].startswith("c-")
     assert Upgrade.objects.get(pk=left.pk).state == UpgradeState.DONE
     assert Upgrade.objects.get(pk=finished.pk).state == UpgradeState.ABORTED
+
+
+def test_a_push_removes_files_a_skill_no_longer_has_and_rewrites_the_config(driver, team):
+    storage = driver.connections.storage
+    storage.put(f"agents/{TEAM}-a/skills/handoff/old_script.py", b"print('gone')")
+    storage.put(f"agents/{TEAM}-a/SOUL.md", b"edited by hand")
+    storage.put(f"agents/{TEAM}-a/skills/my-own/SKILL.md", b"a skill not from the catalogue")
+    push = operations.request_push(ADMIN, worker=f"{TEAM}-a")
+    pushes.run(push.pk, driver.connections)
+    assert not storage.exists(f"agents/{TEAM}-a/skills/handoff/old_script.py")
+    assert storage.exists(f"agents/{TEAM}-a/skills/handoff/scripts/handoff.py")
+    assert storage.get(f"agents/{TEAM}-a/SOUL.md") == f"# {TEAM}-a\n".encode()  # regenerated
+    assert storage.exists(f"agents/{TEAM}-a/skills/my-own/SKILL.md")  # other skills are left alone
+
+
+def test_an_unexpected_fault_fails_its_target_alone(driver, team, monkeypatch):
+    real = pushes._copy_skill
+
+    def broken(connections, version, skill, destination):
+        if f"/{TEAM}-a/" in destination:
+            raise RuntimeError("secret-looking detail")
+        real(connections, version, skill, destination)
+
+    monkeypatch.setattr(pushes, "_copy_skill", broken)
+    push = operations.request_push(ADMIN, team=TEAM)
+    pushes.run(push.pk, driver.connections)
+    target = Upgrade.objects.get(pk=push.pk).targets.get(worker=f"{TEAM}-a")
+    assert (target.state, target.message) == ("failed", "RuntimeError: see the controller's log")
+    assert Upgrade.objects.get(pk=push.pk).message == "1 of 3 targets failed"

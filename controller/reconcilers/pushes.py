@@ -106,6 +106,11 @@ def _run_target(connections: Connections, push: Upgrade, target: UpgradeTarget) 
     except _TARGET_ERRORS as error:
         target.state, target.message = TargetState.FAILED, str(error)
         logger.warning("push #%s to %s failed: %s", push.pk, target.worker, error)
+    except Exception as error:
+        # Anything else is a fault here, not the target's: it fails this target alone, and its
+        # text (which no one vetted for secrets) stays in the log.
+        target.state, target.message = TargetState.FAILED, f"{type(error).__name__}: see the controller's log"
+        logger.exception("push #%s to %s failed", push.pk, target.worker)
     target.finished_at = timezone.now()
     target.save(update_fields=["state", "message", "finished_at"])
 
