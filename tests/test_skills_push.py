@@ -17,6 +17,7 @@ from controller.policy import Principal
 from controller.reconcilers import pushes
 from controller.services import operations, skills_catalogue
 from controller.services.apply import apply_text
+from controller.services.redaction import redact_text
 from tests.helpers import manifest, to_yaml
 from tests.services.world import Driver
 
@@ -71,6 +72,7 @@ def test_publishing_the_same_catalogue_twice_writes_nothing_and_a_change_is_a_ne
     files = skills_catalogue.catalogue_files()
     version, written = skills_catalogue.publish(storage, files)
     assert written and version.startswith("c-") and len(version) == 14
+    assert redact_text(f"skills {version}") == f"skills {version}"  # a version never looks like a key
     assert storage.exists(f"system/skills/{version}/handoff/SKILL.md")
     assert json.loads(storage.get("system/versions.json"))["builtinSkillsVersion"] == version
     storage.puts.clear()
