@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.models import AuditRecord, Upgrade
+from controller.models import AuditRecord, Upgrade, Worker
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +36,9 @@ def test_a_team_outside_the_logins_teams_is_not_found(login_client):
     assert login_client("alice").post("/teams/team-b/push/", {"confirmed": "1"}, **JSON).status_code == 404
     assert login_client("alice").post("/workers/b-dev/push/", {"confirmed": "1"}, **JSON).status_code == 404
     assert not Upgrade.objects.exists()
+
+
+def test_the_worker_page_shows_the_version_last_pushed(login_client):
+    Worker.objects.filter(name="a-dev").update(pushed_skills_version="c-0123456789ab")
+    html = login_client("alice").get("/workers/a-dev/").content.decode()
+    assert "Skills pushed" in html and "c-0123456789ab" in html
