@@ -185,3 +185,22 @@ def test_an_unexpected_fault_fails_its_target_alone(driver, team, monkeypatch):
     target = Upgrade.objects.get(pk=push.pk).targets.get(worker=f"{TEAM}-a")
     assert (target.state, target.message) == ("failed", "RuntimeError: see the controller's log")
     assert Upgrade.objects.get(pk=push.pk).message == "1 of 3 targets failed"
+
+
+def test_a_paused_or_aborted_push_takes_no_more_targets(driver, team, monkeypatch):
+    push = operations.request_push(ADMIN, team=TEAM)
+    Upgrade.objects.filter(pk=push.pk).update(state=UpgradeState.PAUSED)
+    pushes.run(push.pk, driver.connections)
+    assert set(push.targets.values_list("state", flat=True)) == {"pending"}
+
+    Upgrade.objects.filter(pk=push.pk).update(state=UpgradeState.PENDING)
+    real = pushes.push_to_worker
+
+    def abort_after_the_first(connections, upgrade, name):
+        Upgrade.objects.filter(pk=upgrade.pk).update(state=UpgradeState.ABORTED)
+        return real(connections, upgrade, name)
+
+    monkeypatch.setattr(pushes, "push_to_worker", abort_after_the_first)
+    pushes.run(push.pk, driver.connections)
+    assert list(push.targets.values_list("state", flat=True)) == ["done", "pending", "pending"]
+    assert Upgrade.objects.get(pk=push.pk).state == UpgradeState.ABORTED

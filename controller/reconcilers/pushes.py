@@ -77,8 +77,8 @@ def run(upgrade_id: int, connections: Connections) -> None:
             logger.info("push #%s: carried out elsewhere", upgrade_id)
             return
         push = Upgrade.objects.filter(pk=upgrade_id, kind=Upgrade.Kind.PUSH).first()
-        if push is None or push.finished:
-            return
+        if push is None or push.finished or push.state == UpgradeState.PAUSED:
+            return  # a paused push goes on when it is queued again
         try:
             version = publish(connections)
         except StorageError as error:
@@ -88,6 +88,8 @@ def run(upgrade_id: int, connections: Connections) -> None:
         push.started_at = push.started_at or timezone.now()
         push.save(update_fields=["state", "version", "started_at", "updated_at"])
         for target in push.targets.exclude(state__in=(TargetState.DONE, TargetState.FAILED)).order_by("position"):
+            if _halted(push):
+                return
             _run_target(connections, push, target)
         failed = push.targets.filter(state=TargetState.FAILED).count()
         total = push.targets.count()
@@ -95,6 +97,13 @@ def run(upgrade_id: int, connections: Connections) -> None:
             _finish(push, UpgradeState.FAILED, f"{failed} of {total} targets failed")
         else:
             _finish(push, UpgradeState.DONE, f"skills {version} and config pushed to {total} workers")
+
+
+def _halted(push: Upgrade) -> bool:
+    """Whether the push was paused or aborted (through the API) since it started: the
+    targets not taken yet are left as they are."""
+    state = Upgrade.objects.filter(pk=push.pk).values_list("state", flat=True).first()
+    return state in (UpgradeState.PAUSED, UpgradeState.ABORTED)
 
 
 def _run_target(connections: Connections, push: Upgrade, target: UpgradeTarget) -> None:
