@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from celery import current_app
+from celery import current_app, signals
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
 from celery.worker import state as worker_state
@@ -46,6 +46,10 @@ class EmbeddedCelery:
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
+            # The `celery worker` command sends worker_ready when its consumer is ready; a bare
+            # WorkController does not. Sending it here runs the same start-up work in both
+            # modes (controller/tasks.py: publishing the skills catalogue, resuming pushes).
+            ready_callback=lambda consumer: signals.worker_ready.send(sender=consumer),
         )
         self._worker_thread = threading.Thread(target=self._worker.start, name="celery-worker", daemon=True)
         self._worker_thread.start()

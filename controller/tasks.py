@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 import logging
 
-from celery import shared_task
+from celery import current_app, shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
 from controller import reconcilers
 from controller.connections import default_connections
 from controller.reconcile_queue import enqueue
+from controller.reconcilers import pushes
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.sweeper import sweep
@@ -78,3 +80,27 @@ def resync_all() -> None:
 @shared_task
 def run_debug_job(job_id: str) -> None:
     debug_runs.run(job_id)
+
+
+@shared_task
+def run_push(upgrade_id: int) -> None:
+    """Carry out a config/skills push (``operations.request_push`` queues it after commit)."""
+    pushes.run(upgrade_id, default_connections())
+
+
+@shared_task
+def publish_skills() -> None:
+    """Publish the built-in skills catalogue under its version (writes nothing when it is there)."""
+    logger.info("skills catalogue %s published", pushes.publish(default_connections()))
+
+
+@worker_ready.connect
+def _at_worker_start(**_) -> None:
+    # Once per Celery worker start (the embedded one included), not in Django's ready(),
+    # which also runs in every management command and test: a new release's catalogue is
+    # published before anyone pushes it (an unchanged one writes nothing), and pushes left
+    # unfinished (their message lost, or a controller stopped before queuing them) go on;
+    # one already being carried out elsewhere holds its lock, and the second run leaves it.
+    current_app.signature("controller.tasks.publish_skills").apply_async()
+    for upgrade_id in pushes.unfinished():
+        current_app.signature("controller.tasks.run_push", args=(upgrade_id,)).apply_async()

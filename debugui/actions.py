@@ -71,6 +71,17 @@ def _ensure_ready(principal: policy.Principal, worker: Worker, data: dict) -> st
     return f"{worker.name} is not running yet (phase {readiness.phase}{detail}); this page updates when it is."
 
 
+PUSH_QUESTION = (
+    "Push config and skills to {what}? The current built-in skills and regenerated config are copied "
+    "into the workspace and the worker is told in its room; nothing restarts."
+)
+
+
+def _push(principal: policy.Principal, worker: Worker, data: dict) -> str:
+    push = operations.request_push(principal, worker=worker.name)
+    return f"{worker.name}: push #{push.pk} queued; nothing restarts. Progress is on the Upgrades page."
+
+
 def _update(field: str) -> Callable[[policy.Principal, Worker, dict], str]:
     def run(principal: policy.Principal, worker: Worker, data: dict) -> str:
         outcome = operations.update_worker(principal, worker, {field: data[field]})
@@ -91,6 +102,7 @@ WORKER_ACTIONS = {
         "Change image", "Change the image of {name}? It restarts on the new one.", _update("image"), ImageForm
     ),
     "model": WorkerAction("Change model", "Change the model of {name}?", _update("model"), ModelForm),
+    "push": WorkerAction("Push config/skills", PUSH_QUESTION.format(what="{name}"), _push),
 }
 
 
@@ -108,6 +120,25 @@ def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
     confirm = {"title": f"{spec.label}: {name}", "question": spec.question.format(name=name), "form": form}
     return _confirmed_action(
         request, confirm, back, lambda: spec.run(principal, worker, form.cleaned_data if form else {})
+    )
+
+
+@require_POST
+@login_required
+def push_to_team(request: HttpRequest, name: str) -> HttpResponse:
+    principal = principal_of(request)
+    queries.named_or_404(policy.visible(principal, Team.objects.all()), name)  # a team it may not see is a 404
+    back = _next(request, reverse("debugui:team", args=[name]))
+    question = PUSH_QUESTION.format(what=f"every member of team {name}")
+    confirm = {"title": f"Push config/skills to {name}", "question": question, "form": None}
+    return _confirmed_action(request, confirm, back, lambda: _push_team(principal, name))
+
+
+def _push_team(principal: policy.Principal, team: str) -> str:
+    push = operations.request_push(principal, team=team)
+    total = push.targets.count()
+    return (
+        f"team {team}: push #{push.pk} to {total} workers queued; nothing restarts. Progress is on the Upgrades page."
     )
 
 

@@ -8,6 +8,7 @@ app_name = "debugui"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("teams/<str:name>/", views.team_detail, name="team"),
+    path("teams/<str:name>/push/", actions.push_to_team, name="team-push"),
     path("teams/<str:name>/debugworkers/", actions.create_debugworker, name="create-debugworker"),
     path("workers/", views.worker_list, name="workers"),
     path("workers/<str:name>/", views.worker_detail, name="worker"),

@@ -24,10 +24,6 @@ from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
 
 AUDIT_EVENTS = 15
-PUSH_DISABLED = (
-    "Not available here yet: config and skills pushes (hiclaw config push) are recorded, "
-    "and a later version of the controller carries them out."
-)
 
 
 class _PrincipalRequest(HttpRequest):
@@ -49,7 +45,6 @@ def _context(request: HttpRequest, **extra) -> dict:
     return {
         "principal": principal,
         "is_admin": principal.identity in policy.ALL_POWERFUL,
-        "push_disabled": PUSH_DISABLED,
         **extra,
     }
 

@@ -255,6 +255,9 @@ HICLAW_HEARTBEAT_HISTORY_MAX = env_int("HICLAW_HEARTBEAT_HISTORY_MAX", 500)
 HICLAW_TOKEN_CACHE_SECONDS = env_int("HICLAW_TOKEN_CACHE_SECONDS", 30)
 # Seconds between the reference worker's heartbeats (and workspace syncs).
 HICLAW_AGENT_HEARTBEAT_SECONDS = env_int("HICLAW_AGENT_HEARTBEAT_SECONDS", 30)
+# The oldest agent runtime version the controller works with: a worker whose heartbeats report
+# an older runtimeVersion gets the condition UpgradeRequired (empty = no check).
+HICLAW_MIN_RUNTIME_VERSION = env_str("HICLAW_MIN_RUNTIME_VERSION")
 # How often the workspace browser lists the workspaces a DebugWorker page is open on.
 HICLAW_DEBUG_WATCH_MS = env_int("HICLAW_DEBUG_WATCH_MS", 250)
 HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"

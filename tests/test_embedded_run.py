@@ -107,6 +107,10 @@ def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path)
             90,
         )
         wait_for_row(database, "SELECT phase FROM controller_team", lambda row: row[0] == "Active", 30)
+        # The Celery worker's start published the built-in skills catalogue.
+        versions = tmp_path / "data" / "storage" / "system" / "versions.json"
+        wait_until(versions.exists, 30, "system/versions.json")
+        assert json.loads(versions.read_text())["builtinSkillsVersion"].startswith("c-")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output, _ = process.communicate(timeout=30)

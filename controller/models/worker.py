@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import models
 
 from controller.models.agent import AgentResource
 from controller.models.heartbeat import AgentState
+from controller.models.runtime_version import older_than
 
 if TYPE_CHECKING:
     from controller.manifests.schema import WorkerSpec
@@ -44,6 +46,9 @@ class Worker(AgentResource):
     running_image = models.CharField(max_length=500, blank=True, help_text="image of the running instance")
     exposed_ports = models.JSONField(default=list, blank=True)
     runtime_version = models.CharField(max_length=64, blank=True)
+    # What the last config/skills push copied into the workspace (``skills_version`` is what the
+    # worker reports it has loaded; the two differ until it picks the push up).
+    pushed_skills_version = models.CharField(max_length=64, blank=True, editable=False)
     # Set by the sweeper when heartbeats stop (the Healthy condition), cleared by the
     # next heartbeat; a column of its own so it never races the reconciler's writes.
     heartbeat_missed_since = models.DateTimeField(null=True, blank=True)
@@ -88,7 +93,44 @@ class Worker(AgentResource):
             health = {"status": "True", "reason": "HeartbeatReceived", "message": ""}
             moment = self.last_heartbeat.isoformat()
             status["conditions"] = [*status["conditions"], {"type": "Healthy", **health, "lastTransitionTime": moment}]
+        upgrade = self.upgrade_required()
+        if upgrade is not None:
+            # Judged on the last report: the time of that report is when it last could change.
+            reported = self.last_heartbeat.isoformat() if self.last_heartbeat else ""
+            condition = {"type": "UpgradeRequired", **upgrade, "lastTransitionTime": reported}
+            status["conditions"] = [*status["conditions"], condition]
         return status
+
+    def upgrade_required(self) -> dict[str, str] | None:
+        """The UpgradeRequired condition (status, reason, message), or None when there is
+        nothing to compare: no ``HICLAW_MIN_RUNTIME_VERSION``, or no version reported yet.
+
+        Worked out from the last reported ``runtime_version`` whenever it is read, rather
+        than stored, so both heartbeat paths (the API view and the Redis buffer's flush)
+        set and clear it through the one column they already write, and it never races
+        the reconciler's writes of ``conditions``.
+        """
+        minimum = settings.HICLAW_MIN_RUNTIME_VERSION
+        if not minimum or not self.runtime_version:
+            return None
+        older = older_than(self.runtime_version, minimum)
+        if older is None:
+            return {
+                "status": "Unknown",
+                "reason": "Unparseable",
+                "message": f"reports {self.runtime_version}, minimum {minimum}: not comparable",
+            }
+        if older:
+            return {
+                "status": "True",
+                "reason": "TooOld",
+                "message": f"reports {self.runtime_version}, minimum {minimum}",
+            }
+        return {
+            "status": "False",
+            "reason": "UpToDate",
+            "message": f"reports {self.runtime_version}, minimum {minimum}",
+        }
 
     def kind_status(self) -> dict[str, Any]:
         return {

@@ -33,10 +33,12 @@ from controller.models import (
     Worker,
 )
 from controller.policy import Principal
+from controller.reconcile_queue import send_after_commit
 from controller.services.apply import Outcome, apply_documents, apply_patch
 from controller.services.lifecycle import request_deletion, set_desired_state
 
 _R = TypeVar("_R", bound=Resource)
+PUSH_TASK = "controller.tasks.run_push"  # controller/reconcilers/pushes.py carries a push out
 
 
 def audit(principal: Principal, action: str, kind: str, name: str, **detail: Any) -> None:
@@ -211,6 +213,7 @@ def request_push(principal: Principal, *, worker: str = "", team: str = "", ever
             UpgradeTarget(upgrade=push, worker=name, position=index) for index, name in enumerate(sorted(targets))
         )
         audit(principal, "config-push", "Worker", target or "*", push=push.pk)
+        send_after_commit(PUSH_TASK, push.pk)
     return push
 
 

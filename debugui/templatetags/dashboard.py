@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from debugui.actions import WORKER_ACTIONS
+from debugui.actions import PUSH_QUESTION, WORKER_ACTIONS
 
 register = template.Library()
 
@@ -72,6 +72,21 @@ def worker_action(context, worker: str, action: str, style: str = "") -> dict:
         "target": worker,
         "action": action,
         "style": style,
+        "next": context["request"].get_full_path(),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("debugui/_action.html", takes_context=True)
+def team_push(context, team: str) -> dict:
+    """The confirmed POST button that pushes config and skills to every member of ``team``."""
+    return {
+        "url": reverse("debugui:team-push", args=[team]),
+        "label": "Push config/skills to team",
+        "question": PUSH_QUESTION.format(what=f"every member of team {team}"),
+        "target": team,
+        "action": "push",
+        "style": "secondary",
         "next": context["request"].get_full_path(),
         "csrf_token": context.get("csrf_token"),
     }

@@ -81,7 +81,7 @@ def test_team_page_lists_the_leader_and_the_teams_workers(login_client):
     assert 'data-field="unhealthy">1<' in html  # a-ops missed its heartbeats
     assert 'data-field="health" data-format="health" data-value="bad"' in html
     assert "matrix.to/#/!team:example.org" in html
-    assert 'disabled aria-describedby="push-note"' in html  # pushes are recorded, not yet carried out
+    assert 'action="/teams/team-a/push/"' in html
 
 
 def test_team_page_sorts_and_pages_its_workers(login_client):
@@ -157,9 +157,9 @@ def test_upgrades_page_shows_pushes_to_the_logins_teams_only(login_client):
 
 
 @pytest.mark.parametrize("url", ["/teams/team-a/", "/workers/a-dev/"])
-def test_push_notes_say_what_happens_to_a_push_in_their_own_words(login_client, url):
+def test_push_buttons_say_what_happens_to_a_push_in_their_own_words(login_client, url):
     html = login_client("alice").get(url).content.decode()
-    assert "recorded" in html and "a later version of the controller carries them out" in html
+    assert "Push config/skills" in html and "nothing restarts" in html and "push-note" not in html
     assert "DESIGN" not in html and "§" not in html  # no pointer to a document the reader cannot open
 
 
