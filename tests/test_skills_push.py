@@ -9,6 +9,7 @@ import json
 
 import pytest
 from celery.signals import worker_ready
+from django.utils import timezone
 
 from controller.connections import default_connections
 from controller.models import Upgrade, Worker
@@ -109,16 +110,30 @@ def test_a_push_copies_skills_config_and_signal_for_each_member(driver, team):
 
 
 def test_one_failing_target_does_not_stop_the_others(driver, team):
-    # A spec naming a skill the catalogue does not have (debug-analysis is the DebugWorker's).
-    Worker.objects.filter(name=f"{TEAM}-b").update(spec={"model": "qwen", "skills": ["debug-analysis", "nope"]})
     push = operations.request_push(ADMIN, team=TEAM)
+    # Removed between the request and the push: that target fails, the others go on.
+    Worker.objects.filter(name=f"{TEAM}-b").update(deletion_requested_at=timezone.now())
     pushes.run(push.pk, driver.connections)
     push.refresh_from_db()
     assert push.state == UpgradeState.FAILED and push.message == "1 of 3 targets failed"
     states = dict(push.targets.values_list("worker", "state"))
     assert states == {f"{TEAM}-a": "done", f"{TEAM}-b": "failed", f"{TEAM}-lead": "done"}
-    assert "debug-analysis, nope" in push.targets.get(worker=f"{TEAM}-b").message
+    assert "no longer exists" in push.targets.get(worker=f"{TEAM}-b").message
     assert not driver.connections.storage.exists(f"agents/{TEAM}-b/.skill-update-signal")
+
+
+def test_skills_the_catalogue_does_not_have_are_left_and_named(driver, team):
+    # debug-analysis is the DebugWorker's skill, "git" an agent's own: neither is the push's.
+    Worker.objects.filter(name=f"{TEAM}-b").update(
+        spec={"model": "qwen", "skills": ["handoff", "debug-analysis", "git"]}
+    )
+    push = operations.request_push(ADMIN, team=TEAM)
+    pushes.run(push.pk, driver.connections)
+    target = Upgrade.objects.get(pk=push.pk).targets.get(worker=f"{TEAM}-b")
+    assert target.state == "done" and "left as they are: debug-analysis, git" in target.message
+    storage = driver.connections.storage
+    assert storage.exists(f"agents/{TEAM}-b/skills/handoff/SKILL.md")
+    assert not storage.exists(f"agents/{TEAM}-b/skills/debug-analysis/SKILL.md")
 
 
 def test_a_redelivered_push_skips_done_targets_and_runs_the_rest(driver, team):

@@ -47,7 +47,7 @@ from controller.services.notices import send_notice
 logger = logging.getLogger(__name__)
 
 SIGNAL_FILE = ".skill-update-signal"
-_TARGET_ERRORS = (StorageError, MatrixError, TemporaryError, skills_catalogue.UnknownSkills, LookupError)
+_TARGET_ERRORS = (StorageError, MatrixError, TemporaryError, LookupError)
 
 
 def config_generator_version() -> str:
@@ -130,10 +130,12 @@ def push_to_worker(connections: Connections, push: Upgrade, name: str) -> str:
     if worker is None:
         raise LookupError(f"worker {name} no longer exists")
     storage, version = connections.storage, push.version
-    wanted = list(dict.fromkeys(worker.typed_spec.skills or []))
-    unknown = sorted(set(wanted) - skills_catalogue.skill_names(skills_catalogue.catalogue_files()))
-    if unknown:
-        raise skills_catalogue.UnknownSkills(unknown)
+    named = list(dict.fromkeys(worker.typed_spec.skills or []))
+    built_in = skills_catalogue.skill_names(skills_catalogue.catalogue_files())
+    # Skills the catalogue does not have (an agent's own, or a runtime's) are not the push's
+    # to copy: they are left as they are and named in the target's message.
+    wanted = [skill for skill in named if skill in built_in]
+    others = [skill for skill in named if skill not in built_in]
     prefix = naming.storage_prefix("worker", name)
     for skill in wanted:
         _copy_skill(connections, version, skill, f"{prefix}skills/{skill}/")
@@ -149,7 +151,8 @@ def push_to_worker(connections: Connections, push: Upgrade, name: str) -> str:
     entry = {"skills": version, "config": "f-" + worker.config_digest[:12], "pushedAt": now}
     with _versions_lock():
         skills_catalogue.update_versions(storage, worker=name, entry=entry)
-    return f"skills {version} ({', '.join(wanted) or 'none'}), config {entry['config']}, {noticed}"
+    left = f"; not built in, left as they are: {', '.join(others)}" if others else ""
+    return f"skills {version} ({', '.join(wanted) or 'none'}){left}, config {entry['config']}, {noticed}"
 
 
 def _copy_skill(connections: Connections, version: str, skill: str, destination: str) -> None:

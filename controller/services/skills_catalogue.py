@@ -36,14 +36,6 @@ MARKER = ".published"
 _versions_guard = threading.Lock()
 
 
-class UnknownSkills(ValueError):
-    """A worker's ``spec.skills`` names skills the catalogue does not have."""
-
-    def __init__(self, names: list[str]):
-        self.names = names
-        super().__init__(f"spec.skills names unknown built-in skills: {', '.join(names)}")
-
-
 def catalogue_files(skills_dir: Path = SKILLS_DIR) -> dict[str, bytes]:
     """``<skill>/<path>`` -> bytes for every built-in worker skill (caches excluded)."""
     files = {}
