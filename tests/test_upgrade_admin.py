@@ -41,7 +41,7 @@ def alice_staff(client, django_user_model):
 
 
 def test_operator_lists_every_upgrade_and_reads_its_targets_inline(operator, upgrades):
-    alpha, other = upgrades
+    alpha, _ = upgrades
     listing = operator.get(reverse(CHANGELIST)).content.decode()
     assert "hiclaw/worker-agent:9.9.9" in listing and "2026.12.7" in listing
     page = operator.get(reverse(CHANGE, args=[alpha.pk]))
