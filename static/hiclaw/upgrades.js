@@ -6,6 +6,8 @@
 // state, progress bar and target states; an upgrade the page does not show
 // yet (started since it loaded) brings up a note offering a reload.
 
+import { formatAge } from "./live.js";
+
 function setText(el, text) {
   if (el && el.textContent !== text) el.textContent = text;
 }
@@ -20,7 +22,8 @@ function setTime(el, iso) {
   if (!el) return;
   if (iso) el.setAttribute("datetime", iso);
   else el.removeAttribute("datetime");
-  // live.js re-renders every time[data-format="age"] each second.
+  // Shown now; live.js re-renders every time[data-format="age"] each second after.
+  setText(el, iso ? formatAge(iso) + (el.dataset.suffix || "") : el.dataset.empty || "—");
 }
 
 function updateTarget(body, target) {

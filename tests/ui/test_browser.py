@@ -168,7 +168,7 @@ def test_upgrades_debugworker_and_no_role_pages(dashboard):
     off_the_browser_thread(fixtures)
     page = dashboard.page("alice")
     page.goto(dashboard.url + "/upgrades/")
-    expect(page.locator("table[aria-label='Upgrades'] tbody tr")).to_have_count(2)
+    expect(page.locator("table[aria-label='Upgrades'] tbody[data-upgrade]")).to_have_count(2)
     dashboard.screenshot(page, "upgrades")
     page.goto(dashboard.url + "/debug/team-a-debug/")
     expect(page.get_by_role("heading", name="Mounted workspaces")).to_be_visible()
