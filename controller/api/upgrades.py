@@ -18,6 +18,7 @@ from controller.api.schema import PAGING, errors, team_parameter
 from controller.models import Upgrade, UpgradeState
 from controller.services.upgrade_body import UpgradeBody, UpgradeList, upgrade_body, with_targets
 
+MAX_ID = 2**63 - 1
 # The query filters other than the team, with the values each accepts.
 CHOICE_FILTERS = {"kind": Upgrade.Kind.values, "state": UpgradeState.values}
 FILTERS = [
@@ -60,10 +61,14 @@ class UpgradeDetailView(AgentAPIView):
     @extend_schema(
         operation_id="upgrades_retrieve",
         summary="One push or rollout with its targets",
-        responses={200: UpgradeBody, **errors(404)},
+        parameters=[OpenApiParameter("upgrade_id", int, OpenApiParameter.PATH, description="the upgrade's id")],
+        responses={200: UpgradeBody, **errors(400, 404)},
     )
-    def get(self, request, upgrade_id: int):
-        upgrade = visible_upgrades(self.principal).filter(pk=upgrade_id).first()
-        if upgrade is None:
-            raise policy.NotFound("Upgrade", str(upgrade_id))
-        return Response(upgrade_body(upgrade))
+    def get(self, request, upgrade_id: str):
+        if not upgrade_id.isascii() or not upgrade_id.isdigit():
+            raise ValidationError({"id": f"must be a whole number, got {upgrade_id!r}"})
+        # Past the largest key there is nothing, and the database would refuse the lookup.
+        found = int(upgrade_id) <= MAX_ID and visible_upgrades(self.principal).filter(pk=int(upgrade_id)).first()
+        if not found:
+            raise policy.NotFound("Upgrade", upgrade_id)
+        return Response(upgrade_body(found))

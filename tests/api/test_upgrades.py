@@ -54,6 +54,9 @@ def test_outside_the_callers_view_is_the_same_404_as_missing(as_persona, upgrade
     assert outside.status_code == missing.status_code == 404
     assert outside.json()["message"] == f"upgrade/{upgrades['a']} not found"
     assert as_persona("anonymous").get("/api/v1/upgrades").status_code == 401
+    assert as_persona("admin").get(f"/api/v1/upgrades/{2**70}").status_code == 404
+    bad = as_persona("admin").get("/api/v1/upgrades/latest")
+    assert bad.status_code == 400 and bad.json()["field"] == "id"
 
 
 def test_filters_by_kind_state_and_team(as_persona, upgrades):
