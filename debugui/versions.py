@@ -47,9 +47,9 @@ def _version_key(version: str) -> tuple:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.\-+]", version))
 
 
-def team_skills_version(team: str, members: Iterable[Worker]) -> str:
-    """What a team's skills should be at: the latest finished or running push's version, else
-    the newest version any member reports; empty when neither is known."""
+def team_skills_version(team: str, reported: Iterable[str]) -> str:
+    """What a team's skills should be at: the latest running or finished push's version, else
+    the newest of the versions its members report (``reported``); empty when neither is known."""
     latest = (
         Upgrade.objects.filter(Q(team=team) | Q(scope=Upgrade.Scope.ALL), kind=Upgrade.Kind.PUSH)
         .exclude(version="")
@@ -59,8 +59,7 @@ def team_skills_version(team: str, members: Iterable[Worker]) -> str:
     )
     if latest:
         return latest
-    reported = [member.skills_version for member in members if member.skills_version]
-    return max(reported, key=_version_key, default="")
+    return max((version for version in reported if version), key=_version_key, default="")
 
 
 @dataclass

@@ -99,7 +99,9 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
         _with_health([leader], queries.worker_health)
     debugworkers = list(policy.visible(principal, DebugWorker.objects.filter(team_name=name)).order_by("name")[:50])
     permissions = team.typed_spec.leader.permissions or Permissions()
-    everyone = sorted(members, key=lambda member: (member.role != MemberRole.TEAM_LEADER, member.name))
+    # The leader and this page's workers; the team's skills version is read from every member.
+    shown = [*([leader] if leader is not None else []), *page]
+    reported = members.exclude(skills_version="").order_by().values_list("skills_version", flat=True).distinct()
     return render(
         request,
         "debugui/team.html",
@@ -113,7 +115,7 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             permissions=permissions,
             max_workers=permissions.max_workers,
             debug_form=DebugWorkerForm(initial={"name": _free_debug_name(name, debugworkers)}),
-            versions=member_versions(everyone, team_skills_version(name, everyone)),
+            versions=member_versions(shown, team_skills_version(name, reported)),
             image_form=ImageForm(initial={"image": team.image}),
             rollout_question=team_rollout_question(team, ""),
             live_path=f"/ws/teams/{name}/",

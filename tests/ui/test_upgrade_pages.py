@@ -128,3 +128,13 @@ def test_team_rollout_refusals(login_client, world, login, image, status, field)
     if field:
         assert answer.json()["field"] == field
     assert Team.objects.get(name="team-a").image == "hiclaw/worker-agent:1.4.0"
+
+
+def test_upgrades_page_costs_the_same_with_2_or_40_upgrades(login_client, upgrades):
+    from tests.ui.test_query_counts import queries_for
+
+    client = login_client("alice")
+    few = queries_for(client, "/upgrades/")
+    for _ in range(38):
+        rollout("team-a", ["a-dev", "a-qa", "a-ops", "a-lead"])
+    assert few == queries_for(client, "/upgrades/")
