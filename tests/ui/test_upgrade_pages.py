@@ -138,3 +138,11 @@ def test_upgrades_page_costs_the_same_with_2_or_40_upgrades(login_client, upgrad
     for _ in range(38):
         rollout("team-a", ["a-dev", "a-qa", "a-ops", "a-lead"])
     assert few == queries_for(client, "/upgrades/")
+
+
+def test_worker_rollout_confirmation_says_only_this_worker_restarts(login_client, world):
+    page = login_client("alice").post("/workers/a-dev/image/", {"image": "hiclaw/worker-agent:1.5.0"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "Roll out image: a-dev" in html
+    assert "This worker restarts on it (its workspace is kept); no other worker does." in html
+    assert Worker.objects.get(name="a-dev").image == "hiclaw/worker-agent:1.4.0"  # nothing yet
