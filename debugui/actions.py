@@ -131,7 +131,7 @@ def team_image(request: HttpRequest, name: str) -> HttpResponse:
 
 def _roll_out(principal: policy.Principal, team: Team, image: str) -> str:
     if team.image == image:
-        return f"team {team.name} already runs {image}."
+        return f"team {team.name}: the image is already {image}; nothing restarts."
     metadata = {"name": team.name, "labels": team.labels, "annotations": team.annotations}
     manifest = {"apiVersion": API_VERSION, "kind": "Team", "metadata": metadata, "spec": {**team.spec, "image": image}}
     operations.apply_as(principal, parse_objects([manifest]))

@@ -15,7 +15,9 @@ Refusals accept first and then close, because a browser sees the close code
 only of a socket that was accepted (a refused handshake is a bare 1006).
 
 Notices arriving close together (heartbeats of a busy team) are coalesced
-into one read per ``COALESCE_SECONDS``.
+into one read per ``COALESCE_SECONDS``. The Upgrades page's consumer
+(debugui.upgrades_consumer) reuses all of this with rows of its own, through
+``_has_pending`` / ``_take_pending`` / ``_read_pending``.
 """
 
 from __future__ import annotations
