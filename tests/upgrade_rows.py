@@ -4,9 +4,20 @@ services that do it; here only the records matter."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.db.models import Max
 from django.utils import timezone
 
 from controller.models import TargetState, Upgrade, UpgradeState, UpgradeTarget
+
+
+def _created_after_the_others() -> dict:
+    """A creation time after every upgrade's, so "newest first" is the order the test made
+    them in even when the clock is coarse or steps back."""
+    latest = Upgrade.objects.aggregate(latest=Max("created_at"))["latest"]
+    now = timezone.now()
+    return {"created_at": max(now, latest + timedelta(milliseconds=1)) if latest else now}
 
 
 def rollout(team: str, workers: list[str], image: str = "hiclaw/worker-agent:1.5.0", **fields) -> Upgrade:
@@ -18,7 +29,7 @@ def rollout(team: str, workers: list[str], image: str = "hiclaw/worker-agent:1.5
         team=team,
         requested_by="admin root",
         image=image,
-        **fields,
+        **{**_created_after_the_others(), **fields},
     )
     for position, worker in enumerate(workers):
         UpgradeTarget.objects.create(
@@ -35,7 +46,7 @@ def push(scope: str, target: str, team: str, workers: list[str], version: str = 
         team=team,
         requested_by="admin root",
         version=version,
-        **fields,
+        **{**_created_after_the_others(), **fields},
     )
     for position, worker in enumerate(workers):
         UpgradeTarget.objects.create(upgrade=upgrade, worker=worker, position=position)

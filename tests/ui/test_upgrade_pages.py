@@ -104,6 +104,15 @@ def test_team_rollout_changes_the_team_image(login_client, world):
     assert "restart on it one at a time" in answer.json()["message"]
     assert Team.objects.get(name="team-a").image == "hiclaw/worker-agent:1.5.0"
     assert Worker.objects.get(name="a-dev").image == "hiclaw/worker-agent:1.5.0"
+    again = login_client("root").post(
+        "/teams/team-a/image/",
+        {"image": "hiclaw/worker-agent:1.5.0", "confirmed": "1"},
+        HTTP_ACCEPT="application/json",
+    )
+    assert again.json() == {
+        "ok": True,
+        "message": "team team-a: the image is already hiclaw/worker-agent:1.5.0; nothing restarts.",
+    }
 
 
 def test_only_admins_get_the_team_rollout_form(login_client, world):
