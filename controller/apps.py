@@ -14,3 +14,8 @@ class ControllerConfig(AppConfig):
 
         # Registers each kind's manifest shape with the models (Resource.typed_spec).
         from controller.manifests import schema  # noqa: F401
+
+        # Every saved upgrade or upgrade target tells the dashboard's live pages.
+        from controller.services import upgrade_notices
+
+        upgrade_notices.connect()

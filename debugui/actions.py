@@ -31,6 +31,7 @@ from controller.services import operations
 from controller.services.debugworkers import debugworker_spec
 from debugui import queries
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm, first_error
+from debugui.versions import team_rollout_question
 from debugui.views import principal_of
 
 FORM_FIELDS = ("image", "model", "name")  # the controls of the action forms
@@ -99,7 +100,10 @@ WORKER_ACTIONS = {
     ),
     "ensure-ready": WorkerAction("Ensure ready", "Wake {name} if needed and wait until it runs?", _ensure_ready),
     "image": WorkerAction(
-        "Change image", "Change the image of {name}? It restarts on the new one.", _update("image"), ImageForm
+        "Roll out image",
+        "Roll out a new image to {name}? This worker restarts on it (its workspace is kept); no other worker does.",
+        _update("image"),
+        ImageForm,
     ),
     "model": WorkerAction("Change model", "Change the model of {name}?", _update("model"), ModelForm),
     "push": WorkerAction("Push config/skills", PUSH_QUESTION.format(what="{name}"), _push),
@@ -140,6 +144,27 @@ def _push_team(principal: policy.Principal, team: str) -> str:
     return (
         f"team {team}: push #{push.pk} to {total} workers queued; nothing restarts. Progress is on the Upgrades page."
     )
+
+
+def team_image(request: HttpRequest, name: str) -> HttpResponse:
+    """Roll a new image out to a team: the team's ``spec.image`` changes, and each member
+    without an image of its own restarts on it, one at a time (the Worker reconciler's rollout)."""
+    principal = principal_of(request)
+    team = queries.named_or_404(policy.visible(principal, Team.objects.all()), name)
+    form = ImageForm(request.POST)
+    back = _next(request, reverse("debugui:team", args=[name]))
+    image = request.POST.get("image", "")
+    confirm = {"title": f"Roll out image: team {name}", "question": team_rollout_question(team, image), "form": form}
+    return _confirmed_action(request, confirm, back, lambda: _roll_out(principal, team, form.cleaned_data["image"]))
+
+
+def _roll_out(principal: policy.Principal, team: Team, image: str) -> str:
+    if team.image == image:
+        return f"team {team.name}: the image is already {image}; nothing restarts."
+    metadata = {"name": team.name, "labels": team.labels, "annotations": team.annotations}
+    manifest = {"apiVersion": API_VERSION, "kind": "Team", "metadata": metadata, "spec": {**team.spec, "image": image}}
+    operations.apply_as(principal, parse_objects([manifest]))
+    return f"team {team.name}: image set to {image}; members restart on it one at a time (see Upgrades)."
 
 
 @require_POST

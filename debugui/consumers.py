@@ -15,7 +15,9 @@ Refusals accept first and then close, because a browser sees the close code
 only of a socket that was accepted (a refused handshake is a bare 1006).
 
 Notices arriving close together (heartbeats of a busy team) are coalesced
-into one read per ``COALESCE_SECONDS``.
+into one read per ``COALESCE_SECONDS``. The Upgrades page's consumer
+(debugui.upgrades_consumer) reuses all of this with rows of its own, through
+``_has_pending`` / ``_take_pending`` / ``_read_pending``.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
     async def team_changed(self, event: dict) -> None:
         self._pending("", str(event.get("team") or ""))
 
+    async def upgrade_changed(self, event: dict) -> None:
+        """Team groups carry upgrade notices too; these pages show no upgrades (the
+        Upgrades page's consumer, debugui.upgrades_consumer, does)."""
+
     def _pending(self, worker: str, team: str) -> None:
         if self.closing:
             return
@@ -111,16 +117,27 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             self.pending_workers.add(worker)
         if team and not self.worker:
             self.pending_teams.add(team)
-        if (self.pending_workers or self.pending_teams) and self.flush_task is None:
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._has_pending() and self.flush_task is None:
             self.flush_task = asyncio.ensure_future(self._flush())
+
+    def _has_pending(self) -> bool:
+        return bool(self.pending_workers or self.pending_teams)
+
+    def _take_pending(self) -> tuple:
+        """What to read for the next push (the arguments of ``_updates``), and nothing pending after."""
+        workers, teams = self.pending_workers, self.pending_teams
+        self.pending_workers, self.pending_teams = set(), set()
+        return workers, teams
 
     async def _flush(self) -> None:
         try:
-            while self.pending_workers or self.pending_teams:
+            while self._has_pending():
                 await asyncio.sleep(COALESCE_SECONDS)
-                workers, teams = self.pending_workers, self.pending_teams
-                self.pending_workers, self.pending_teams = set(), set()
-                refused, messages = await database_sync_to_async(self._if_allowed)(self._updates, workers, teams)
+                pending = self._take_pending()
+                refused, messages = await database_sync_to_async(self._if_allowed)(self._read_pending, pending)
                 if refused:
                     await self._refuse(refused)
                     return
@@ -171,6 +188,10 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             "teams": [queries.team_row(team) for team in teams],
             "workers": [queries.worker_row(worker) for worker in workers],
         }
+
+    def _read_pending(self, pending: tuple) -> list[dict]:
+        """The messages for what ``_take_pending`` handed over."""
+        return self._updates(*pending)
 
     def _updates(self, workers: set[str], teams: set[str]) -> list[dict]:
         messages = []

@@ -3,12 +3,14 @@
 from django.urls import path, re_path
 
 from debugui.consumers import LiveStatusConsumer, UnknownPathConsumer
+from debugui.upgrades_consumer import UpgradesConsumer
 from debugui.workspace_consumer import WorkspaceConsumer
 
 websocket_urlpatterns = [
     path("ws/overview/", LiveStatusConsumer.as_asgi()),
     path("ws/teams/<str:team>/", LiveStatusConsumer.as_asgi()),
     path("ws/workers/<str:worker>/", LiveStatusConsumer.as_asgi()),
+    path("ws/upgrades/", UpgradesConsumer.as_asgi()),
     path("ws/debug/<str:name>/", WorkspaceConsumer.as_asgi()),
     # Last: an unmatched path is closed (4404) instead of raising in the router.
     re_path(r"", UnknownPathConsumer.as_asgi()),

@@ -2,18 +2,19 @@
 
 from django.urls import path
 
-from debugui import actions, views, workspaces
+from debugui import actions, upgrades, views, workspaces
 
 app_name = "debugui"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("teams/<str:name>/", views.team_detail, name="team"),
     path("teams/<str:name>/push/", actions.push_to_team, name="team-push"),
+    path("teams/<str:name>/image/", actions.team_image, name="team-image"),
     path("teams/<str:name>/debugworkers/", actions.create_debugworker, name="create-debugworker"),
     path("workers/", views.worker_list, name="workers"),
     path("workers/<str:name>/", views.worker_detail, name="worker"),
     path("workers/<str:name>/<slug:action>/", actions.worker_action, name="worker-action"),
-    path("upgrades/", views.upgrades, name="upgrades"),
+    path("upgrades/", upgrades.upgrades, name="upgrades"),
     path("debug/", views.debugworker_list, name="debugworkers"),
     path("debug/<str:name>/", views.debugworker_detail, name="debugworker"),
     path("debug/<str:name>/delete/", actions.delete_debugworker, name="delete-debugworker"),

@@ -17,11 +17,12 @@ from django.shortcuts import render
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
 from controller.manifests.schema import Permissions
-from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Upgrade, Worker
+from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
 from controller.services.inspection import generated_files, log_tail
 from debugui import queries
 from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
+from debugui.versions import member_versions, team_rollout_question, team_skills_version
 
 AUDIT_EVENTS = 15
 
@@ -40,7 +41,7 @@ def principal_of(request: HttpRequest) -> policy.Principal:
     return cached._hiclaw_principal
 
 
-def _context(request: HttpRequest, **extra) -> dict:
+def page_context(request: HttpRequest, **extra) -> dict:
     principal = principal_of(request)
     return {
         "principal": principal,
@@ -62,7 +63,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     if principal.identity == policy.NOBODY:
         # A login with no team may still be one a DebugWorker is for (its allowedUsers).
         usable = policy.visible_or_usable(principal, DebugWorker.objects.all()).order_by("name")[:50]
-        return render(request, "debugui/no_role.html", _context(request, debugworkers=usable))
+        return render(request, "debugui/no_role.html", page_context(request, debugworkers=usable))
     teams, sort = queries.sorted_by(queries.teams_with_health(principal), request, queries.TEAM_SORTS)
     page = queries.page_of(teams, request)
     _with_health(page, queries.team_health)
@@ -74,7 +75,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "debugui/overview.html",
-        _context(request, page=page, sort=sort, counts=counts, live_path="/ws/overview/"),
+        page_context(request, page=page, sort=sort, counts=counts, live_path="/ws/overview/"),
     )
 
 
@@ -93,10 +94,13 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
         _with_health([leader], queries.worker_health)
     debugworkers = list(policy.visible(principal, DebugWorker.objects.filter(team_name=name)).order_by("name")[:50])
     permissions = team.typed_spec.leader.permissions or Permissions()
+    # The leader and this page's workers; the team's skills version is read from every member.
+    shown = [*([leader] if leader is not None else []), *page]
+    reported = members.exclude(skills_version="").order_by().values_list("skills_version", flat=True).distinct()
     return render(
         request,
         "debugui/team.html",
-        _context(
+        page_context(
             request,
             team=team,
             leader=leader,
@@ -106,6 +110,9 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             permissions=permissions,
             max_workers=permissions.max_workers,
             debug_form=DebugWorkerForm(initial={"name": _free_debug_name(name, debugworkers)}),
+            versions=member_versions(shown, team_skills_version(name, reported)),
+            image_form=ImageForm(initial={"image": team.image}),
+            rollout_question=team_rollout_question(team, ""),
             live_path=f"/ws/teams/{name}/",
         ),
     )
@@ -131,7 +138,7 @@ def worker_list(request: HttpRequest) -> HttpResponse:
     rows, sort = queries.sorted_by(rows, request, queries.WORKER_SORTS)
     page = queries.page_of(rows, request)
     _with_health(page, queries.worker_health)
-    return render(request, "debugui/workers.html", _context(request, page=page, sort=sort, team_filter=team))
+    return render(request, "debugui/workers.html", page_context(request, page=page, sort=sort, team_filter=team))
 
 
 @login_required
@@ -148,7 +155,7 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
     permissions = (worker.team.typed_spec.leader.permissions if worker.team is not None else None) or Permissions()
     logs, log_error = log_tail(worker)
     files, files_error = generated_files(worker)
-    return _context(
+    return page_context(
         request,
         worker=worker,
         conditions=worker.status_manifest()["conditions"],
@@ -170,18 +177,11 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
 
 # --- the rest ------------------------------------------------------------------------------
 @login_required
-def upgrades(request: HttpRequest) -> HttpResponse:
-    upgrades = policy.visible(principal_of(request), Upgrade.objects.prefetch_related("targets"))
-    page = queries.page_of(upgrades, request)
-    return render(request, "debugui/upgrades.html", _context(request, page=page))
-
-
-@login_required
 def debugworker_list(request: HttpRequest) -> HttpResponse:
     rows = policy.visible_or_usable(principal_of(request), DebugWorker.objects.all())
     rows, sort = queries.sorted_by(rows, request, {"name": "name", "phase": "phase", "team": "team_name"})
     page = queries.page_of(rows, request)
-    return render(request, "debugui/debugworkers.html", _context(request, page=page, sort=sort))
+    return render(request, "debugui/debugworkers.html", page_context(request, page=page, sort=sort))
 
 
 @login_required
@@ -190,7 +190,7 @@ def debugworker_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "debugui/debugworker.html",
-        _context(
+        page_context(
             request,
             debugworker=debugworker,
             manifest=dump_yaml([to_manifest(debugworker)]),
@@ -204,7 +204,7 @@ def manager_list(request: HttpRequest) -> HttpResponse:
     rows = policy.visible(principal_of(request), Manager.objects.all()).order_by("name")
     page = queries.page_of(rows, request)
     _with_health(page, queries.manager_health)
-    return render(request, "debugui/managers.html", _context(request, page=page))
+    return render(request, "debugui/managers.html", page_context(request, page=page))
 
 
 HEALTH_NOTES = {
@@ -220,7 +220,7 @@ def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
     manager.health = queries.manager_health(manager)
     recent = Heartbeat.objects.filter(manager=manager).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
     heartbeats = list(recent)[::-1]
-    context = _context(
+    context = page_context(
         request,
         manager=manager,
         interval=queries.manager_interval(manager),
@@ -234,4 +234,4 @@ def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def human_list(request: HttpRequest) -> HttpResponse:
     rows = policy.visible(principal_of(request), Human.objects.all()).order_by("name")
-    return render(request, "debugui/humans.html", _context(request, page=queries.page_of(rows, request)))
+    return render(request, "debugui/humans.html", page_context(request, page=queries.page_of(rows, request)))

@@ -27,7 +27,7 @@ from controller.services import debug_jobs, debug_targets, workspace_browser
 from controller.services.debug_targets import NotReadable
 from debugui import viewer
 from debugui.forms import first_error
-from debugui.views import _context, principal_of
+from debugui.views import page_context, principal_of
 
 RECENT_JOBS = 10
 
@@ -87,7 +87,7 @@ def browser(request: HttpRequest, name: str) -> HttpResponse:
             files = []
         tree.append({"source": source, "files": files})
     area, target, path = _file_request(request)
-    context = _context(
+    context = page_context(
         request,
         debugworker=debugworker,
         tree=tree,

@@ -3,6 +3,7 @@ original CLI's flat create (POST) and update (PUT)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework import status
@@ -44,17 +45,7 @@ class ResourceListView(AgentAPIView):
             rows = rows.filter(**{TEAM_FILTERS[self.kind]: team})
         if request.query_params.get("phase"):
             rows = rows.filter(phase=request.query_params["phase"])
-        limit = _bounded_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        offset = _bounded_int(request, "offset", 0, 0, None)
-        total = rows.count()
-        # Past the end there is nothing to fetch, and an offset beyond bigint would fail in the database.
-        page = [present(resource) for resource in rows[offset : offset + limit]] if offset < total else []
-        following = None
-        if offset + limit < total:
-            query = request.query_params.copy()
-            query["offset"], query["limit"] = str(offset + limit), str(limit)
-            following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-        return Response({self.plural: page, "total": total, "next": following})
+        return Response(paged(request, rows, present, self.plural))
 
     def post(self, request):
         body = _body(request)
@@ -150,7 +141,23 @@ def _body(request) -> dict[str, Any]:
     return request.data
 
 
-def _bounded_int(request, name: str, default: int, low: int, high: int | None) -> int:
+def paged(request, rows, present_one: Callable[[Any], dict[str, Any]], key: str) -> dict[str, Any]:
+    """One page of ``rows`` (``?limit=``, ``?offset=``) as ``{key: [...], "total", "next"}``,
+    ``next`` the URL of the following page or None: every list of the API pages this way."""
+    limit = bounded_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = bounded_int(request, "offset", 0, 0, None)
+    total = rows.count()
+    # Past the end there is nothing to fetch, and an offset beyond bigint would fail in the database.
+    page = [present_one(row) for row in rows[offset : offset + limit]] if offset < total else []
+    following = None
+    if offset + limit < total:
+        query = request.query_params.copy()
+        query["offset"], query["limit"] = str(offset + limit), str(limit)
+        following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    return {key: page, "total": total, "next": following}
+
+
+def bounded_int(request, name: str, default: int, low: int, high: int | None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default

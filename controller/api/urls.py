@@ -25,6 +25,7 @@ from controller.api.lifecycle import (
 )
 from controller.api.resources import ResourceDetailView, ResourceListView
 from controller.api.system import ConfigPushView, StatusView, VersionView
+from controller.api.upgrades import UpgradeDetailView, UpgradeListView
 from controller.api.workspace import WorkspaceFileView, WorkspaceListView
 from controller.models import DebugJob, DesiredState
 
@@ -43,6 +44,8 @@ urlpatterns = [
     path("apply", ApplyView.as_view(), name="apply"),
     path("heartbeats", HeartbeatView.as_view(), name="heartbeats"),
     path("config/push", ConfigPushView.as_view(), name="config-push"),
+    path("upgrades", UpgradeListView.as_view(), name="upgrades-list"),
+    path("upgrades/<str:upgrade_id>", UpgradeDetailView.as_view(), name="upgrades-detail"),
     path("status", StatusView.as_view(), name="status"),
     path("version", VersionView.as_view(), name="version"),
     path("workspace/files", WorkspaceListView.as_view(), name="workspace-files"),

@@ -3,7 +3,8 @@
 Messages name what changed, never its data: the dashboard's consumer re-reads
 the row and checks the same authorization policy before sending anything to
 a browser. Groups: ``overview`` (every change), ``team-<name>`` (a team and
-its members), ``worker-<name>`` (one worker). Sending is best effort — a page
+its members), ``worker-<name>`` (one worker), ``upgrades`` (every push and rollout, for
+the Upgrades page; a team's also go to its team group). Sending is best effort — a page
 that missed a message is corrected by the snapshot it gets on reconnect.
 """
 
@@ -19,6 +20,7 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "overview"
+UPGRADES_GROUP = "upgrades"
 
 # The event loop serving WebSockets in this process (embedded mode). The
 # in-memory channel layer's queues belong to that loop, so messages from
@@ -47,6 +49,14 @@ def worker_changed(name: str, team: str = "") -> None:
 
 def team_changed(team: str) -> None:
     _after_commit([OVERVIEW_GROUP, team_group(team)], {"type": "team.changed", "team": team})
+
+
+def upgrade_changed(upgrade_id: int, team: str = "") -> None:
+    """An upgrade or one of its targets changed. Sent by the model signals
+    (controller.services.upgrade_notices) on every save; a queryset ``update()`` sends
+    none, so code that moves upgrades with one calls this itself."""
+    groups = [UPGRADES_GROUP, *([team_group(team)] if team else [])]
+    _after_commit(groups, {"type": "upgrade.changed", "upgrade": upgrade_id, "team": team})
 
 
 def _after_commit(groups: list[str], message: dict) -> None:

@@ -110,7 +110,10 @@ function connect(path, attempt = 0) {
   });
   socket.addEventListener("message", (event) => {
     try {
-      applyMessage(JSON.parse(event.data));
+      const message = JSON.parse(event.data);
+      applyMessage(message);
+      // Page scripts with rows of their own (upgrades.js) read the same messages.
+      document.dispatchEvent(new CustomEvent("hiclaw:live", { detail: message }));
     } catch (error) {
       console.warn("live update not applied", error);
     }
