@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from controller.cli.client import TOKEN_FILE_VARIABLE, TOKEN_VARIABLES, Client, CLIError, settings_from_env
-from controller.cli.commands import apply, compat, get, system, worker
+from controller.cli.commands import apply, compat, get, rollout_actions, system, worker
 
 EPILOG = """environment:
   HICLAW_CONTROLLER_URL   the controller, e.g. http://127.0.0.1:8000 (required)
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (apply, get, compat, worker, system):
+    for area in (apply, get, compat, worker, system, rollout_actions):
         area.register(commands)
     return parser
 
