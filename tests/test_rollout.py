@@ -319,7 +319,10 @@ def test_resync_queues_unfinished_rollouts(embedded_driver):
     apply_text(team_yaml("rs", ["a"], V2))
     bring_up(embedded_driver, "rs")
     upgrade = the_rollout()
-    assert rollout.unfinished() == [upgrade.pk]
+    assert rollout.unfinished() == [upgrade.pk]  # never looked at
+    step(embedded_driver, upgrade.pk)
+    assert rollout.unfinished() == []  # its looks go on: no second chain
+    assert rollout.unfinished(timezone.now() + timedelta(seconds=60)) == [upgrade.pk]  # they stopped
     roll_out(embedded_driver, upgrade.pk)
-    assert rollout.unfinished() == []
+    assert rollout.unfinished(timezone.now() + timedelta(seconds=60)) == []
     assert set(upgrade.targets.values_list("state", flat=True)) == {TargetState.DONE}

@@ -51,6 +51,9 @@ class Upgrade(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When a rollout's executor last looked at it: the periodic resync queues only a rollout
+    # under way that nobody has looked at for a while (its chain of looks was lost).
+    looked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -38,6 +38,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from controller import naming
 from controller.agent import notices
@@ -72,6 +73,7 @@ def advance(upgrade_id: int, connections: Connections) -> float | None:
     upgrade = Upgrade.objects.filter(pk=upgrade_id, kind=Upgrade.Kind.ROLLOUT).first()
     if upgrade is None:
         return None
+    Upgrade.objects.filter(pk=upgrade.pk).update(looked_at=connections.clock())
     if upgrade.state == UpgradeState.PENDING:
         upgrade.state, upgrade.started_at = UpgradeState.RUNNING, connections.clock()
         upgrade.save(update_fields=["state", "started_at", "updated_at"])
@@ -80,19 +82,23 @@ def advance(upgrade_id: int, connections: Connections) -> float | None:
     for target in upgrade.targets.filter(state=TargetState.RUNNING):
         TargetStep(connections, upgrade, target).run()
     if upgrade.state == UpgradeState.RUNNING:
-        _start_next(upgrade, connections)  # room freed by targets that just finished
+        # Room freed by targets that just finished: the next ones begin in this same look.
+        for target in _start_next(upgrade, connections):
+            TargetStep(connections, upgrade, target).run()
     return _conclude(upgrade, connections)
 
 
-def _start_next(upgrade: Upgrade, connections: Connections) -> None:
+def _start_next(upgrade: Upgrade, connections: Connections) -> list[UpgradeTarget]:
+    """Begin pending targets while there is room; returns those begun."""
     targets = list(upgrade.targets.all())
+    begun: list[UpgradeTarget] = []
     if any(t.state == TargetState.FAILED for t in targets):
-        return  # a failed target stops the rollout: nothing new starts
+        return begun  # a failed target stops the rollout: nothing new starts
     room = upgrade.max_unavailable - sum(t.state == TargetState.RUNNING for t in targets)
     pending = [t for t in targets if t.state == TargetState.PENDING]
     for target in pending:
         if room <= 0:
-            return
+            break
         worker = Worker.objects.filter(name=target.worker, deletion_requested_at__isnull=True).first()
         if worker is not None and worker.role == MemberRole.TEAM_LEADER:
             others = [t for t in targets if t.pk != target.pk]
@@ -107,7 +113,9 @@ def _start_next(upgrade: Upgrade, connections: Connections) -> None:
             continue
         target.state, target.started_at, target.step = TargetState.RUNNING, now, ""
         target.save(update_fields=["state", "started_at", "step"])
+        begun.append(target)
         room -= 1
+    return begun
 
 
 def _conclude(upgrade: Upgrade, connections: Connections) -> float | None:
@@ -290,9 +298,16 @@ class TargetStep:
         self.connections.enqueue("Worker", worker.name)
 
 
-def unfinished() -> list[int]:
-    """Rollouts the periodic resync queues: under way, or ended with a target still in progress."""
+STALE_LOOKS = 5  # polls without a look before the resync queues a rollout again
+
+
+def unfinished(now=None) -> list[int]:
+    """Rollouts the periodic resync queues: under way (or ended with a target still in
+    progress) and not looked at for ``STALE_LOOKS`` polls. One whose looks go on is left
+    alone, so the resync never starts a second chain of looks beside the first."""
+    stale = (now or timezone.now()) - timedelta(seconds=STALE_LOOKS * settings.HICLAW_ROLLOUT_POLL_SECONDS)
     rows = Upgrade.objects.filter(kind=Upgrade.Kind.ROLLOUT).filter(
         Q(state__in=(UpgradeState.PENDING, UpgradeState.RUNNING)) | Q(targets__state=TargetState.RUNNING)
     )
+    rows = rows.filter(Q(looked_at__isnull=True) | Q(looked_at__lt=stale))
     return list(rows.values_list("pk", flat=True).distinct())
