@@ -23,6 +23,7 @@ Run from the repository root::
 
     .venv/bin/python bench/rollout.py --database-url postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_bench
     .venv/bin/python bench/rollout.py --sizes 4 16 --max-unavailable 1 2 --runs 3
+    .venv/bin/python bench/rollout.py --backend docker    # the test image tagged v1 and v2; dockerd must answer
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import math
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from environment import DEFAULT_DATABASE_URL, configure, unwind_on_sigterm
@@ -50,17 +52,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="rollouts per combination (median reported)")
     parser.add_argument("--poll", type=float, default=0.05, help="seconds between two looks at the rollout")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL; created when missing")
+    parser.add_argument("--backend", choices=("process", "docker"), default="process")
     args = parser.parse_args()
 
     unwind_on_sigterm()
+    bench_id = f"bench{uuid.uuid4().hex[:6]}"
+    docker_env = {
+        "HICLAW_CONTROLLER_ID": bench_id,
+        "HICLAW_RESOURCE_PREFIX": f"{bench_id}-",
+        "HICLAW_DOCKER_NETWORK": f"{bench_id}-net",
+    }
     with tempfile.TemporaryDirectory(prefix="hiclaw-bench-rollout-") as data_dir:
         configure(
             Path(data_dir),
             args.database_url,
-            HICLAW_BACKEND="process",
-            HICLAW_CONTROLLER_URL="http://127.0.0.1:9",  # the reference workers report nowhere
+            HICLAW_BACKEND=args.backend,
+            HICLAW_CONTROLLER_URL="http://127.0.0.1:9",  # the agents report nowhere: the bench reports
             HICLAW_ROLLOUT_SAVE_TIMEOUT_SECONDS="0",
+            HICLAW_STORAGE_URL=f"file://{data_dir}/storage",
+            HICLAW_MATRIX_URL="",
+            HICLAW_GATEWAY_URL="",
+            **(docker_env if args.backend == "docker" else {}),
         )
+        if args.backend == "docker":
+            use_docker(docker_env["HICLAW_DOCKER_NETWORK"])
         from controller.connections import default_connections
         from hiclaw_site.celery import app
 
@@ -75,6 +90,25 @@ def main() -> None:
                     bench(connections, size, max_unavailable, args.runs, args.poll)
         finally:
             clean_up(connections)
+            if args.backend == "docker":
+                connections.backend.client.networks.get(docker_env["HICLAW_DOCKER_NETWORK"]).remove()
+
+
+def use_docker(network: str) -> None:
+    """The test image tagged twice as v1 and v2 (one image ID, two names), and the network."""
+    import docker
+
+    from tests.services.docker import TEST_IMAGE, _import_test_image
+
+    global V1, V2
+    client = docker.from_env(version="auto", timeout=30)
+    if not client.images.list(name=TEST_IMAGE):
+        _import_test_image(client)
+    repository = TEST_IMAGE.split(":")[0]
+    for tag in ("rollout-v1", "rollout-v2"):
+        client.images.get(TEST_IMAGE).tag(repository, tag)
+    V1, V2 = f"{repository}:rollout-v1", f"{repository}:rollout-v2"
+    client.networks.create(network, driver="bridge", check_duplicate=True)
 
 
 def bench(connections, size: int, max_unavailable: int, runs: int, poll: float) -> None:
@@ -122,7 +156,12 @@ def bring_up(connections, team: str, size: int, max_unavailable: int, image: str
 
 
 def token_of(connections, instance: str) -> str:
-    record = json.loads((connections.backend.state_dir / instance / "instance.json").read_text())
+    """The token the backend gave ``instance`` (its environment), as its agent reads it."""
+    backend = connections.backend
+    if backend.name == "docker":
+        env = backend.client.containers.get(instance).attrs["Config"]["Env"]
+        return next(line.split("=", 1)[1] for line in env if line.startswith("HICLAW_AGENT_TOKEN="))
+    record = json.loads((backend.state_dir / instance / "instance.json").read_text())
     return record["spec"]["env"]["HICLAW_AGENT_TOKEN"]
 
 
