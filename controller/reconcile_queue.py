@@ -13,6 +13,7 @@ from celery import current_app
 from django.db import transaction
 
 RECONCILE_TASK = "controller.tasks.reconcile_resource"
+ROLLOUT_TASK = "controller.tasks.advance_rollout"
 
 
 def enqueue(kind: str, name: str, *, from_resync: bool = False, countdown: float | None = None) -> None:
@@ -35,3 +36,12 @@ def request_reconcile(resource) -> None:
     never sees uncommitted state and a rolled-back change queues nothing."""
     kind, name = resource.kind, resource.name
     transaction.on_commit(lambda: enqueue(kind, name))
+
+
+def enqueue_rollout(upgrade_id: int, *, countdown: float | None = None) -> None:
+    """Queue a step of rollout ``upgrade_id`` (after the current transaction commits, if any)."""
+    signature = current_app.signature(ROLLOUT_TASK, args=(upgrade_id,))
+    if countdown is None:
+        transaction.on_commit(lambda: signature.apply_async())
+    else:
+        transaction.on_commit(lambda: signature.apply_async(countdown=countdown))

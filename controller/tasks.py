@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from controller import reconcilers
 from controller.connections import default_connections
-from controller.reconcile_queue import enqueue
-from controller.reconcilers import pushes
+from controller.reconcile_queue import enqueue, enqueue_rollout
+from controller.reconcilers import pushes, rollout
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.sweeper import sweep
@@ -72,9 +72,23 @@ def _redis():
 def resync_all() -> None:
     """Level-triggered safety net: reconcile whatever is not converged, collect orphans."""
     report = resync(default_connections().backend, lambda kind, name: enqueue(kind, name, from_resync=True))
+    for upgrade_id in rollout.unfinished():  # a rollout whose queued look was lost resumes
+        enqueue_rollout(upgrade_id)
     logger.info(
         "resync: %d checked, %d queued, %d orphans deleted", report.checked, report.queued, report.orphans_deleted
     )
+
+
+@shared_task
+def advance_rollout(upgrade_id: int) -> None:
+    """One look at a rollout (controller/reconcilers/rollout.py); queued again while it waits.
+    The lock keeps two Celery workers from stepping the same rollout at once."""
+    with resource_lock(f"Upgrade/{upgrade_id}") as held:
+        if not held:
+            return  # the holder queues the next look
+        wait = rollout.advance(upgrade_id, default_connections())
+    if wait is not None:
+        enqueue_rollout(upgrade_id, countdown=wait)
 
 
 @shared_task

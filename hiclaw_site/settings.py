@@ -258,6 +258,13 @@ HICLAW_AGENT_HEARTBEAT_SECONDS = env_int("HICLAW_AGENT_HEARTBEAT_SECONDS", 30)
 # The oldest agent runtime version the controller works with: a worker whose heartbeats report
 # an older runtimeVersion gets the condition UpgradeRequired (empty = no check).
 HICLAW_MIN_RUNTIME_VERSION = env_str("HICLAW_MIN_RUNTIME_VERSION")
+
+# Image rollouts (docs/rollouts.md): how long a worker has to acknowledge "save your state"
+# before its instance is replaced anyway, how long a new instance has to report before the
+# rollout keeps the old one and fails, and how often a waiting rollout looks again.
+HICLAW_ROLLOUT_SAVE_TIMEOUT_SECONDS = env_int("HICLAW_ROLLOUT_SAVE_TIMEOUT_SECONDS", 60)
+HICLAW_ROLLOUT_READY_TIMEOUT_SECONDS = env_int("HICLAW_ROLLOUT_READY_TIMEOUT_SECONDS", 120)
+HICLAW_ROLLOUT_POLL_SECONDS = env_int("HICLAW_ROLLOUT_POLL_SECONDS", 2)
 # How often the workspace browser lists the workspaces a DebugWorker page is open on.
 HICLAW_DEBUG_WATCH_MS = env_int("HICLAW_DEBUG_WATCH_MS", 250)
 HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"

@@ -18,6 +18,7 @@ from controller.manifests import ManifestError, ManifestInvalid
 from controller.services.debugworkers import InvalidDebugRequest
 from controller.services.heartbeats import InvalidHeartbeat
 from controller.services.lifecycle import LifecycleRefused
+from controller.services.rollouts import RolloutStateConflict
 from debugui.actions import ActionFailed, _carried_out, form_field
 
 # One example of each domain error class, and the status the decided rule gives it.
@@ -33,6 +34,7 @@ EXAMPLES = {
     LifecycleRefused: (lambda: LifecycleRefused("worker/w is a member of team/t"), 409),
     InvalidDebugRequest: (lambda: InvalidDebugRequest("team", "must be a team name"), 400),
     InvalidHeartbeat: (lambda: InvalidHeartbeat("state", "must be one of idle, busy"), 400),
+    RolloutStateConflict: (lambda: RolloutStateConflict("rollout #1 is Done; pause applies to Running rollouts"), 409),
 }
 
 

@@ -266,3 +266,18 @@ def test_new_credentials_in_the_config_start_a_new_loop(homeserver, tmp_path):
     for loop in (first, worker.matrix):
         loop.stop()
         loop.join(10)
+
+
+def test_a_rollouts_save_state_signal_is_acted_on_once_and_acknowledged(tmp_path):
+    env = {"HICLAW_CONTROLLER_URL": "http://127.0.0.1:9", "HICLAW_AGENT_TOKEN": "t", "HICLAW_WORKER_NAME": "ada"}
+    worker = reference_worker.ReferenceWorker({**env, "HICLAW_WORKSPACE_DIR": str(tmp_path)})
+    worker.check_save_signal()  # no signal: nothing
+    assert worker.work.acks() == [] and not (tmp_path / "memory").exists()
+    (tmp_path / ".save-state-signal").write_text(json.dumps({"kind": SAVE_STATE, "id": "rollout-3-7"}))
+    worker.check_save_signal()
+    worker.check_save_signal()
+    assert worker.work.acks() == ["ack:save-state:rollout-3-7"]
+    assert json.loads((tmp_path / "memory" / "state.json").read_text())["notice"] == "rollout-3-7"
+    (tmp_path / ".save-state-signal").write_text("not json")
+    worker.check_save_signal()
+    assert worker.work.acks() == ["ack:save-state:rollout-3-7"]

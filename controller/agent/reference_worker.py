@@ -46,6 +46,7 @@ from controller.agent.notices import SAVE_STATE, Notice
 
 RUNTIME_VERSION = "reference-0.1.0"
 SIGNAL_FILE = ".skill-update-signal"
+SAVE_SIGNAL_FILE = ".save-state-signal"  # written by a rollout (docs/rollouts.md)
 UPLOADED_DIRS = ("sessions/", "memory/")
 TIMEOUT = 10
 WORK_HEARTBEATS = 3  # ``work N`` lasts this many heartbeats (at least 2 s) unless told otherwise
@@ -67,6 +68,7 @@ class ReferenceWorker:
         self.started_ms = int(time.time() * 1000)
         self.remote_etags: dict[str, str] = {}
         self.uploaded: dict[str, float] = {}
+        self.saved_for: set[str] = set()  # save-state ids acted on (signal file or notice)
         self.answers: list[tuple[str, str]] = []  # (room, text) of notices acted on, not yet answered
         self.turn = 0
         self.running = True
@@ -86,6 +88,7 @@ class ReferenceWorker:
         self.turn += 1
         self.sync_down()
         self.check_skill_signal()
+        self.check_save_signal()
         self.ensure_matrix()
         self.act_on_notices()
         self.log_turn()
@@ -119,6 +122,19 @@ class ReferenceWorker:
         if version and version != self.work.skills_version:
             self.work.skills_version = version
             print(f"skills updated to {version}", flush=True)
+
+    def check_save_signal(self) -> None:
+        """A rollout's ``.save-state-signal``: the same request as its Matrix notice, for an
+        agent without Matrix; acted on (and acknowledged in the heartbeat) once per id."""
+        try:
+            data = json.loads((self.workspace / SAVE_SIGNAL_FILE).read_text())
+            notice = Notice(SAVE_STATE, str(data["id"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if notice.id not in self.saved_for:
+            self.saved_for.add(notice.id)
+            self.act_on(notice)
+            self.work.acknowledge(notice)
 
     # --- Matrix -------------------------------------------------------------------
     def ensure_matrix(self) -> None:

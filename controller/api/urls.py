@@ -25,6 +25,7 @@ from controller.api.lifecycle import (
 )
 from controller.api.resources import ResourceDetailView, ResourceListView
 from controller.api.system import ConfigPushView, StatusView, VersionView
+from controller.api.upgrade_actions import ACTIONS, RolloutActionView
 from controller.api.upgrades import UpgradeDetailView, UpgradeListView
 from controller.api.workspace import WorkspaceFileView, WorkspaceListView
 from controller.models import DebugJob, DesiredState
@@ -46,6 +47,14 @@ urlpatterns = [
     path("config/push", ConfigPushView.as_view(), name="config-push"),
     path("upgrades", UpgradeListView.as_view(), name="upgrades-list"),
     path("upgrades/<str:upgrade_id>", UpgradeDetailView.as_view(), name="upgrades-detail"),
+    *[
+        path(
+            f"upgrades/<int:upgrade_id>/{action}",
+            RolloutActionView.as_view(action_name=action),
+            name=f"upgrade-{action}",
+        )
+        for action in ACTIONS
+    ],
     path("status", StatusView.as_view(), name="status"),
     path("version", VersionView.as_view(), name="version"),
     path("workspace/files", WorkspaceListView.as_view(), name="workspace-files"),

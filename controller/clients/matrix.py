@@ -295,6 +295,7 @@ class MatrixClient(RoomReading):
         *,
         mentions: Iterable[str] = (),
         txn_id: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Send an ``m.text`` message and return its event ID.
 
@@ -318,6 +319,8 @@ class MatrixClient(RoomReading):
                 formatted_body=formatted.replace("\n", "<br>"),
                 **{"m.mentions": {"user_ids": mentioned}},
             )
+        # Keys for programs (a notice's ``io.hiclaw.notice``) ride along with the text.
+        content.update(extra or {})
         path = _room(room_id, f"send/m.room.message/{_segment(txn_id or uuid.uuid4().hex)}")
         return self._http.call("PUT", path, session=session, body=content)["event_id"]
 

@@ -10,7 +10,7 @@ from controller.models.human import Human, HumanPhase, PermissionLevel
 from controller.models.manager import Manager
 from controller.models.team import Team, TeamPhase
 from controller.models.token import AgentToken, Identity
-from controller.models.upgrade import FINISHED_STATES, TargetState, Upgrade, UpgradeState, UpgradeTarget
+from controller.models.upgrade import FINISHED_STATES, RolloutStep, TargetState, Upgrade, UpgradeState, UpgradeTarget
 from controller.models.worker import MemberRole, Worker
 
 KINDS: dict[str, type[Resource]] = {model.kind: model for model in (Worker, Team, Human, Manager, DebugWorker)}
@@ -39,6 +39,7 @@ __all__ = [
     "MemberRole",
     "PermissionLevel",
     "Resource",
+    "RolloutStep",
     "Runtime",
     "TargetState",
     "Team",

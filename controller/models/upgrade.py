@@ -51,6 +51,9 @@ class Upgrade(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When a rollout's executor last looked at it: the periodic resync queues only a rollout
+    # under way that nobody has looked at for a while (its chain of looks was lost).
+    looked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -76,6 +79,14 @@ class TargetState(models.TextChoices):
     FAILED = "failed"
 
 
+class RolloutStep(models.TextChoices):
+    """Where a running rollout target stands (docs/rollouts.md); "" before it starts."""
+
+    SAVING = "saving"  # save-state asked; waiting for the acknowledgement or the timeout
+    STARTING = "starting"  # the new instance is created beside the old; waiting until it is ready
+    CUTOVER = "cutover"  # the new instance is ready: the old one and its token go
+
+
 class UpgradeTarget(models.Model):
     """One worker of an upgrade, in the order it is (or was) taken."""
 
@@ -87,6 +98,13 @@ class UpgradeTarget(models.Model):
     from_image = models.CharField(max_length=500, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A rollout target's progress, saved before each action so a restarted controller
+    # resumes at the step it was in (controller/reconcilers/rollout.py).
+    step = models.CharField(max_length=8, choices=RolloutStep.choices, blank=True)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    old_instance = models.CharField(max_length=128, blank=True)
+    new_instance = models.CharField(max_length=128, blank=True)
+    new_token_id = models.BigIntegerField(null=True, blank=True, help_text="the new instance's AgentToken")
 
     class Meta:
         ordering = ["upgrade", "position", "worker"]

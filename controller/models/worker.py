@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 
+from controller import naming
 from controller.models.agent import AgentResource
 from controller.models.heartbeat import AgentState
 from controller.models.runtime_version import older_than
@@ -44,6 +45,10 @@ class Worker(AgentResource):
     idle_since = models.DateTimeField(null=True, blank=True)
     skills_version = models.CharField(max_length=64, blank=True)
     running_image = models.CharField(max_length=500, blank=True, help_text="image of the running instance")
+    # The backend name of the worker's current instance; "" means the default one
+    # (naming.instance_name). A rollout starts the new instance beside the old one under a
+    # name of its own and moves this column to it at cutover (docs/rollouts.md).
+    instance_name = models.CharField(max_length=128, blank=True, editable=False)
     exposed_ports = models.JSONField(default=list, blank=True)
     runtime_version = models.CharField(max_length=64, blank=True)
     # What the last config/skills push copied into the workspace (``skills_version`` is what the
@@ -73,6 +78,11 @@ class Worker(AgentResource):
         self.active_tasks = active_tasks
         self.runtime_version = runtime_version or self.runtime_version
         self.skills_version = skills_version or self.skills_version
+
+    @property
+    def current_instance(self) -> str:
+        """The backend name of the instance that serves this worker now."""
+        return self.instance_name or naming.instance_name("worker", self.name)
 
     @property
     def team_name(self) -> str:

@@ -165,10 +165,14 @@ class AgentReconciler(Generic[_A]):
         )
         agent.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
 
+    def instance_of(self, agent: _A) -> str:
+        """The backend name of the agent's current instance (a Worker's moves with rollouts)."""
+        return naming.instance_name(self.kind, agent.name)
+
     def ensure_instance(self, agent: _A) -> None:
-        name = naming.instance_name(self.kind, agent.name)
+        name = self.instance_of(agent)
         want_running = agent.state == DesiredState.RUNNING
-        digest = self._instance_digest(agent)
+        digest = self.instance_digest(agent)
         # Image, runtime or resources changed, or the agent's token was revoked (a role or
         # team change): only a new instance can apply them.
         outdated = agent.instance_digest not in ("", digest) or not self._holds_token(agent)
@@ -177,7 +181,7 @@ class AgentReconciler(Generic[_A]):
             name,
             want_running=want_running,
             outdated=outdated,
-            describe=lambda: self._instance_spec(agent, name),
+            describe=lambda: self.instance_spec(agent, name),
         )
         if created:
             agent.instance_digest = digest
@@ -191,10 +195,15 @@ class AgentReconciler(Generic[_A]):
     def record_instance(self, agent: _A, status) -> None:
         """Kinds that keep more of the instance's status (e.g. its image) override this."""
 
+    def instances_to_delete(self, agent: _A) -> list[str]:
+        """Every instance the agent may have (a Worker's rollout may have started a second)."""
+        return [self.instance_of(agent)]
+
     # --- deletion -------------------------------------------------------------------
     def delete(self, agent: _A) -> Result:
         try:
-            self.connections.backend.delete(naming.instance_name(self.kind, agent.name))
+            for instance in self.instances_to_delete(agent):
+                self.connections.backend.delete(instance)
             if self.connections.gateway.enabled:
                 consumer = naming.consumer_name(self.kind, agent.name)
                 self.connections.gateway.revoke_mcp(consumer, agent.typed_spec.mcp_servers or [])
@@ -270,12 +279,16 @@ class AgentReconciler(Generic[_A]):
     def _image(self, agent: _A) -> str:
         return agent.image or self.default_image(agent)
 
-    def _instance_digest(self, agent: _A) -> str:
+    def instance_digest(self, agent: _A, image: str = "") -> str:
+        """What the instance was made from (``image``: the agent's own unless given); a
+        different digest means the instance is outdated."""
         limits = _limits(agent)
-        basis = {"image": self._image(agent), "runtime": agent.runtime, "limits": limits}
+        basis = {"image": image or self._image(agent), "runtime": agent.runtime, "limits": limits}
         return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
-    def _instance_spec(self, agent: _A, name: str) -> InstanceSpec:
+    def instance_spec(self, agent: _A, name: str, *, token: str = "") -> InstanceSpec:
+        """The instance ``name`` of the agent. Without ``token`` a new one is minted that
+        revokes the agent's others (one instance at a time); a rollout passes its own."""
         if not settings.HICLAW_CONTROLLER_URL:
             raise PermanentError(
                 "InstanceReady",
@@ -283,13 +296,15 @@ class AgentReconciler(Generic[_A]):
                 "HICLAW_CONTROLLER_URL is not set: agents would not reach the API; set it for the Celery workers",
             )
         identity, team = self.identity(agent)
-        _, token = AgentToken.mint(identity, agent.name, team=team, replace=True)
+        if not token:
+            _, token = AgentToken.mint(identity, agent.name, team=team, replace=True)
         limits = _limits(agent)
         env = {
             "HICLAW_CONTROLLER_URL": settings.HICLAW_CONTROLLER_URL,
             "HICLAW_AGENT_TOKEN": token,
             "HICLAW_AUTH_TOKEN": token,  # the name the original hiclaw CLI reads
             "HICLAW_AGENT_KIND": self.kind,
+            "HICLAW_INSTANCE_NAME": name,  # two instances of one agent run during a rollout
             "HICLAW_AGENT_IDENTITY": str(identity),  # a team leader's agent answers for its team
             "HICLAW_WORKER_NAME": agent.name,
             "HICLAW_TEAM": team,

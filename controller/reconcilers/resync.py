@@ -38,6 +38,8 @@ class ResyncReport:
 INSTANCE_KINDS = {"Worker": "worker", "Manager": "manager", "DebugWorker": "debugworker"}
 INSTANCE_NAMES = {"worker": "worker", "manager": "manager", "debugworker": "debug"}
 WANT_FIELDS = {"Worker": "state", "Manager": "state", "DebugWorker": "expires_at"}
+# A Worker's instance may have a name of its own after a rollout (Worker.instance_name).
+NAME_FIELDS = {"Worker": ("instance_name",)}
 COMMON_FIELDS = ("name", "generation", "observed_generation", "failures", "deletion_requested_at")
 
 
@@ -48,7 +50,7 @@ def resync(backend: WorkerBackend, enqueue: Callable[[str, str], object]) -> Res
     now = timezone.now()
     for kind, model in KINDS.items():
         instance_kind = INSTANCE_KINDS.get(kind)
-        fields = (*COMMON_FIELDS, WANT_FIELDS[kind]) if instance_kind else COMMON_FIELDS
+        fields = (*COMMON_FIELDS, WANT_FIELDS[kind], *NAME_FIELDS.get(kind, ())) if instance_kind else COMMON_FIELDS
         for row in model.objects.values_list(*fields).iterator(chunk_size=BATCH_SIZE):
             report.checked += 1
             if instance_kind:
@@ -66,7 +68,8 @@ def _needs_reconcile(instance_kind: str | None, row: tuple, instances: dict, now
         return True
     if instance_kind is None:
         return False
-    instance = instances.get(naming.instance_name(INSTANCE_NAMES[instance_kind], name))
+    stored = row[6] if len(row) > 6 else ""
+    instance = instances.get(stored or naming.instance_name(INSTANCE_NAMES[instance_kind], name))
     running = instance is not None and instance.state == InstanceState.RUNNING
     if instance_kind == "debugworker":
         expires_at = row[5]

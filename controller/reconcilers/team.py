@@ -180,7 +180,10 @@ def default_debugworker_name(team: str) -> str:
 
 def team_phase(members: list) -> str:
     """Active when every member has settled into its desired state, Degraded when the
-    leader has but a worker has not, Failed when the leader failed, else Pending."""
+    leader has but a worker has not, Failed when the leader failed, Updating while a
+    rollout replaces members (docs/rollouts.md), else Pending."""
+    if any(m.phase == AgentPhase.UPDATING for m in members):
+        return TeamPhase.UPDATING
     leader = next((m for m in members if m.role == MemberRole.TEAM_LEADER), None)
     if leader is None or leader.phase not in SETTLED:
         return TeamPhase.FAILED if leader is not None and leader.phase == AgentPhase.FAILED else TeamPhase.PENDING

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from controller.models import Identity, Manager, MemberRole, Worker
+from controller.backends.base import BackendError
+from controller.models import AgentPhase, DesiredState, Identity, Manager, MemberRole, TargetState, Worker
+from controller.reconcile_queue import enqueue_rollout
 from controller.reconcilers.agent import COORDINATOR_POWER, STATUS_FIELDS, AgentReconciler
 from controller.reconcilers.agent_files import AgentWiring, agent_files
+from controller.reconcilers.base import Result, TemporaryError
+from controller.reconcilers.rollout_plan import active_target, rollout_for
 from controller.reconcilers.team_context import channel_policy, leader_agents_md, team_admin_id
 from controller.services import live
 
@@ -27,6 +31,59 @@ RUNTIME_IMAGES = {
 class WorkerReconciler(AgentReconciler[Worker]):
     kind = "worker"
     status_fields = [*STATUS_FIELDS, "running_image"]
+    # Set by a pass that left the instance to a rollout under way: the phase is Updating.
+    updating = False
+
+    def instance_of(self, worker: Worker) -> str:
+        return worker.current_instance
+
+    def instances_to_delete(self, worker: Worker) -> list[str]:
+        target = active_target(worker.name)
+        extra = [target.new_instance] if target is not None and target.new_instance else []
+        return [worker.current_instance, *extra]
+
+    def ensure_instance(self, worker: Worker) -> None:
+        if not self.rolling(worker):
+            super().ensure_instance(worker)
+
+    def rolling(self, worker: Worker) -> bool:
+        """Whether the instance is a rollout's to replace (docs/rollouts.md): a running
+        instance whose image is not the worker's image is never replaced by this pass."""
+        target = active_target(worker.name)
+        if target is not None:
+            self.updating = True
+            worker.set_condition("InstanceReady", "True", "RollingOut", f"rollout #{target.upgrade_id} under way")
+            return True
+        image = self._image(worker)
+        if image == worker.running_image and any(c["type"] == "ImageCurrent" for c in worker.conditions):
+            worker.set_condition("ImageCurrent", "True", "Current", f"runs {image}")
+        if worker.state != DesiredState.RUNNING or not worker.running_image or image == worker.running_image:
+            return False
+        try:
+            running = self.connections.backend.status(worker.current_instance).running
+        except BackendError as error:
+            raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
+        if not running:
+            return False  # nothing to keep up: the instance is replaced now, as it always was
+        upgrade = rollout_for(worker, image)
+        mine = upgrade.targets.filter(worker=worker.name).first()
+        if not upgrade.finished or (mine is not None and mine.state == TargetState.RUNNING):
+            self.updating = True
+            worker.set_condition("InstanceReady", "True", "RollingOut", f"rollout #{upgrade.pk} to {image}")
+            enqueue_rollout(upgrade.pk)
+            return True
+        # The rollout to this image ended without replacing this worker: keep the old instance.
+        why = (mine.message if mine is not None and mine.message else "") or upgrade.message
+        worker.set_condition("InstanceReady", "True", f"Rollout{upgrade.state}", f"rollout #{upgrade.pk}: {why}")
+        worker.set_condition("ImageCurrent", "False", f"Rollout{upgrade.state}", f"runs {worker.running_image}")
+        return True
+
+    def settled(self, worker: Worker) -> Result:
+        result = super().settled(worker)
+        if self.updating:
+            worker.phase = AgentPhase.UPDATING
+            self.save(worker)
+        return result
 
     def room_members(self, worker: Worker, user_id: str) -> dict[str, int]:
         wanted = {user_id: 0}

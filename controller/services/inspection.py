@@ -33,7 +33,7 @@ class GeneratedFile:
 def log_tail(worker: Worker) -> tuple[str, str]:
     """(last lines the instance printed, error message)."""
     try:
-        return default_connections().backend.logs(naming.instance_name("worker", worker.name), tail=LOG_LINES), ""
+        return default_connections().backend.logs(worker.current_instance, tail=LOG_LINES), ""
     except Exception as error:  # no instance yet, or an engine that is down: neither may take the page
         logger.info("worker/%s: no log tail: %s", worker.name, error)
         return "", f"No log: {error}"

@@ -122,7 +122,7 @@ def test_the_worker_reconciler_mints_a_token_for_the_current_role(leader_token, 
     from controller.reconcilers.worker import WorkerReconciler
 
     apply_text(DEMOTED)
-    spec = WorkerReconciler(default_connections())._instance_spec(
+    spec = WorkerReconciler(default_connections()).instance_spec(
         Worker.objects.get(name="a-lead"), "hiclaw-worker-a-lead"
     )
     clear = spec.env["HICLAW_AGENT_TOKEN"]

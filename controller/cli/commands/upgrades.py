@@ -18,7 +18,7 @@ from typing import Any
 
 from controller.cli import output
 from controller.cli.client import Client
-from controller.cli.commands import say
+from controller.cli.commands import rollout_actions, say
 
 LIST_HEADERS = ["id", "kind", "scope", "target", "state", "progress", "age"]
 TARGET_HEADERS = ["#", "worker", "state", "started", "finished", "from-image", "message"]
@@ -26,7 +26,7 @@ FORMATS = ("table", "yaml", "json")
 
 
 def register(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """Add ``upgrades`` and its ``list``/``get`` actions; return the actions for other modules."""
+    """Add ``upgrades`` and its actions: ``list``, ``get``, and a rollout's ``pause``/``resume``/``abort``."""
     upgrades = commands.add_parser(
         "upgrades",
         help="config/skills pushes and image rollouts",
@@ -43,6 +43,7 @@ def register(commands: argparse._SubParsersAction) -> argparse._SubParsersAction
     get.add_argument("id", type=int, help="the upgrade's id (the first column of the list)")
     get.add_argument("-o", "--output", choices=FORMATS, default="table")
     get.set_defaults(handler=show_upgrade)
+    rollout_actions.add_actions(actions)  # pause, resume, abort
     return actions
 
 
