@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from controller.agent.notices import NOTICE_KEY
+from controller.agent.notices import NOTICE_KEY, parse_notice
 from controller.models import Upgrade, Worker
 from controller.policy import Principal
 from controller.reconcilers import pushes
@@ -76,6 +76,7 @@ def test_push_to_a_team_on_docker_synapse_and_s3(real_driver, synapse, docker_se
             "version": version,
         }
         assert content["m.mentions"] == {"user_ids": [worker.matrix_user_id]}
+        assert parse_notice(content) is not None  # what the agent reads: the marker starts the body
 
     # Carried out again (a re-delivered task re-running a target): still one notice per room.
     push.targets.update(state="pending")

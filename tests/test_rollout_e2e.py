@@ -115,6 +115,9 @@ def test_a_team_rolls_one_member_at_a_time_leader_last(real_driver, docker_servi
     matrix, admin = real_driver.connections.matrix, real_driver.connections.matrix_admin()
     found = [e["content"] for e in matrix.messages(admin, worker.room_id) if notices.NOTICE_KEY in e.get("content", {})]
     assert found and found[-1][notices.NOTICE_KEY]["kind"] == "save-state"
+    # …and one its agent reads as a notice addressed to it (the marker starts the body).
+    notice = notices.parse_notice(found[-1])
+    assert notice is not None and notice.addresses(worker.matrix_user_id)
     assert worker.matrix_user_id in found[-1]["body"]
 
 

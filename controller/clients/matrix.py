@@ -324,11 +324,6 @@ class MatrixClient(RoomReading):
         path = _room(room_id, f"send/m.room.message/{_segment(txn_id or uuid.uuid4().hex)}")
         return self._http.call("PUT", path, session=session, body=content)["event_id"]
 
-    def send_content(self, session: MatrixSession, room_id: str, content: dict[str, Any], *, txn_id: str) -> str:
-        """Send a prepared message content (a notice); a resend with the same ``txn_id`` is no duplicate."""
-        path = _room(room_id, f"send/m.room.message/{_segment(txn_id)}")
-        return self._http.call("PUT", path, session=session, body=content)["event_id"]
-
     def messages(self, session: MatrixSession, room_id: str, *, limit: int = 100) -> Iterator[dict]:
         """Every event of the room visible to ``session``, oldest first, ``limit`` per request.
 

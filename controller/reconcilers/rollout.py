@@ -61,6 +61,7 @@ from controller.models.token import AGENT_IDENTITIES
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.rollout_plan import worker_busy
 from controller.reconcilers.worker import WorkerReconciler
+from controller.services.notices import send_notice
 
 logger = logging.getLogger(__name__)
 
@@ -203,17 +204,10 @@ class TargetStep:
             self.connections.storage.put(prefix + SIGNAL_FILE, signal.encode())
         except StorageError as error:
             logger.warning("rollout #%s: no save-state signal for %s: %s", self.upgrade.pk, worker.name, error)
-        matrix = self.connections.matrix
-        if matrix is None or not worker.room_id or not worker.matrix_user_id:
+        if self.connections.matrix is None or not worker.room_id or not worker.matrix_user_id:
             return
-        content = notices.notice_content(notices.SAVE_STATE, self.notice_id, targets=(worker.matrix_user_id,))
-        extra = {notices.NOTICE_KEY: content[notices.NOTICE_KEY]}
         try:
-            admin = self.connections.matrix_admin()
-            mention = [worker.matrix_user_id]
-            matrix.send_message(
-                admin, worker.room_id, content["body"], mentions=mention, txn_id=self.notice_id, extra=extra
-            )
+            send_notice(self.connections, worker.room_id, worker.matrix_user_id, notices.SAVE_STATE, self.notice_id)
         except MatrixError as error:
             logger.warning("rollout #%s: no save-state notice for %s: %s", self.upgrade.pk, worker.name, error)
 

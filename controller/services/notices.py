@@ -10,9 +10,7 @@ a second one.
 
 from __future__ import annotations
 
-import html
-
-from controller.agent.notices import notice_content
+from controller.agent.notices import NOTICE_KEY, notice_content
 from controller.connections import Connections
 
 
@@ -22,13 +20,14 @@ def send_notice(
     """Send notice ``kind``/``notice_id`` addressed to ``user_id`` in ``room_id``; return the event ID."""
     matrix = connections.require_matrix()
     content = notice_content(kind, notice_id, targets=(user_id,), version=version)
-    content["body"] = f"{content['body']} ({user_id})"
-    content.update(
-        format="org.matrix.custom.html",
-        formatted_body=html.escape(content["body"]).replace(
-            html.escape(user_id), f'<a href="https://matrix.to/#/{html.escape(user_id)}">{html.escape(user_id)}</a>'
-        ),
-        **{"m.mentions": {"user_ids": [user_id]}},
+    # The user ID goes after the marker (agents read a notice only from a body that starts
+    # with it), so the mention adds no prefix; the pill and m.mentions come with the text.
+    body = f"{content['body']} ({user_id})"
+    return matrix.send_message(
+        connections.matrix_admin(),
+        room_id,
+        body,
+        mentions=(user_id,),
+        txn_id=f"hiclaw-{kind}-{notice_id}-{user_id}",
+        extra={NOTICE_KEY: content[NOTICE_KEY]},
     )
-    txn_id = f"hiclaw-{kind}-{notice_id}-{user_id}"
-    return matrix.send_content(connections.matrix_admin(), room_id, content, txn_id=txn_id)
