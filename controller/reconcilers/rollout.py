@@ -34,9 +34,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection as db_connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -80,13 +82,36 @@ def advance(upgrade_id: int, connections: Connections) -> float | None:
         upgrade.save(update_fields=["state", "started_at", "updated_at"])
     if upgrade.state == UpgradeState.RUNNING:
         _start_next(upgrade, connections)
-    for target in upgrade.targets.filter(state=TargetState.RUNNING):
-        TargetStep(connections, upgrade, target).run()
+    _step_all(connections, upgrade, list(upgrade.targets.filter(state=TargetState.RUNNING)))
     if upgrade.state == UpgradeState.RUNNING:
         # Room freed by targets that just finished: the next ones begin in this same look.
-        for target in _start_next(upgrade, connections):
-            TargetStep(connections, upgrade, target).run()
+        _step_all(connections, upgrade, _start_next(upgrade, connections))
     return _conclude(upgrade, connections)
+
+
+def _step_all(connections: Connections, upgrade: Upgrade, targets: list[UpgradeTarget]) -> None:
+    """Step the targets in progress side by side, so ``max_unavailable`` replacements take the
+    time of one: each waits on the backend (an image start, a container stop) for seconds.
+
+    Each runs on a thread with its own database connection, closed when it is done. A caller
+    inside a transaction (a test case, an atomic block) has rows other connections cannot
+    see yet, so there the targets are stepped one after another on the caller's connection.
+    The backends lock per instance, and each target touches only its own worker's instances.
+    """
+    if len(targets) < 2 or db_connection.in_atomic_block:
+        for target in targets:
+            TargetStep(connections, upgrade, target).run()
+        return
+
+    def step(target: UpgradeTarget) -> None:
+        try:
+            TargetStep(connections, upgrade, target).run()
+        finally:
+            db_connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="rollout") as pool:
+        for _ in pool.map(step, targets):
+            pass  # re-raises a step's error here, as a step in turn would
 
 
 def _start_next(upgrade: Upgrade, connections: Connections) -> list[UpgradeTarget]:
