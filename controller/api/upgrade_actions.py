@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from controller.api.base import AgentAPIView
 from controller.api.schema import errors
+from controller.api.upgrades import upgrade_number
 from controller.services import rollouts
 
 
@@ -39,8 +40,9 @@ class RolloutActionView(AgentAPIView):
     @extend_schema(
         summary="Pause, resume or abort an image rollout",
         request=None,
-        responses={200: RolloutAnswerSerializer, **errors(403, 404, 409)},
+        parameters=[OpenApiParameter("upgrade_id", int, OpenApiParameter.PATH, description="the rollout's id")],
+        responses={200: RolloutAnswerSerializer, **errors(400, 403, 404, 409)},
     )
-    def post(self, request, upgrade_id: int):
-        upgrade = ACTIONS[self.action_name](self.principal, upgrade_id)
+    def post(self, request, upgrade_id: str):
+        upgrade = ACTIONS[self.action_name](self.principal, upgrade_number(upgrade_id))
         return Response({"id": upgrade.pk, **rollouts.progress(upgrade)})

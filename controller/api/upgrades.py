@@ -65,10 +65,19 @@ class UpgradeDetailView(AgentAPIView):
         responses={200: UpgradeBody, **errors(400, 404)},
     )
     def get(self, request, upgrade_id: str):
-        if not upgrade_id.isascii() or not upgrade_id.isdigit():
-            raise ValidationError({"id": f"must be a whole number, got {upgrade_id!r}"})
-        # Past the largest key there is nothing, and the database would refuse the lookup.
-        found = int(upgrade_id) <= MAX_ID and visible_upgrades(self.principal).filter(pk=int(upgrade_id)).first()
+        number = upgrade_number(upgrade_id)
+        found = visible_upgrades(self.principal).filter(pk=number).first()
         if not found:
             raise policy.NotFound("Upgrade", upgrade_id)
         return Response(upgrade_body(found))
+
+
+def upgrade_number(upgrade_id: str) -> int:
+    """The id in an upgrade's URL: a whole number (else a 400 naming ``id``, answered as JSON
+    rather than the router's HTML page), and one past the largest key is a 404 (the database
+    would refuse the lookup)."""
+    if not upgrade_id.isascii() or not upgrade_id.isdigit():
+        raise ValidationError({"id": f"must be a whole number, got {upgrade_id!r}"})
+    if int(upgrade_id) > MAX_ID:
+        raise policy.NotFound("Upgrade", upgrade_id)
+    return int(upgrade_id)

@@ -49,7 +49,7 @@ urlpatterns = [
     path("upgrades/<str:upgrade_id>", UpgradeDetailView.as_view(), name="upgrades-detail"),
     *[
         path(
-            f"upgrades/<int:upgrade_id>/{action}",
+            f"upgrades/<str:upgrade_id>/{action}",
             RolloutActionView.as_view(action_name=action),
             name=f"upgrade-{action}",
         )

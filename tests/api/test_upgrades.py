@@ -59,6 +59,13 @@ def test_outside_the_callers_view_is_the_same_404_as_missing(as_persona, upgrade
     assert bad.status_code == 400 and bad.json()["field"] == "id"
 
 
+@pytest.mark.parametrize("action", ["pause", "resume", "abort"])
+def test_a_rollout_action_on_an_id_that_is_no_number_is_answered_in_json(as_persona, action):
+    bad = as_persona("admin").post(f"/api/v1/upgrades/null,null/{action}")
+    assert bad.status_code == 400 and bad.json()["field"] == "id"
+    assert as_persona("admin").post(f"/api/v1/upgrades/{2**70}/{action}").status_code == 404
+
+
 def test_filters_by_kind_state_and_team(as_persona, upgrades):
     admin = as_persona("admin")
     advance(upgrades["a"], "a-dev", "running")
