@@ -10,8 +10,11 @@ import of the project package.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -38,6 +41,10 @@ class EmbeddedCelery:
         app = current_app._get_current_object()  # type: ignore[attr-defined]  # a Proxy; the stub types it as the app
         app.set_current()
         app.set_default()
+        folder = (app.conf.broker_transport_options or {}).get("data_folder_in")
+        if str(app.conf.broker_url).startswith("filesystem") and folder:
+            for name in set_aside_broken_messages(Path(folder)):
+                logger.warning("broker message %s was half-written (a killed process?): set aside as .broken", name)
         self._worker = WorkController(
             app=app,
             hostname="embedded@localhost",
@@ -66,3 +73,44 @@ class EmbeddedCelery:
             self._worker.stop(in_sighandler=False)
             self._worker_thread.join(timeout)
         logger.info("embedded Celery stopped")
+
+
+# A message file that does not parse yet may be being written: it gets this long to settle.
+SETTLED_SECONDS = 2.0
+
+
+def set_aside_broken_messages(folder: Path) -> list[str]:
+    """Rename to ``*.broken`` the queued message files that do not parse; return their names.
+
+    A process killed while kombu's filesystem transport wrote a message leaves the file
+    empty or cut short, and the transport stops the whole worker at the first file it cannot
+    parse. Such a file is kept for a look but never delivered; what it asked for (a
+    reconcile, a rollout's next look) is queued again by the periodic resync. A file its
+    writer holds locked is left alone, and one that does not parse while young is given
+    until it is ``SETTLED_SECONDS`` old (a restart often follows a kill within a second).
+    """
+    broken = []
+    for path in sorted(folder.glob("*.msg")):
+        try:
+            if _parses(path):
+                continue
+            young = SETTLED_SECONDS - (time.time() - path.stat().st_mtime)
+            if young > 0:
+                time.sleep(young)
+                if _parses(path):
+                    continue
+            path.rename(path.with_name(path.name + ".broken"))
+            broken.append(path.name)
+        except (BlockingIOError, FileNotFoundError):
+            continue  # its writer holds it, or it was delivered meanwhile
+    return broken
+
+
+def _parses(path: Path) -> bool:
+    with path.open("rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while being written
+        try:
+            json.loads(handle.read())
+        except (ValueError, UnicodeDecodeError):
+            return False
+    return True

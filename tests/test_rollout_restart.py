@@ -6,7 +6,8 @@ worker really reports: it acknowledges the rollout's save-state signal file
 and its new instance's heartbeats make it ready, with no stand-in. The test
 changes the image, waits until the rollout is under way, kills the whole
 controller with SIGKILL (the Celery worker in it dies with its queued looks),
-checks that the database still says where the rollout stood, starts the
+checks that the database still says where the rollout stood (and leaves a
+half-written broker message, as a kill mid-write does), starts the
 controller again and waits for the rollout to finish: the periodic resync
 (every 2 s here) queues it again. Instances are local processes that outlive
 the controller by design; the test counts their state directories throughout.
@@ -102,6 +103,9 @@ def test_a_rollout_resumes_after_the_controller_is_killed(tmp_path):
         os.killpg(controller.pid, signal.SIGKILL)
         controller.wait(timeout=10)
 
+        # Killed while writing a queued message: kombu leaves the file empty, which stopped
+        # the restarted Celery worker for good until the embedded start set such files aside.
+        (data / "broker" / "99999999999_killed-mid-write.celery.msg").write_bytes(b"")
         stood = query(database, "SELECT state, step, new_instance FROM controller_upgradetarget")
         assert len(stood) == 1 and stood[0][0] in ("running", "done"), stood
         controller = start()
