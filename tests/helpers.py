@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
+import redis as redis_lib
 import yaml
 
 T = TypeVar("T")
@@ -83,3 +85,14 @@ class _PlainDumper(yaml.SafeDumper):
 def to_yaml(*documents: dict[str, Any]) -> str:
     """Manifests as one YAML stream, as a user would write them."""
     return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False)
+
+
+@contextmanager
+def empty_redis(url: str) -> Iterator[redis_lib.Redis]:
+    """A client on a Redis database a test module has to itself, emptied before and after."""
+    client = redis_lib.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()

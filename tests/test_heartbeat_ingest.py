@@ -10,7 +10,6 @@ import json
 from datetime import timedelta
 
 import pytest
-import redis as redis_lib
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from controller.ingest import HeartbeatIngest
 from controller.models import AgentToken, Heartbeat, Manager, Worker
 from controller.services.apply import apply_text
 from controller.services.heartbeats import buffer_key, flush_buffer, prune_history
+from tests.helpers import empty_redis
 
 pytestmark = pytest.mark.django_db
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -25,10 +25,8 @@ REDIS_URL = "redis://127.0.0.1:6379/9"
 
 @pytest.fixture
 def redis():
-    client = redis_lib.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
+    with empty_redis(REDIS_URL) as client:
+        yield client
 
 
 @pytest.fixture

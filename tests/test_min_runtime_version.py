@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import redis as redis_lib
 from rest_framework.test import APIClient
 
 from controller.ingest import HeartbeatIngest
@@ -14,6 +13,7 @@ from controller.models import AgentToken, Worker
 from controller.models.runtime_version import older_than
 from controller.services.apply import apply_text
 from controller.services.heartbeats import apply_reports, decode, encode, flush_buffer, parse_report
+from tests.helpers import empty_redis
 from tests.test_heartbeat_ingest import call
 
 # A Redis database of its own: tests/test_heartbeat_ingest.py empties database 9 around each test.
@@ -24,10 +24,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def redis():
-    client = redis_lib.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
+    with empty_redis(REDIS_URL) as client:
+        yield client
 
 
 @pytest.fixture
