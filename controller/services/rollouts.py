@@ -79,13 +79,3 @@ def resume(principal: Principal, upgrade_id: int) -> Upgrade:
 def abort(principal: Principal, upgrade_id: int) -> Upgrade:
     active = (UpgradeState.PENDING, UpgradeState.RUNNING, UpgradeState.PAUSED)
     return _change(principal, upgrade_id, "abort", active, UpgradeState.ABORTED)
-
-
-def progress(upgrade: Upgrade) -> dict:
-    """A rollout's progress for pages and answers: counts and each target's step."""
-    done, total = upgrade.progress()
-    targets = [
-        {"worker": t.worker, "state": t.state, "step": t.step, "fromImage": t.from_image, "message": t.message}
-        for t in upgrade.targets.all()
-    ]
-    return {"state": upgrade.state, "image": upgrade.image, "done": done, "total": total, "targets": targets}

@@ -32,5 +32,6 @@ def act(args: argparse.Namespace, client: Client) -> int:
     if args.output == "json":
         say(output.to_json(answer))
         return 0
-    say(f"rollout #{answer['id']} {answer['state']}: {answer['done']}/{answer['total']} on {answer['image']}")
+    progress = answer["progress"]
+    say(f"rollout #{answer['id']} {answer['state']}: {progress['done']}/{progress['total']} on {answer['image']}")
     return 0
