@@ -75,12 +75,6 @@ def publish(storage: Storage, files: dict[str, bytes] | None = None) -> tuple[st
     return version, True
 
 
-def published_skill(storage: Storage, version: str, skill: str) -> dict[str, bytes]:
-    """The files of one skill of a published version, by path inside the skill."""
-    prefix = f"{PREFIX}{version}/{skill}/"
-    return {info.key[len(prefix) :]: storage.get(info.key) for info in storage.list(prefix)}
-
-
 def read_versions(storage: Storage) -> dict[str, Any]:
     try:
         data = json.loads(storage.get(VERSIONS_KEY))
