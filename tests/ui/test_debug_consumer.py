@@ -10,8 +10,9 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from controller.clients.storage import get_storage
+from controller.clients.storage import get_storage, storage_from_url
 from controller.services import workspace_watch
+from tests.helpers import free_port
 from tests.ui.debug_browser import NAME, allow
 from tests.ui.test_consumers import communicator, run, session_cookie
 
@@ -158,3 +159,24 @@ def test_the_watcher_sees_changes_on_s3(world, debugworker, moto_server, setting
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_the_watcher_outlives_a_storage_outage(world, debugworker, settings, caplog):
+    """A pass that fails (storage unreachable) is logged and the next one tries again: viewers
+    keep their socket, and what changed meanwhile reaches them once storage answers."""
+    cookie = session_cookie(world["carol"])
+    working = settings.HICLAW_STORAGE_URL
+    unreachable = f"s3://key:secret@127.0.0.1:{free_port()}/gone?secure=false"
+
+    async def scenario():
+        socket, _ = await snapshot_for(cookie)
+        settings.HICLAW_STORAGE_URL = unreachable
+        await asyncio.sleep(1)  # a few passes fail
+        await asyncio.to_thread(storage_from_url(working).put, "agents/a-qa/during.txt", b"x")
+        settings.HICLAW_STORAGE_URL = working
+        event = await next_event(socket, "created", "during.txt")
+        assert event["target"] == "a-qa"
+        await socket.disconnect()
+
+    run(scenario)
+    assert f"workspace watch of debugworker/{NAME} failed" in caplog.text  # the outage was seen
