@@ -34,7 +34,7 @@ from controller.reconcilers.agent_files import AgentWiring, config_file_name
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
-from controller.reconcilers.steps import converge_instance, write_files
+from controller.reconcilers.steps import converge_instance, instance_ready, write_files
 
 logger = logging.getLogger(__name__)
 
@@ -172,25 +172,20 @@ class AgentReconciler(Generic[_A]):
     def ensure_instance(self, agent: _A) -> None:
         name = self.instance_of(agent)
         want_running = agent.state == DesiredState.RUNNING
-        digest = self.instance_digest(agent)
-        # Image, runtime or resources changed, or the agent's token was revoked (a role or
-        # team change): only a new instance can apply them.
-        outdated = agent.instance_digest not in ("", digest) or not self._holds_token(agent)
-        status, created = converge_instance(
+        # Image, runtime or resources changed, or the token was revoked (a role or team change).
+        status, agent.instance_digest = converge_instance(
             self.connections.backend,
             name,
             want_running=want_running,
-            outdated=outdated,
+            digest=self.instance_digest(agent),
+            recorded_digest=agent.instance_digest,
+            token_held=self._holds_token(agent),
             describe=lambda: self.instance_spec(agent, name),
         )
-        if created:
-            agent.instance_digest = digest
         agent.container_state = status.state
         agent.instance_started_at = _started_at(agent, status)
         self.record_instance(agent, status)
-        if want_running and not status.running:
-            raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
-        agent.set_condition("InstanceReady", "True", str(status.state), name)
+        instance_ready(agent, name, status, want_running=want_running)
 
     def record_instance(self, agent: _A, status) -> None:
         """Kinds that keep more of the instance's status (e.g. its image) override this."""

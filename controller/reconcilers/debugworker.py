@@ -43,7 +43,7 @@ from controller.reconcilers import base
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
 from controller.reconcilers.debug_room import audience_entries, ensure_debug_room, resolve_audience, tear_down
 from controller.reconcilers.rooms import matrix_errors
-from controller.reconcilers.steps import converge_instance, write_files
+from controller.reconcilers.steps import converge_instance, instance_ready, write_files
 from controller.services import debug_targets, live
 from controller.services.lifecycle import request_deletion
 
@@ -171,22 +171,18 @@ class DebugWorkerReconciler:
 
     def ensure_instance(self, debugworker: DebugWorker) -> None:
         name = instance_name(debugworker.name)
-        digest = self.instance_digest(debugworker)
         # What it mirrors, its image or its credential changed, or its token was revoked.
-        outdated = debugworker.instance_digest not in ("", digest) or not self.holds_token(debugworker)
-        status, created = converge_instance(
+        status, debugworker.instance_digest = converge_instance(
             self.connections.backend,
             name,
             want_running=True,
-            outdated=outdated,
+            digest=self.instance_digest(debugworker),
+            recorded_digest=debugworker.instance_digest,
+            token_held=self.holds_token(debugworker),
             describe=lambda: self.instance_spec(debugworker, name),
         )
-        if created:
-            debugworker.instance_digest = digest
         debugworker.container_state = status.state
-        if not status.running:
-            raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
-        debugworker.set_condition("InstanceReady", "True", str(status.state), name)
+        instance_ready(debugworker, name, status)
 
     # --- the instance ---------------------------------------------------------------
     def holds_token(self, debugworker: DebugWorker) -> bool:

@@ -18,6 +18,7 @@ from controller.backends.base import (
     WorkerBackend,
 )
 from controller.clients.storage import Storage, StorageError
+from controller.models import Resource
 from controller.reconcilers.agent_files import files_digest
 from controller.reconcilers.base import PermanentError, TemporaryError
 
@@ -40,16 +41,20 @@ def converge_instance(
     name: str,
     *,
     want_running: bool,
-    outdated: bool,
+    digest: str,
+    recorded_digest: str,
+    token_held: bool,
     describe: Callable[[], InstanceSpec],
-) -> tuple[InstanceStatus, bool]:
-    """Bring instance ``name`` to running (or stopped), replacing it when ``outdated``; ``describe``
-    is asked only when one is created. Returns its status now and whether one was created."""
+) -> tuple[InstanceStatus, str]:
+    """Bring instance ``name`` to running (or stopped); ``describe`` is asked only when one is
+    created. An instance made from something else (``digest`` of what it is created from, not
+    the ``recorded_digest`` of the one there) or whose API token was revoked is replaced: only
+    a new instance can apply either. Returns its status now and the digest to record."""
     created = False
     try:
         status = backend.status(name)
         exists = status.state != InstanceState.MISSING
-        if exists and outdated:
+        if exists and (recorded_digest not in ("", digest) or not token_held):
             backend.delete(name)
             exists = False
         if not exists:
@@ -65,4 +70,11 @@ def converge_instance(
         raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
     except BackendError as error:
         raise PermanentError("InstanceReady", type(error).__name__, str(error)) from None
-    return status, created
+    return status, (digest if created else recorded_digest)
+
+
+def instance_ready(resource: Resource, name: str, status: InstanceStatus, *, want_running: bool = True) -> None:
+    """InstanceReady True with the instance's state, or a retry while it should run and does not."""
+    if want_running and not status.running:
+        raise TemporaryError("InstanceReady", "NotRunning", f"instance {name} is {status.state}: {status.message}")
+    resource.set_condition("InstanceReady", "True", str(status.state), name)
