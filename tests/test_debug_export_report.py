@@ -199,6 +199,15 @@ def test_a_job_delivered_twice_runs_once(team, services):
     assert {info.key: info.etag for info in services.storage.list("debug/a-debug/")} == before
 
 
+def test_a_job_left_running_by_a_dead_worker_runs_again_when_redelivered(team, services):
+    job = start("export")
+    # Its worker marked it Running, then died before writing anything.
+    DebugJob.objects.filter(pk=job.pk).update(state="Running", started_at=timezone.now())
+    again = debug_runs.run(str(job.pk), services)
+    assert again is not None and again.state == "Done" and again.outputs
+    assert all(services.storage.exists(key) for key in again.outputs)
+
+
 # --- report ----------------------------------------------------------------------------------
 def plant_workspace(storage: Storage) -> None:
     storage.put("agents/a-dev/SOUL.md", b"# a-dev\nBuild things carefully.\n")

@@ -1,8 +1,10 @@
 """Running a queued DebugJob: mark it running, do the work, record the outcome.
 
-A job runs at most once to completion: a second delivery of the same task
-(Celery acknowledges late, so a crash re-delivers) finds it already finished
-or running and leaves it. What a job writes goes under ``debug/<name>/`` in
+A job runs to completion once: a second delivery of a finished job leaves it.
+Celery acknowledges late, so a task is delivered again when the worker that ran
+it died; a job still marked Running then is one that worker left half done,
+and it runs again from the start (its files are written whole, under the same
+names). What a job writes goes under ``debug/<name>/`` in
 storage; its row keeps the keys and a short message, never file contents.
 """
 
@@ -32,7 +34,7 @@ Progress = Callable[[int], None]
 def run(job_id: str, connections: Connections | None = None) -> DebugJob | None:
     with transaction.atomic():
         job = DebugJob.objects.select_for_update().filter(pk=job_id).select_related("debugworker").first()
-        if job is None or job.state != DebugJob.State.QUEUED:
+        if job is None or job.finished:
             return job
         job.state, job.started_at = DebugJob.State.RUNNING, timezone.now()
         job.save(update_fields=["state", "started_at"])
