@@ -12,7 +12,7 @@ FAST_WORKERS ?= 2
 TEST_VENVS := .venvs/synapse/.installed .venvs/moto/.installed .venvs/prod/.installed
 
 
-.PHONY: run test test-fast test-services lint lock
+.PHONY: run test test-fast test-services kube-build kube-up kube-down lint lock
 
 ## Run the controller in embedded mode (SQLite, in-process Celery) on http://$HOST:$PORT
 run: $(VENV)/.runtime
@@ -20,7 +20,7 @@ run: $(VENV)/.runtime
 
 ## Run the whole test suite: installs and starts what it needs (PostgreSQL, Redis,
 ## dockerd, chromium), builds the virtualenvs, then runs pytest on PostgreSQL.
-test: test-services $(VENV)/.test $(TEST_VENVS)
+test: test-services kube-build $(VENV)/.test $(TEST_VENVS)
 	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The tests that need no service, on SQLite (the embedded database): under a minute.
@@ -30,6 +30,18 @@ test-fast: $(VENV)/.test
 ## Install and start PostgreSQL, Redis and dockerd when they do not answer (root), or say what is missing.
 test-services:
 	@scripts/test-services.sh
+
+## Build the Kubernetes control plane used by the tests (kube-apiserver, kube-scheduler, kwok,
+## helm, etcd) from their Go modules into ~/.cache/hiclaw-k8s; minutes the first time, then nothing.
+kube-build:
+	@scripts/kube.sh build
+
+## Start that control plane on 127.0.0.1:6443 (state in var/kube); prints the kubeconfig to use.
+kube-up:
+	@scripts/kube.sh up
+
+kube-down:
+	@scripts/kube.sh down
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

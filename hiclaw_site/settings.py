@@ -229,6 +229,19 @@ HICLAW_RESOURCE_PREFIX = env_str("HICLAW_RESOURCE_PREFIX", "hiclaw-")
 # different prefixes sharing one Docker engine never see each other's containers.
 HICLAW_CONTROLLER_ID = HICLAW_RESOURCE_PREFIX.strip("-_.") or "hiclaw"
 HICLAW_DOCKER_NETWORK = env_str("HICLAW_DOCKER_NETWORK", "hiclaw-net")
+# Kubernetes backend: pods, Secrets and Services go to this namespace (empty: the namespace the
+# controller's own pod runs in, else "default"); the API is reached in-cluster, or through the
+# kubeconfig named here (empty: $KUBECONFIG, then ~/.kube/config).
+HICLAW_NAMESPACE = env_str("HICLAW_NAMESPACE")
+HICLAW_KUBECONFIG = env_str("HICLAW_KUBECONFIG")
+# A pod template every agent pod starts from (node selectors, tolerations, service account,
+# security context): a YAML file path, or "configmap:<name>" (key pod-template.yaml) in the namespace.
+HICLAW_POD_TEMPLATE = env_str("HICLAW_POD_TEMPLATE")
+# Agent pods' requests and limits when a Worker's spec.resources says nothing.
+HICLAW_POD_CPU = env_str("HICLAW_POD_CPU", "500m")
+HICLAW_POD_MEMORY = env_str("HICLAW_POD_MEMORY", "512Mi")
+# The CRD front door: mirror hiclaw.io objects of the namespace into the database (off by default).
+HICLAW_WATCH_CRDS = env_bool("HICLAW_WATCH_CRDS", False)
 HICLAW_CONTROLLER_URL = env_str("HICLAW_CONTROLLER_URL")
 HICLAW_WORKER_IMAGE = env_str("HICLAW_WORKER_IMAGE", "hiclaw/worker-agent:latest")
 HICLAW_COPAW_WORKER_IMAGE = env_str("HICLAW_COPAW_WORKER_IMAGE", "hiclaw/copaw-worker:latest")

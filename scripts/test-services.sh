@@ -33,6 +33,9 @@ declare -A PROVIDES=(
     [busybox-static]=/bin/busybox
     [chromium]=/usr/bin/chromium
     [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
+    # scripts/kube.sh: keys for the API server, and the calls that wait for it.
+    [openssl]=/usr/bin/openssl
+    [curl]=/usr/bin/curl
 )
 
 missing_packages() {

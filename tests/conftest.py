@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.services.moto",
     "tests.services.docker",
     "tests.services.world",
+    "tests.services.kube",
 ]
 
 # Tasks queued by tests stay in this process; nothing is left behind in the
@@ -25,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
 # Fixtures that start or reach something outside this process: Synapse, the S3
-# server, the Docker Engine, Redis, a served controller (a browser or a `hiclaw`
+# server, the Docker Engine, Redis, the Kubernetes API server, a served controller (a browser or a `hiclaw`
 # subprocess talks to it). A test using any of them, directly or through another
 # fixture, is marked slow and left out of `make test-fast`.
 SERVICE_FIXTURES = frozenset(
-    {"synapse", "moto_server", "docker_service", "redis", "asgi_server", "live_server", "dashboard"}
+    {"synapse", "moto_server", "docker_service", "redis", "asgi_server", "live_server", "dashboard", "kube"}
 )
 
 

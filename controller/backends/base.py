@@ -11,6 +11,8 @@ import abc
 import builtins
 import enum
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -75,16 +77,28 @@ class InstanceSpec:
     image: str = ""
     command: tuple[str, ...] = ()  # process backend only; containers run their image's command
     env: dict[str, str] = field(default_factory=dict)
+    # Credentials (the agent's API token, a Matrix access token): kept apart so a backend that
+    # can hold them better than in plain env does (Kubernetes: a Secret the pod reads).
+    secret_env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     cpu: str | None = None  # Kubernetes quantity: "500m", "2"
     memory: str | None = None  # Kubernetes quantity: "512Mi", "2Gi"
     workdir: str | None = None  # process backend only
+    # Ports the agent serves (a Worker's spec.expose); Kubernetes makes a Service for them.
+    ports: tuple[int, ...] = ()
+
+    def all_env(self) -> dict[str, str]:
+        """What the agent finds in its environment: ``env`` and ``secret_env`` together."""
+        return {**self.env, **self.secret_env}
 
     def __post_init__(self) -> None:
         check_instance_name(self.name)
         if self.kind not in INSTANCE_KINDS:
             raise InvalidSpec(f"kind must be one of {', '.join(INSTANCE_KINDS)}, got {self.kind!r}")
         object.__setattr__(self, "command", tuple(self.command))
+        object.__setattr__(self, "ports", tuple(self.ports))
+        if any(not isinstance(port, int) or not 1 <= port <= 65535 for port in self.ports):
+            raise InvalidSpec(f"ports must be numbers from 1 to 65535, got {list(self.ports)!r}")
         # Parse now so a bad quantity fails when the spec is built, not half-way through a create.
         cpu_nanos(self.cpu)
         memory_bytes(self.memory)
@@ -191,6 +205,15 @@ class WorkerBackend(abc.ABC):
     @abc.abstractmethod
     def exec(self, name: str, cmd: builtins.list[str]) -> tuple[int, str]:
         """Run ``cmd`` inside the instance; returns its exit code and combined output."""
+
+    def watch(self, on_change: Callable[[InstanceInfo], None], stop: threading.Event) -> None:
+        """Call ``on_change`` for every change to one of this controller's instances until ``stop``
+        is set; raise ``BackendUnavailable`` when the stream breaks (the caller starts it again).
+
+        A backend without an event stream returns at once: the periodic resync then notices
+        changes on its own.
+        """
+        return None
 
 
 def check_instance_name(name: str) -> str:

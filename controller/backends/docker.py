@@ -179,7 +179,7 @@ class DockerBackend(WorkerBackend):
         options = {
             "name": spec.name,
             "labels": self.labels_for(spec),
-            "environment": dict(spec.env),
+            "environment": spec.all_env(),
             "network": self.network,
             "restart_policy": {"Name": "unless-stopped"},
             # An init as PID 1 forwards stop signals and reaps the agent's children.

@@ -201,7 +201,10 @@ class ProcessBackend(WorkerBackend):
         if (directory / "instance.json").exists():
             raise InstanceConflict(f"the name {spec.name} is taken by an instance of another controller")
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        record = {"spec": {**asdict(spec), "command": list(spec.command)}, "labels": self.labels_for(spec)}
+        record = {
+            "spec": {**asdict(spec), "env": spec.all_env(), "command": list(spec.command)},
+            "labels": self.labels_for(spec),
+        }
         _write_json(directory / "instance.json", record)
         logger.info("process: created %s (%s/%s)", spec.name, spec.kind, spec.resource)
         return record

@@ -296,8 +296,6 @@ class AgentReconciler(Generic[_A]):
         limits = _limits(agent)
         env = {
             "HICLAW_CONTROLLER_URL": settings.HICLAW_CONTROLLER_URL,
-            "HICLAW_AGENT_TOKEN": token,
-            "HICLAW_AUTH_TOKEN": token,  # the name the original hiclaw CLI reads
             "HICLAW_AGENT_KIND": self.kind,
             "HICLAW_INSTANCE_NAME": name,  # two instances of one agent run during a rollout
             "HICLAW_AGENT_IDENTITY": str(identity),  # a team leader's agent answers for its team
@@ -319,11 +317,14 @@ class AgentReconciler(Generic[_A]):
             image=self._image(agent),
             command=(sys.executable, str(REFERENCE_WORKER)),
             env=env,
-            # A Worker's spec.labels; a Manager's spec has none.
-            labels=getattr(agent.typed_spec, "labels", None) or {},
+            # HICLAW_AUTH_TOKEN is the name the original hiclaw CLI reads.
+            secret_env={"HICLAW_AGENT_TOKEN": token, "HICLAW_AUTH_TOKEN": token},
+            # metadata.labels under a Worker's spec.labels (a Manager's spec has none).
+            labels={**(agent.labels or {}), **(getattr(agent.typed_spec, "labels", None) or {})},
             cpu=limits.get("cpu"),
             memory=limits.get("memory"),
             workdir=str(settings.DATA_DIR / "workspaces" / f"{self.kind}-{agent.name}"),
+            ports=tuple(port.port for port in getattr(agent.typed_spec, "expose", None) or []),
         )
 
 

@@ -220,7 +220,9 @@ class DebugWorkerReconciler:
                 "HICLAW_CONTROLLER_URL is not set: the debug instance would not reach the API",
             )
         _, token = AgentToken.mint(Identity.DEBUG_WORKER, debugworker.name, replace=True)
-        env = {**self.environment(debugworker), "HICLAW_AGENT_TOKEN": token, "HICLAW_AUTH_TOKEN": token}
+        env = self.environment(debugworker)
+        secrets = {"HICLAW_AGENT_TOKEN": token, "HICLAW_AUTH_TOKEN": token}
+        secrets["HICLAW_MATRIX_ACCESS_TOKEN"] = env.pop("HICLAW_MATRIX_ACCESS_TOKEN")
         return InstanceSpec(
             name=name,
             kind=INSTANCE_KIND,
@@ -229,6 +231,7 @@ class DebugWorkerReconciler:
             image=settings.HICLAW_DEBUG_WORKER_IMAGE,
             command=(sys.executable, str(DEBUG_AGENT)),
             env=env,
+            secret_env=secrets,
             workdir=str(settings.DATA_DIR / "workspaces" / f"debug-{debugworker.name}"),
         )
 

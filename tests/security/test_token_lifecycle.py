@@ -125,7 +125,7 @@ def test_the_worker_reconciler_mints_a_token_for_the_current_role(leader_token, 
     spec = WorkerReconciler(default_connections()).instance_spec(
         Worker.objects.get(name="a-lead"), "hiclaw-worker-a-lead"
     )
-    clear = spec.env["HICLAW_AGENT_TOKEN"]
+    clear = spec.secret_env["HICLAW_AGENT_TOKEN"]
     assert bearer(clear).post("/api/v1/workers/a-lead/sleep").status_code == 200  # itself, as a worker
     assert bearer(clear).post("/api/v1/workers/a-dev/sleep").status_code == 404  # no longer its leader
     assert bearer(leader_token).get("/api/v1/workers").status_code == 401

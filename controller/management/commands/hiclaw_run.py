@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import threading
 
 import uvicorn
 from django.conf import settings
@@ -21,6 +22,7 @@ from controller.backends.base import InstanceState
 from controller.backends.process import ProcessBackend
 from controller.connections import default_connections
 from controller.embedded import EmbeddedCelery
+from controller.services import watchers
 
 
 class Command(BaseCommand):
@@ -40,8 +42,11 @@ class Command(BaseCommand):
             settings.HICLAW_CONTROLLER_URL = f"http://{reachable}:{port}"
 
         celery = EmbeddedCelery(settings.DATA_DIR / "celerybeat-schedule") if settings.EMBEDDED else None
+        stop_watching = threading.Event()
         if celery:
             celery.start()
+            # Production runs these in `manage.py hiclaw_watch`, once for all web replicas.
+            watchers.start(stop_watching)
         mode = "embedded (in-process Celery)" if celery else "production (Celery on Redis)"
         self.stdout.write(f"HiClaw controller on http://{host}:{port}/ — {mode}, data in {settings.DATA_DIR}")
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again; as an
@@ -52,6 +57,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            stop_watching.set()
             if celery:
                 celery.stop()
             self._say_what_keeps_running()

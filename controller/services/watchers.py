@@ -1,0 +1,76 @@
+"""Long-running watches that turn outside changes into reconciles.
+
+Each watcher is a function that blocks until ``stop`` is set, calling back as
+changes arrive; when it raises (a broken stream, the API server restarting) it
+is started again after a backoff, so a watcher never dies for good while the
+process runs. The periodic resync stays the safety net for anything a broken
+stream missed.
+
+- ``instances``: the backend's own event stream for this controller's
+  instances (a pod that died, was deleted or became ready) queues a reconcile
+  of the resource it belongs to.
+
+They run in one process per deployment: ``manage.py hiclaw_watch`` in
+production (the chart's single-replica watch Deployment), in process under
+``manage.py hiclaw_run`` in embedded mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from controller import reconcile_queue
+from controller.backends import InstanceInfo
+from controller.connections import default_connections
+
+logger = logging.getLogger(__name__)
+
+Watcher = Callable[[threading.Event], None]
+
+# The backend's instance label for each resource kind that runs one.
+RESOURCE_KINDS = {"worker": "Worker", "manager": "Manager", "debugworker": "DebugWorker"}
+RESTART_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
+
+
+def instance_changed(info: InstanceInfo) -> None:
+    """Queue a reconcile of the resource an instance belongs to."""
+    kind = RESOURCE_KINDS.get(info.kind)
+    if kind and info.resource:
+        reconcile_queue.enqueue(kind, info.resource)
+
+
+def watchers() -> dict[str, Watcher]:
+    """The watchers this process should run, by name, as the settings ask."""
+    backend = default_connections().backend
+    return {"instances": lambda stop: backend.watch(instance_changed, stop)}
+
+
+def run_until_stopped(name: str, watcher: Watcher, stop: threading.Event) -> None:
+    """Run ``watcher`` again and again until ``stop`` is set, backing off after each failure."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            watcher(stop)
+            failures = 0
+            if not stop.is_set():
+                # Returned without being stopped: a backend with no event stream.
+                return
+        except Exception:
+            failures += 1
+            delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS)) - 1]
+            logger.exception("watcher %s failed (%d in a row); starting it again in %s s", name, failures, delay)
+            stop.wait(delay)
+
+
+def start(stop: threading.Event) -> list[threading.Thread]:
+    """Start every watcher in a daemon thread of its own."""
+    threads = []
+    for name, watcher in watchers().items():
+        thread = threading.Thread(
+            target=run_until_stopped, args=(name, watcher, stop), name=f"watch-{name}", daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
