@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from controller import metrics
 from controller.manifests.bounds import TOO_DEEP
 from controller.models import Identity
 from controller.models.token import token_digest
@@ -118,6 +119,7 @@ class HeartbeatIngest:
         except ValueError:
             return 400, _error("body: must be JSON", "body")
         await self.redis().rpush(buffer_key(), encode(report))
+        metrics.heartbeat_received(report.kind)
         return 202, {"worker": name, "accepted": True}
 
 

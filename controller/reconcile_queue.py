@@ -9,21 +9,27 @@ to the broker by name otherwise.
 
 from __future__ import annotations
 
+import time
+
 from celery import current_app
 from django.db import transaction
 
 RECONCILE_TASK = "controller.tasks.reconcile_resource"
 ROLLOUT_TASK = "controller.tasks.advance_rollout"
+# A message header with the Unix time the task is due (queued, plus any countdown): the
+# task observes how late it started (hiclaw_reconcile_queue_lag_seconds). A header, not an
+# argument, so a worker still running older code takes the message as it always did.
+DUE_HEADER = "hiclaw_due_at"
+
+
+def _send(signature, countdown: float | None) -> None:
+    signature.apply_async(countdown=countdown, headers={DUE_HEADER: time.time() + (countdown or 0)})
 
 
 def enqueue(kind: str, name: str, *, from_resync: bool = False, countdown: float | None = None) -> None:
     """Queue a reconcile of ``kind``/``name`` now."""
     kwargs = {"from_resync": True} if from_resync else {}
-    signature = current_app.signature(RECONCILE_TASK, args=(kind, name), kwargs=kwargs)
-    if countdown is None:
-        signature.apply_async()
-    else:
-        signature.apply_async(countdown=countdown)
+    _send(current_app.signature(RECONCILE_TASK, args=(kind, name), kwargs=kwargs), countdown)
 
 
 def send_after_commit(task: str, *args: object) -> None:
@@ -41,7 +47,4 @@ def request_reconcile(resource) -> None:
 def enqueue_rollout(upgrade_id: int, *, countdown: float | None = None) -> None:
     """Queue a step of rollout ``upgrade_id`` (after the current transaction commits, if any)."""
     signature = current_app.signature(ROLLOUT_TASK, args=(upgrade_id,))
-    if countdown is None:
-        transaction.on_commit(lambda: signature.apply_async())
-    else:
-        transaction.on_commit(lambda: signature.apply_async(countdown=countdown))
+    transaction.on_commit(lambda: _send(signature, countdown))

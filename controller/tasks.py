@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from celery import current_app, shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_shutdown, worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from controller import reconcilers
+from controller import metrics, reconcilers
 from controller.connections import default_connections
-from controller.reconcile_queue import enqueue, enqueue_rollout
+from controller.models import KINDS
+from controller.reconcile_queue import DUE_HEADER, enqueue, enqueue_rollout
 from controller.reconcilers import pushes, rollout
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
@@ -27,11 +29,28 @@ from controller.services.heartbeats import FLUSH_BATCH, flush_buffer, prune_hist
 logger = logging.getLogger(__name__)
 
 
-@shared_task
-def reconcile_resource(kind: str, name: str, from_resync: bool = False) -> None:
-    result = reconcilers.reconcile(kind, name, from_resync=from_resync)
+# The kind label of a rollout step's queue lag (reconciles use their resource's kind).
+ROLLOUT_KIND = "Rollout"
+
+
+@shared_task(bind=True)
+def reconcile_resource(self, kind: str, name: str, from_resync: bool = False) -> None:
+    label = kind if kind in KINDS else "unknown"  # a label value from a fixed set, whatever the message says
+    metrics.observe_queue_lag(label, _due_at(self.request))
+    with metrics.reconcile_observed(label) as observed:
+        result = reconcilers.reconcile(kind, name, from_resync=from_resync)
+        if result.failed:
+            observed.result = metrics.ERROR
+        elif result.requeue_after is not None:
+            observed.result = metrics.REQUEUE
     if result.requeue_after is not None:
         enqueue(kind, name, countdown=result.requeue_after)
+
+
+def _due_at(request) -> object:
+    """When the running task was due (``reconcile_queue.DUE_HEADER``); None when its message
+    has no such header. Custom headers are in ``request.headers`` both on a worker and eagerly."""
+    return (getattr(request, "headers", None) or {}).get(DUE_HEADER)
 
 
 @shared_task
@@ -79,10 +98,11 @@ def resync_all() -> None:
     )
 
 
-@shared_task
-def advance_rollout(upgrade_id: int) -> None:
+@shared_task(bind=True)
+def advance_rollout(self, upgrade_id: int) -> None:
     """One look at a rollout (controller/reconcilers/rollout.py); queued again while it waits.
     The lock keeps two Celery workers from stepping the same rollout at once."""
+    metrics.observe_queue_lag(ROLLOUT_KIND, _due_at(self.request))
     with resource_lock(f"Upgrade/{upgrade_id}") as held:
         if not held:
             return  # the holder queues the next look
@@ -106,6 +126,12 @@ def run_push(upgrade_id: int) -> None:
 def publish_skills() -> None:
     """Publish the built-in skills catalogue under its version (writes nothing when it is there)."""
     logger.info("skills catalogue %s published", pushes.publish(default_connections()))
+
+
+@worker_process_shutdown.connect
+def _at_pool_process_exit(pid: int | None = None, **_) -> None:
+    # A prefork pool child that exits takes its passes in progress with it (docs/metrics.md).
+    metrics.process_exited(pid or os.getpid())
 
 
 @worker_ready.connect

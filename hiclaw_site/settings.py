@@ -161,7 +161,10 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("HICLAW_HSTS_SECONDS", 31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env_bool("HICLAW_BEHIND_PROXY", False):
+# Behind a reverse proxy: trust its X-Forwarded-Proto, and treat no request as local
+# (the proxy connects from loopback on behalf of anyone; see HICLAW_METRICS_TOKEN).
+HICLAW_BEHIND_PROXY = env_bool("HICLAW_BEHIND_PROXY", False)
+if HICLAW_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -278,6 +281,9 @@ HICLAW_MIN_RUNTIME_VERSION = env_str("HICLAW_MIN_RUNTIME_VERSION")
 HICLAW_ROLLOUT_SAVE_TIMEOUT_SECONDS = env_int("HICLAW_ROLLOUT_SAVE_TIMEOUT_SECONDS", 60)
 HICLAW_ROLLOUT_READY_TIMEOUT_SECONDS = env_int("HICLAW_ROLLOUT_READY_TIMEOUT_SECONDS", 120)
 HICLAW_ROLLOUT_POLL_SECONDS = env_int("HICLAW_ROLLOUT_POLL_SECONDS", 2)
+# GET /metrics (docs/metrics.md) needs "Authorization: Bearer <this>"; when empty, only a
+# request from loopback, through no proxy, may read it, and any other gets 404.
+HICLAW_METRICS_TOKEN = env_secret("HICLAW_METRICS_TOKEN")
 # How often the workspace browser lists the workspaces a DebugWorker page is open on.
 HICLAW_DEBUG_WATCH_MS = env_int("HICLAW_DEBUG_WATCH_MS", 250)
 HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"

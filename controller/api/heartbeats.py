@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controller import metrics
 from controller.api.authentication import AgentTokenAuthentication
 from controller.api.base import NulFreeJSONParser
 from controller.api.schema import HeartbeatAnswerSerializer, errors
@@ -59,4 +60,5 @@ class HeartbeatView(APIView):
         if not reporter_exists(kind, principal.name):
             raise PermissionDenied(f"no {kind} named {principal.name!r} for this token")
         apply_reports([parse_report(principal.name, request.data, kind=kind)])
+        metrics.heartbeat_received(kind)
         return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)

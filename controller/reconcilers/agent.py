@@ -31,7 +31,7 @@ from controller.connections import Connections
 from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
 from controller.reconcilers import base
 from controller.reconcilers.agent_files import AgentWiring, config_file_name
-from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
+from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled, retry_failed
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
@@ -211,7 +211,7 @@ class AgentReconciler(Generic[_A]):
             agent.failures += 1
             agent.message = f"deletion waits: {error}"
             self.save(agent)
-            return Result(requeue_after=backoff(agent.failures))
+            return retry_failed(agent.failures)
         identity, _ = self.identity(agent)
         AgentToken.objects.revoke_agent(identity, agent.name)
         agent.delete()

@@ -24,9 +24,11 @@ BACKOFF_CAP_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class Result:
-    """What a reconcile pass asks for next: nothing, or another pass later."""
+    """What a reconcile pass asks for next: nothing, or another pass later; ``failed`` when
+    the pass failed (its error is recorded on the resource), so metrics count it as an error."""
 
     requeue_after: float | None = None
+    failed: bool = False
 
 
 class TemporaryError(Exception):
@@ -64,4 +66,9 @@ def mark_failed(resource: Resource, condition: str, reason: str, message: str, p
     resource.message = f"{condition}: {message}"
     resource.reconciled_at = timezone.now()
     resource.phase = phase
-    return Result(requeue_after=backoff(resource.failures))
+    return retry_failed(resource.failures)
+
+
+def retry_failed(failures: int) -> Result:
+    """A failed pass: another one after the backoff of ``failures``."""
+    return Result(requeue_after=backoff(failures), failed=True)

@@ -40,7 +40,7 @@ from controller.connections import Connections
 from controller.manifests.schema import duration_seconds
 from controller.models import AgentToken, DebugWorker, DebugWorkerPhase, Identity
 from controller.reconcilers import base
-from controller.reconcilers.base import PermanentError, Result, TemporaryError, backoff, mark_failed, mark_settled
+from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled, retry_failed
 from controller.reconcilers.debug_room import audience_entries, ensure_debug_room, resolve_audience, tear_down
 from controller.reconcilers.rooms import matrix_errors
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
@@ -246,7 +246,7 @@ class DebugWorkerReconciler:
             debugworker.failures += 1
             debugworker.message = f"deletion waits: {error}"
             self.save(debugworker)
-            return Result(requeue_after=backoff(debugworker.failures))
+            return retry_failed(debugworker.failures)
         debugworker.delete()
         logger.info("debugworker/%s: deleted", debugworker.name)
         if debugworker.team_name:
@@ -262,7 +262,7 @@ class DebugWorkerReconciler:
         logger.warning("debugworker/%s: %s", debugworker.name, debugworker.message)
         until = self.until_expiry(debugworker)
         if until is not None and result.requeue_after is not None and until < result.requeue_after:
-            return Result(requeue_after=until)
+            return Result(requeue_after=until, failed=True)
         return result
 
     @staticmethod

@@ -20,7 +20,7 @@ from controller.manifests import ManifestInvalid, parse_objects
 from controller.models import API_VERSION, TEAM_ANNOTATION, AgentPhase, DebugWorker, MemberRole, Team, TeamPhase
 from controller.reconcilers import base
 from controller.reconcilers.agent import ensure_account
-from controller.reconcilers.base import Result, TemporaryError, backoff, mark_failed, mark_settled
+from controller.reconcilers.base import Result, TemporaryError, mark_failed, mark_settled, retry_failed
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, matrix_errors
 from controller.reconcilers.team_context import team_admin_id, team_admin_name
@@ -157,7 +157,7 @@ class TeamReconciler:
                 team.failures += 1
                 team.message = f"deletion waits: {error}"
                 self.save(team)
-                return Result(requeue_after=backoff(team.failures))
+                return retry_failed(team.failures)
         # JSON "contains" lookups do not exist on SQLite (embedded mode): match the owner here.
         for debugworker in DebugWorker.objects.filter(team_name=team.name, deletion_requested_at__isnull=True):
             if debugworker.labels.get(OWNER_LABEL) == team.name:
