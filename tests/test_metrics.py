@@ -18,13 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from controller.connections import default_connections
+from controller.ingest import HeartbeatIngest
 from controller.models import AgentToken, TargetState, Upgrade, UpgradeState, UpgradeTarget, Worker
 from controller.reconcile_queue import DUE_HEADER
 from controller.reconcilers import BUSY_RETRY_SECONDS
 from controller.reconcilers.locks import resource_lock
 from controller.services.apply import apply_text
 from controller.tasks import reconcile_resource
-from tests.helpers import free_port
+from tests.helpers import empty_redis, free_port
+from tests.test_heartbeat_ingest import call
 
 TOKEN = "metrics-test-token-4f1c9a"
 MANIFEST = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: %s}\nspec: {model: qwen}\n"
@@ -173,6 +175,23 @@ def test_a_heartbeat_posted_through_the_api_is_counted_and_a_refused_one_is_not(
     after = scrape(client)
     assert grew(before, after, "hiclaw_heartbeats_received_total", kind="worker") == 1
     assert grew(before, after, "hiclaw_heartbeats_received_total", kind="manager") == 0
+
+
+@pytest.fixture
+def redis():
+    with empty_redis("redis://127.0.0.1:6379/13") as client:
+        yield client
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_taken_by_the_redis_fast_path_is_counted_there(client, redis):
+    apply_text(MANIFEST % "fast")
+    _, clear = AgentToken.mint("worker", "fast")
+    ingest = HeartbeatIngest(None, "redis://127.0.0.1:6379/13", cache_seconds=0)
+    before = scrape(client)
+    assert call(ingest, "/api/v1/heartbeats", b'{"state": "busy", "activeTasks": 1}', clear)[0] == 202
+    assert call(ingest, "/api/v1/heartbeats", b'{"state": "asleep"}', clear)[0] == 400
+    assert grew(before, scrape(client), "hiclaw_heartbeats_received_total", kind="worker") == 1
 
 
 @pytest.mark.django_db
