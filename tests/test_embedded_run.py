@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.helpers import free_port, wait_until
+from tests.test_metrics import parse, value
 
 MANIFESTS = (
     "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: embedded-bot}\nspec: {model: qwen}\n---\n"
@@ -107,6 +108,12 @@ def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path)
             90,
         )
         wait_for_row(database, "SELECT phase FROM controller_team", lambda row: row[0] == "Active", 30)
+        # No metrics token set: a request from loopback reads /metrics (what `make run` users curl).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            samples = parse(answer.read().decode())
+        assert value(samples, "hiclaw_workers", phase="Running") == 3
+        assert value(samples, "hiclaw_reconcile_total", kind="Worker", result="ok") >= 3
+        assert value(samples, "hiclaw_heartbeats_received_total", kind="worker") >= 3
         # The Celery worker's start published the built-in skills catalogue.
         versions = tmp_path / "data" / "storage" / "system" / "versions.json"
         wait_until(versions.exists, 30, "system/versions.json")

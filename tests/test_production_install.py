@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -28,11 +29,13 @@ from django.conf import settings
 from tests.conftest import ROOT
 from tests.helpers import free_port, wait_until
 from tests.test_embedded_run import stop_worker_processes
+from tests.test_metrics import parse, value
 
 pytestmark = pytest.mark.slow
 
 PROD_PYTHON = ROOT / ".venvs" / "prod" / "bin" / "python"
 REDIS_URL = "redis://127.0.0.1:6379/12"
+METRICS_TOKEN = "production-metrics-token-7d2e"
 WORKER_MANIFEST = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: prod-bot}\nspec: {model: qwen}\n"
 
 
@@ -130,6 +133,9 @@ def test_requirements_txt_alone_runs_web_worker_and_beat_on_postgres_and_redis(t
         HICLAW_CONTROLLER_URL=base,
         HICLAW_AGENT_HEARTBEAT_SECONDS="1",
         PYTHONDONTWRITEBYTECODE="1",
+        # Web and Celery worker write their metrics to one directory; /metrics adds them up.
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        HICLAW_METRICS_TOKEN=METRICS_TOKEN,
     )
     processes = Processes(env, tmp_path)
     try:
@@ -156,10 +162,25 @@ def test_requirements_txt_alone_runs_web_worker_and_beat_on_postgres_and_redis(t
         with psycopg.connect(database_url) as db:
             (last,) = db.execute("SELECT last_heartbeat FROM controller_worker WHERE name = 'prod-bot'").fetchone()
         assert last is not None
+        # The reconcile was counted by the Celery worker process, the heartbeats by the web's fast path.
+        samples = parse(_scrape(f"{base}/metrics", METRICS_TOKEN))
+        assert value(samples, "hiclaw_reconcile_total", kind="Worker", result="ok") >= 1
+        assert value(samples, "hiclaw_reconcile_queue_lag_seconds_count", kind="Worker") >= 1
+        assert value(samples, "hiclaw_heartbeats_received_total", kind="worker") >= 1
+        assert value(samples, "hiclaw_workers", phase="Running") == 1
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _scrape(f"{base}/metrics", "not-the-token")
+        assert refused.value.code == 401
     finally:
         processes.stop_all()
         stop_worker_processes(tmp_path / "data" / "instances")
     assert "production (Celery on Redis)" in processes.log("web")
+
+
+def _scrape(url: str, token: str) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.read().decode()
 
 
 def _answers(url: str) -> bool:
