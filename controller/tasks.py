@@ -11,7 +11,7 @@ import logging
 import os
 
 from celery import current_app, shared_task
-from celery.signals import worker_process_shutdown, worker_ready
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 from django.conf import settings
 from django.utils import timezone
 
@@ -132,6 +132,12 @@ def publish_skills() -> None:
 def _at_pool_process_exit(pid: int | None = None, **_) -> None:
     # A prefork pool child that exits takes its passes in progress with it (docs/metrics.md).
     metrics.process_exited(pid or os.getpid())
+
+
+@worker_shutdown.connect
+def _at_worker_exit(**_) -> None:
+    # The same for the worker's main process, which runs the passes itself with a thread pool.
+    metrics.process_exited(os.getpid())
 
 
 @worker_ready.connect
