@@ -113,6 +113,7 @@ def test_make_run_serves_the_app_and_brings_workers_and_a_team_to_life(tmp_path)
             samples = parse(answer.read().decode())
         assert value(samples, "hiclaw_workers", phase="Running") == 3
         assert value(samples, "hiclaw_reconcile_total", kind="Worker", result="ok") >= 3
+        assert value(samples, "hiclaw_reconcile_queue_lag_seconds_count", kind="Worker") >= 3  # via the file broker
         assert value(samples, "hiclaw_heartbeats_received_total", kind="worker") >= 3
         # The Celery worker's start published the built-in skills catalogue.
         versions = tmp_path / "data" / "storage" / "system" / "versions.json"
