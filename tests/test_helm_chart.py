@@ -160,6 +160,23 @@ def test_every_process_runs_locked_down_with_a_token_only_where_used(kube, kube_
         assert {m.mount_path for m in container.volume_mounts} == {"/var/lib/hiclaw", "/tmp"}  # noqa: S108
 
 
+def test_every_pod_meets_the_restricted_pod_security_standard(kube, kube_namespace):
+    core = client.CoreV1Api(kube.api_client())
+    enforce = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    core.patch_namespace(kube_namespace, enforce)
+    install(kube, kube_namespace)
+    plain = client.V1PodSpec(containers=[client.V1Container(name="plain", image="busybox")])
+    refused = _status(
+        lambda: core.create_namespaced_pod(
+            kube_namespace, client.V1Pod(metadata=client.V1ObjectMeta(name="plain"), spec=plain)
+        )
+    )
+    assert refused == 403  # the namespace does enforce the standard
+    for component, spec in pod_specs(kube, kube_namespace).items():
+        pod = client.V1Pod(metadata=client.V1ObjectMeta(name=f"as-{component}"), spec=spec)
+        assert _status(lambda pod=pod: core.create_namespaced_pod(kube_namespace, pod)) == 200, component
+
+
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
 def test_secrets_reach_pods_only_through_the_secret(kube, kube_namespace, values):
     install(kube, kube_namespace, *values)
