@@ -218,8 +218,11 @@ def test_values_reach_the_processes(kube, kube_namespace):
         *("--set-string", "database.url=postgres://app:pw-in-url@db.example:5432/hiclaw"),
         *("--set", "backend.watchCrds=true", "--set", "env.HICLAW_RESYNC_SECONDS=120"),
         *("--set", "ingress.enabled=true", "--set", "ingress.hosts[0].host=hiclaw.example.org"),
+        *("--set", "web.podAnnotations.prometheus\\.io/scrape=true"),
     )
-    assert deployment(kube, kube_namespace, "web").spec.replicas == 3
+    web = deployment(kube, kube_namespace, "web")
+    assert web.spec.replicas == 3
+    assert web.spec.template.metadata.annotations["prometheus.io/scrape"] == "true"
     worker = deployment(kube, kube_namespace, "worker")
     assert worker.spec.replicas == 5
     command = worker.spec.template.spec.containers[0].command

@@ -159,8 +159,8 @@ affinity:
 {{- define "hiclaw.podAnnotations" -}}
 checksum/config: {{ include (print .root.Template.BasePath "/configmap.yaml") .root | sha256sum }}
 checksum/secret: {{ include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum }}
-{{- with .extra }}
-{{ toYaml . }}
+{{- range $name, $value := .extra }}
+{{ $name }}: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
 
