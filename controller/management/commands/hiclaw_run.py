@@ -3,6 +3,10 @@
 Migrates the database, makes sure an admin login exists, starts Celery in
 process when no Redis is configured (embedded mode) and serves the ASGI app
 (HTTP + WebSocket) with uvicorn on ``HOST``:``PORT``.
+
+With ``--no-migrate`` (the Helm chart's web pods) it only checks that the
+database is migrated: in production a Job migrates once before a new version
+serves, and several web replicas racing to migrate would step on each other.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import uvicorn
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from controller.backends.base import InstanceState
 from controller.backends.process import ProcessBackend
@@ -31,9 +37,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="Do not migrate; refuse to start if migrations are pending (production runs them in a Job).",
+        )
 
-    def handle(self, *args, host: str, port: int, **options) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
+    def handle(self, *args, host: str, port: int, no_migrate: bool, **options) -> None:
+        if no_migrate:
+            self._require_migrated()
+        else:
+            call_command("migrate", interactive=False, verbosity=0)
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
         self._ensure_admin()
         if not settings.HICLAW_CONTROLLER_URL:
@@ -61,6 +75,17 @@ class Command(BaseCommand):
             if celery:
                 celery.stop()
             self._say_what_keeps_running()
+
+    def _require_migrated(self) -> None:
+        """Stop with one clear line when the schema is behind the code, rather than fail per request."""
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            first = pending[0][0]
+            raise CommandError(
+                f"{len(pending)} migration(s) not applied (first: {first.app_label}.{first.name}): "
+                "run `manage.py migrate` first (the Helm chart's migration Job does)"
+            )
 
     def _say_what_keeps_running(self) -> None:
         """Local worker processes outlive the server, as containers would: say so on the way out."""
