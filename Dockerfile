@@ -17,7 +17,7 @@ RUN missing=$(for p in ${PACKAGES}; do \
         dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || echo "$p"; done); \
     if [ -n "$missing" ]; then \
         apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \
-        && rm -rf /var/lib/apt/lists/*; \
+        && apt-get clean && rm -rf /var/lib/apt/lists/*; \
     fi
 
 # --- builder: the virtualenv, made where pip and venv may leave their tools ----------------

@@ -170,6 +170,9 @@ def test_image_runs_migrate_web_celery_and_a_worker_on_postgres_and_redis(deploy
         return wait_until(condition, timeout, what, interval=0.5, check=deployment.check_alive, details=deployment.logs)
 
     wait(lambda: answers(f"{base}/readyz"), "the web container to answer /readyz")
+    # Static files come straight from the app's folders (no collectstatic into the data volume).
+    assert answers(f"{base}/static/hiclaw/site.css")
+    assert answers(f"{base}/static/admin/css/base.css")
     applied = api(base, token, "/api/v1/apply", body=WORKER_MANIFEST.encode(), content_type="application/yaml")
     assert applied["results"] == [{"kind": "Worker", "name": "image-bot", "action": "created"}]
     wait(lambda: api(base, token, "/api/v1/workers/image-bot")["status"].get("phase") == "Running", "Running")
