@@ -164,6 +164,11 @@ main() {
         say "the Docker Engine does not answer — start it with: sudo scripts/test-services.sh docker" >&2
         return 1
     }
+    # One build at a time on a machine (parallel test sessions each ask for the image):
+    # the next one waits, then finds the base current and Docker's cache warm.
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/build.lock"
+    flock 9
     local started=$SECONDS
     if base_is_current; then
         say "base image $BASE_IMAGE is current (recipe $KEY)"
