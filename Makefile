@@ -12,7 +12,7 @@ FAST_WORKERS ?= 2
 TEST_VENVS := .venvs/synapse/.installed .venvs/moto/.installed .venvs/prod/.installed
 
 
-.PHONY: run test test-fast test-services kube-build kube-up kube-down lint lock
+.PHONY: run test test-fast test-services kube-build kube-up kube-down image image-test lint lock
 
 ## Run the controller in embedded mode (SQLite, in-process Celery) on http://$HOST:$PORT
 run: $(VENV)/.runtime
@@ -42,6 +42,15 @@ kube-up:
 
 kube-down:
 	@scripts/kube.sh down
+
+## Build the container image hiclaw/controller:<version> and :latest without a registry: a Debian
+## bookworm base made by debootstrap (root, minutes once, then cached), then `docker build` (docs/image.md).
+image:
+	@scripts/build-image.sh
+
+## Build the image and run it against this machine's PostgreSQL and Redis: migrate, web, Celery, a Worker.
+image-test: test-services $(VENV)/.test
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -p no:randomly tests/test_image.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

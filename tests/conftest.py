@@ -27,10 +27,20 @@ EXAMPLES = ROOT / "docs" / "examples"
 
 # Fixtures that start or reach something outside this process: Synapse, the S3
 # server, the Docker Engine, Redis, the Kubernetes API server, a served controller (a browser or a `hiclaw`
-# subprocess talks to it). A test using any of them, directly or through another
-# fixture, is marked slow and left out of `make test-fast`.
+# subprocess talks to it), the controller's container image (built with Docker). A test using any of
+# them, directly or through another fixture, is marked slow and left out of `make test-fast`.
 SERVICE_FIXTURES = frozenset(
-    {"synapse", "moto_server", "docker_service", "redis", "asgi_server", "live_server", "dashboard", "kube"}
+    {
+        "synapse",
+        "moto_server",
+        "docker_service",
+        "redis",
+        "asgi_server",
+        "live_server",
+        "dashboard",
+        "kube",
+        "controller_image",
+    }
 )
 
 
