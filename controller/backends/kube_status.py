@@ -54,6 +54,14 @@ def _ready(status: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
+def _unscheduled(status: dict[str, Any]) -> str:
+    """Why the scheduler has not placed the pod yet (no node has the resources it asks, for example)."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"{condition.get('reason', 'Unschedulable')}: {condition.get('message', '')}".strip(": ")
+    return ""
+
+
 def _terminated_message(terminated: dict[str, Any]) -> str:
     reason, code = terminated.get("reason") or "", terminated.get("exitCode")
     if reason == "OOMKilled":
@@ -89,5 +97,5 @@ def status_of(pod: dict[str, Any]) -> InstanceStatus:
         return result(InstanceState.FAILED, f"{waiting['reason']}{detail}{last}", code)
     if terminated and (code != 0 or terminated.get("reason") == "OOMKilled") and not running:
         return result(InstanceState.FAILED, _terminated_message(terminated), code)
-    why = waiting.get("reason") or ("not ready" if running else phase.lower())
+    why = waiting.get("reason") or ("not ready" if running else _unscheduled(status) or phase.lower())
     return result(InstanceState.STOPPED, f"starting ({why})")
