@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 
 import pytest
+import yaml
 from kubernetes import client
 
 from controller.backends import (
@@ -26,7 +28,13 @@ from controller.backends.base import LABEL_CONTROLLER, LABEL_KIND, LABEL_NAME, L
 from controller.backends.kube_objects import POD_ANNOTATION, parse_template, pod_manifest
 from controller.backends.kube_status import status_of
 from controller.backends.kubernetes import KubernetesBackend
-from tests.helpers import free_port, to_yaml
+from controller.connections import default_connections
+from controller.models import Worker
+from controller.services import watchers
+from controller.services.apply import apply_text
+from tests.conftest import example
+from tests.helpers import free_port, to_yaml, wait_until
+from tests.services.world import Driver
 
 IMAGE = "busybox:1.36"
 TOKEN = "s3cr3t-agent-token"
@@ -344,6 +352,96 @@ def test_a_kubeconfig_that_cannot_be_loaded_is_a_permanent_error_naming_the_sett
     with pytest.raises(BackendError, match="HICLAW_KUBECONFIG") as error:
         backend.status("hiclaw-worker-anyone")
     assert not error.value.temporary
+
+
+# --- the watch, and a team end to end -----------------------------------------------------
+def test_the_watch_reports_every_instance_then_a_pod_deleted_out_of_band(make_backend, admin, kube_namespace):
+    backend = make_backend()
+    agent, asleep = spec(), spec()
+    backend.create(agent)
+    backend.create(asleep)
+    backend.stop(asleep.name)
+    seen: list = []
+    stop = threading.Event()
+    thread = threading.Thread(target=backend.watch, args=(seen.append, stop), daemon=True)
+    thread.start()
+    try:
+        # First every instance once (the watch is listening from then on) ...
+        wait_until(lambda: {i.name for i in seen} == {agent.name, asleep.name}, 30, "both instances reported")
+        assert {(i.name, i.state) for i in seen} == {
+            (agent.name, InstanceState.RUNNING),
+            (asleep.name, InstanceState.STOPPED),
+        }
+        seen.clear()
+        # ... then each change as it comes.
+        admin.delete_namespaced_pod(agent.name, kube_namespace, grace_period_seconds=0)
+        wait_until(lambda: (agent.name, InstanceState.MISSING) in {(i.name, i.state) for i in seen}, 30, "the deletion")
+        assert {(i.kind, i.resource) for i in seen} == {("worker", agent.resource)}
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()  # a set stop is noticed within the watch's timeout
+
+
+def write_kubeconfig(kube, namespace: str, token: str, path) -> str:
+    """The cluster's kubeconfig, with the chart ServiceAccount's token as its user."""
+    config = yaml.safe_load(kube.kubeconfig.read_text())
+    config["users"] = [{"name": "hiclaw-controller", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"].update(user="hiclaw-controller", namespace=namespace)
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_team_runs_as_pods_and_a_deleted_pod_comes_back(
+    kube, kube_namespace, admin, settings, tmp_path, eager_celery
+):
+    token = kube.chart_service_account_token(kube_namespace)
+    settings.HICLAW_BACKEND = "kubernetes"
+    settings.HICLAW_KUBECONFIG = write_kubeconfig(kube, kube_namespace, token, tmp_path / "kubeconfig")
+    settings.HICLAW_NAMESPACE = kube_namespace
+    settings.HICLAW_POD_TEMPLATE = ""
+    default_connections.cache_clear()
+    driver = Driver(default_connections())
+    apply_text(example("team-alpha.yaml"))
+    members = sorted(Worker.objects.filter(team__name="alpha-team").values_list("name", flat=True))
+    driver.converge(*[("Worker", name) for name in members], ("Team", "alpha-team"))
+
+    def team_pods() -> dict[str, client.V1Pod]:
+        found = admin.list_namespaced_pod(
+            kube_namespace, label_selector="hiclaw.io/team=alpha-team,hiclaw.io/kind=worker"
+        ).items
+        return {pod.metadata.labels[LABEL_NAME]: pod for pod in found}
+
+    pods = team_pods()
+    assert sorted(pods) == members == ["alpha-dev", "alpha-docs", "alpha-lead", "alpha-qa"]
+    assert {pod.status.phase for pod in pods.values()} == {"Running"}
+    assert pods["alpha-docs"].spec.containers[0].image == "hiclaw/worker-agent:1.5.0-rc1"
+    assert {w.name: w.phase for w in Worker.objects.filter(team__name="alpha-team")} == dict.fromkeys(
+        members, "Running"
+    )
+
+    # The watch turns an out-of-band deletion into a reconcile, which starts the pod again.
+    stop = threading.Event()
+    threads = watchers.start(stop)
+    try:
+        old_uid = pods["alpha-dev"].metadata.uid
+        admin.delete_namespaced_pod("hiclaw-worker-alpha-dev", kube_namespace, grace_period_seconds=0)
+        wait_until(
+            lambda: (
+                (pod := team_pods().get("alpha-dev")) and pod.metadata.uid != old_uid and pod.status.phase == "Running"
+            ),
+            60,
+            "alpha-dev's pod back and Running",
+            interval=0.5,
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert Worker.objects.get(name="alpha-dev").phase == "Running"
 
 
 # --- the objects and status mapping on their own ---------------------------------------

@@ -33,33 +33,31 @@ def watch_pods(
     namespace: str,
     selector: str,
     on_event: Callable[[str, dict[str, Any]], None],
+    on_list: Callable[[], None],
     stop: threading.Event,
     *,
     timeout_seconds: int = WATCH_SECONDS,
 ) -> None:
     """Call ``on_event(type, pod)`` for every change to the selected pods until ``stop`` is set."""
-    version, replay = _list(core, namespace, selector, on_event, replay=False), False
+    version = ""
     while not stop.is_set():
-        if replay:
-            version = _list(core, namespace, selector, on_event, replay=True)
+        if not version:
+            version = _list_version(core, namespace, selector)
+            on_list()
         try:
             version = _watch_once(core, namespace, selector, version, on_event, stop, timeout_seconds)
-            replay = False
         except Expired:
             logger.info("kubernetes: pod watch in %s expired at version %s; listing again", namespace, version)
-            replay = True
+            version = ""
 
 
-def _list(core, namespace: str, selector: str, on_event, *, replay: bool) -> str:
+def _list_version(core, namespace: str, selector: str) -> str:
+    """The resourceVersion to watch from: that of a list, so the watch misses nothing after it."""
     with api_errors("list", "pods", namespace=namespace):
         answer = core.list_namespaced_pod(
-            namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            namespace, label_selector=selector, limit=1, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
         )
-        listed = json.loads(answer.data)
-    if replay:
-        for pod in listed.get("items") or []:
-            on_event("MODIFIED", pod)
-    return listed["metadata"]["resourceVersion"]
+        return json.loads(answer.data)["metadata"]["resourceVersion"]
 
 
 def _watch_once(core, namespace, selector, version, on_event, stop, timeout_seconds) -> str:

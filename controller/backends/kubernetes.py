@@ -182,7 +182,11 @@ class KubernetesBackend(WorkerBackend):
                 deleted = kind == "DELETED" or is_terminating(pod)
                 on_change(self._info(pod, InstanceState.MISSING if deleted else status_of(pod).state))
 
-        watch_pods(self.core, self.namespace, f"{LABEL_CONTROLLER}={self.controller_id}", on_event, stop)
+        def on_list() -> None:  # every instance once, running or asleep: nothing changed before is missed
+            for info in self.list():
+                on_change(info)
+
+        watch_pods(self.core, self.namespace, f"{LABEL_CONTROLLER}={self.controller_id}", on_event, on_list, stop)
 
     # --- helpers -------------------------------------------------------------------
     def _info(self, obj: dict[str, Any], state: InstanceState) -> InstanceInfo:
@@ -230,13 +234,19 @@ class KubernetesBackend(WorkerBackend):
         if pod is None or not is_terminating(pod):
             return pod
         if wait_if_terminating:
-            deadline = time.monotonic() + self.stop_timeout + 10
-            while (pod := self._ours("pod", name)) is not None and is_terminating(pod):
-                if time.monotonic() > deadline:
-                    raise BackendUnavailable(f"the previous pod {name} is still terminating: retry later")
-                time.sleep(POLL_SECONDS)
-            return pod
+            if not self._wait_gone(name):
+                raise BackendUnavailable(f"the previous pod {name} is still terminating: retry later")
+            return self._ours("pod", name)
         return None
+
+    def _wait_gone(self, name: str) -> bool:
+        """Wait (at most the grace period and some) until no pod of that name is terminating."""
+        deadline = time.monotonic() + self.stop_timeout + 10
+        while (pod := self._get("pod", name)) is not None and is_terminating(pod):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+        return True
 
     def _require_pod(self, name: str, action: str) -> None:
         if self._live_pod(name) is None:
@@ -248,7 +258,6 @@ class KubernetesBackend(WorkerBackend):
         """A pod that ended (phase Failed or Succeeded) is replaced; any other is left to the kubelet."""
         if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
             self._delete("pod", name)
-            self._live_pod(name, wait_if_terminating=True)
             manifest = objects.stored_pod(self._ours("secret", name) or {})
             if manifest is None:
                 raise InstanceNotFound(f"the pod of {name} ended and its Secret is gone: create the instance again")
@@ -289,9 +298,13 @@ class KubernetesBackend(WorkerBackend):
             self._call("create", "service", body=objects.service_manifest(spec, labels))
 
     def _delete(self, kind: str, name: str) -> None:
+        """Delete one object; a pod is waited for (its agent gets the grace period to exit) so that
+        once stop or delete returns the agent is no longer running."""
         extra = {"grace_period_seconds": self.stop_timeout} if kind == "pod" else {}
         with suppress(InstanceNotFound):  # gone meanwhile: the outcome we wanted
             self._call("delete", kind, name, **extra)
+        if kind == "pod" and not self._wait_gone(name):
+            logger.warning("kubernetes: pod %s is still terminating after its grace period", name)
 
     def _wait_running(self, name: str) -> InstanceStatus:
         """The status once Running or Failed, or when ``ready_timeout`` ends (the reconciler retries then;
