@@ -25,6 +25,7 @@ from controller.backends import (
     InvalidSpec,
 )
 from controller.backends.base import LABEL_CONTROLLER, LABEL_KIND, LABEL_NAME, LABEL_TEAM
+from controller.backends.kube_api import api_errors
 from controller.backends.kube_objects import POD_ANNOTATION, parse_template, pod_manifest
 from controller.backends.kube_status import status_of
 from controller.backends.kubernetes import KubernetesBackend
@@ -345,6 +346,28 @@ def test_an_unreachable_api_server_is_a_temporary_error():
         backend.status("hiclaw-worker-anyone")
     with pytest.raises(BackendUnavailable):
         backend.list()
+    with pytest.raises(BackendUnavailable):  # watchers.run_until_stopped starts it again after a backoff
+        backend.watch(lambda info: None, threading.Event())
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "temporary"),
+    [
+        (429, "answered 429", True),
+        (500, "answered 500", True),
+        (503, "answered 503", True),
+        (403, "lacks the verb 'create' on 'pods'", False),
+        (401, "refused the controller's credentials", False),
+        (422, "cannot create pods/x", False),
+    ],
+)
+def test_api_answers_become_temporary_or_permanent_errors(status, expected, temporary):
+    answer = client.ApiException(status=status, reason="Reason")
+    answer.body = json.dumps({"kind": "Status", "message": f"the server says {status}"})
+    with pytest.raises(BackendError, match=expected) as error, api_errors("create", "pods", "x", namespace="agents"):
+        raise answer
+    assert error.value.temporary is temporary
+    assert f"the server says {status}" in str(error.value)  # the API server's own words
 
 
 def test_a_kubeconfig_that_cannot_be_loaded_is_a_permanent_error_naming_the_setting(tmp_path):
