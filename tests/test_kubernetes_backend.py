@@ -20,6 +20,7 @@ from kubernetes import client
 from controller.backends import (
     BackendError,
     BackendUnavailable,
+    InstanceConflict,
     InstanceSpec,
     InstanceState,
     InvalidSpec,
@@ -295,6 +296,22 @@ def test_a_crashing_or_killed_container_is_failed_with_its_reason(make_backend, 
     assert backend.status(agent.name).running
 
 
+def test_a_pod_refused_for_good_or_a_name_taken_leaves_nothing_behind(make_backend, admin, kube_namespace, tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(to_yaml({"spec": {"tolerations": [{"key": "agents", "operator": "Sometimes"}]}}))
+    with pytest.raises(BackendError, match="Unsupported value") as error:
+        make_backend(pod_template=str(template)).create(spec(ports=(8080,)))
+    assert not error.value.temporary
+
+    taken = spec()
+    other = {"metadata": {"name": taken.name, "labels": {LABEL_CONTROLLER: "someone-else"}}}
+    admin.create_namespaced_pod(kube_namespace, {**other, "spec": {"containers": [{"name": "x", "image": IMAGE}]}})
+    with pytest.raises(InstanceConflict):
+        make_backend().create(taken)
+    assert names(admin.list_namespaced_secret(kube_namespace).items) == []
+    assert names(admin.list_namespaced_service(kube_namespace).items) == []
+
+
 def test_logs_and_exec_fail_clearly_when_no_kubelet_answers(make_backend):
     backend = make_backend()
     agent = spec()
@@ -356,7 +373,7 @@ def test_an_unreachable_api_server_is_a_temporary_error():
         (429, "answered 429", True),
         (500, "answered 500", True),
         (503, "answered 503", True),
-        (403, "lacks the verb 'create' on 'pods'", False),
+        (403, "forbidden: the server says 403", False),
         (401, "refused the controller's credentials", False),
         (422, "cannot create pods/x", False),
     ],

@@ -79,7 +79,7 @@ def api_errors(verb: str, resource: str, name: str = "", *, namespace: str = "")
     """Turn client and transport errors into backend errors naming the call that failed.
 
     404 raises InstanceNotFound (callers that expect it catch it); 409 InstanceConflict;
-    403 says which verb on which resource the controller's Role lacks.
+    403 from RBAC says which verb on which resource the controller's Role lacks.
     """
     import urllib3
     from kubernetes.client.exceptions import ApiException
@@ -93,10 +93,12 @@ def api_errors(verb: str, resource: str, name: str = "", *, namespace: str = "")
             raise BackendUnavailable(
                 f"cannot {what}: the API server answered {status or 'nothing'}: {message}"
             ) from None
-        if status == 403:
+        if status == 403 and "cannot " in message:  # RBAC: 'User "…" cannot create resource "pods" …'
             raise BackendError(
                 f"cannot {what}: forbidden, the controller's Role lacks the verb {verb!r} on {resource!r} ({message})"
             ) from None
+        if status == 403:  # an admission check: a quota, a pod security level, a missing PriorityClass
+            raise BackendError(f"cannot {what}: forbidden: {message}") from None
         if status == 401:
             raise BackendError(
                 f"cannot {what}: the API server refused the controller's credentials ({message})"

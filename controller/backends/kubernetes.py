@@ -97,6 +97,9 @@ class KubernetesBackend(WorkerBackend):
     def create(self, spec: InstanceSpec) -> InstanceStatus:
         labels = objects.check_labels(self.labels_for(spec))
         objects.check_pod_name(spec.name, service=bool(spec.ports))
+        found = self._get("pod", spec.name)
+        if found is not None and not objects.owned_by(found, self.controller_id):
+            raise InstanceConflict(f"the name {spec.name} is taken by a pod of another controller")
         pod = self._live_pod(spec.name, wait_if_terminating=True)
         if pod is not None:
             if objects.pod_image(pod) != spec.image:
@@ -112,7 +115,13 @@ class KubernetesBackend(WorkerBackend):
         manifest = objects.pod_manifest(spec, labels, cpu=cpu, memory=memory, template=self._template())
         self._write_secret(spec, labels, manifest, exists=secret is not None)
         self._write_service(spec, labels)
-        self._create_pod(manifest)
+        try:
+            self._create_pod(manifest)
+        except BackendError as error:
+            if secret is None and not error.temporary:  # refused for good: leave nothing behind
+                self._delete("service", spec.name)
+                self._delete("secret", spec.name)
+            raise
         logger.info("kubernetes: created %s (%s/%s) from %s", spec.name, spec.kind, spec.resource, spec.image)
         return self._wait_running(spec.name)
 
@@ -160,12 +169,14 @@ class KubernetesBackend(WorkerBackend):
     def logs(self, name: str, tail: int = 100) -> str:
         self._require_pod(name, "read the logs of")
         with api_errors("get", "pods/log", name, namespace=self.namespace):
+            from kubernetes.client.exceptions import ApiException
+
             try:
                 return self.core.read_namespaced_pod_log(
                     name, self.namespace, container=objects.CONTAINER, tail_lines=tail, _request_timeout=REQUEST_TIMEOUT
                 )
-            except Exception as error:
-                if getattr(error, "status", None) == 404:  # the pod is there: its node did not answer
+            except ApiException as error:
+                if error.status == 404:  # the pod is there: its node did not answer
                     raise BackendError(
                         f"cannot read the logs of {name}: the API server could not get them from the pod's node "
                         "(no kubelet answered)"
