@@ -1,12 +1,17 @@
-"""The WorkerBackend contract (controller/backends/base.py), run against the process backend and a real Docker Engine.
+"""The WorkerBackend contract (controller/backends/base.py), run against the process backend, a real
+Docker Engine and a real Kubernetes API server (with kwok as its node).
 
 What a backend reports is checked out of band where it matters: container
 labels, env and limits through the Docker SDK, a process's env through
-/proc/<pid>/environ, its state files on disk.
+/proc/<pid>/environ, its state files on disk, a pod's labels and env (with the
+values of its Secret) through the Kubernetes API as admin. The Kubernetes backend
+itself runs with the token of the chart's ServiceAccount, so the suite also
+proves the chart's Role grants enough.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -31,26 +36,36 @@ from controller.backends import (
 )
 from controller.backends.base import LABEL_CONTROLLER, LABEL_KIND, LABEL_NAME, LABEL_TEAM, cpu_nanos, memory_bytes
 from controller.backends.docker import DockerBackend
+from controller.backends.kubernetes import KubernetesBackend
 from controller.backends.process import ProcessBackend
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
+# kwok plays the node: pods are scheduled and reported Running, but no container runs.
+NO_KUBELET = "kubernetes: kwok simulates the node and no kubelet runs containers, so there are no logs, exec or exits"
 SLEEPER = (sys.executable, "-c", "print('hello', flush=True); import time; time.sleep(600)")
 
 
 class Harness:
     """One backend under test, and how to build specs for it and look at its instances from outside."""
 
-    def __init__(self, kind: str, backend, *, image: str, docker_service=None):
+    def __init__(self, kind: str, backend, *, image: str, docker_service=None, kube_admin=None):
         self.kind, self.backend, self.image, self.docker = kind, backend, image, docker_service
+        self.kube = kube_admin  # a CoreV1Api as admin, to look at what the backend made
         self.cleanups: list[Callable[[], None]] = []
+
+    def needs_running_containers(self) -> None:
+        if self.kind == "kubernetes":
+            pytest.skip(NO_KUBELET)
 
     def spec(self, *, exit_code: int | None = None, image: str | None = None, **fields) -> InstanceSpec:
         resource = fields.pop("resource", f"t{uuid.uuid4().hex[:8]}")
         name = fields.pop("name", f"hiclaw-test-{resource}")
         env = dict(fields.pop("env", {}))
-        if self.kind == "docker":
+        if self.kind == "kubernetes":
+            command = ()
+        elif self.kind == "docker":
             command = ()
             if exit_code is not None:
                 env["HICLAW_TEST_EXIT"] = str(exit_code)
@@ -73,6 +88,13 @@ class Harness:
                 labels={LABEL_CONTROLLER: f"{self.backend.controller_id}-other", **self.docker.session_labels},
             )
             self.cleanups.append(lambda: container.remove(force=True))
+        elif self.kind == "kubernetes":
+            labels = {LABEL_CONTROLLER: f"{self.backend.controller_id}-other"}
+            pod = {
+                "metadata": {"name": spec.name, "labels": labels},
+                "spec": {"containers": [{"name": "agent", "image": self.image}]},
+            }
+            self.kube.create_namespaced_pod(self.backend.namespace, pod)
         else:
             other = ProcessBackend("someone-else", state_dir=self.backend.state_dir, stop_timeout=2)
             other.create(spec)
@@ -80,11 +102,15 @@ class Harness:
         return spec.name
 
     def observed_labels(self, name: str) -> dict[str, str]:
+        if self.kind == "kubernetes":
+            return self.kube.read_namespaced_pod(name, self.backend.namespace).metadata.labels
         if self.kind == "docker":
             return self.docker.client.containers.get(name).attrs["Config"]["Labels"]
         return json.loads((self.backend.state_dir / name / "instance.json").read_text())["labels"]
 
     def observed_env(self, name: str) -> dict[str, str]:
+        if self.kind == "kubernetes":
+            return kube_pod_env(self.kube, self.backend.namespace, name)
         if self.kind == "docker":
             pairs = self.docker.client.containers.get(name).attrs["Config"]["Env"]
         else:
@@ -93,9 +119,32 @@ class Harness:
         return dict(pair.split("=", 1) for pair in pairs)
 
     def really_gone(self, name: str) -> bool:
+        if self.kind == "kubernetes":
+            namespace, selector = self.backend.namespace, f"metadata.name={name}"
+            return not any(
+                list_objects(namespace, field_selector=selector).items
+                for list_objects in (
+                    self.kube.list_namespaced_pod,
+                    self.kube.list_namespaced_secret,
+                    self.kube.list_namespaced_service,
+                )
+            )
         if self.kind == "docker":
             return not self.docker.client.containers.list(all=True, filters={"name": f"^/{name}$"})
         return not (self.backend.state_dir / name).exists()
+
+
+def kube_pod_env(core, namespace: str, name: str) -> dict[str, str]:
+    """A pod's env as its container would see it: plain values, and the Secret keys it refers to."""
+    env = {}
+    for item in core.read_namespaced_pod(name, namespace).spec.containers[0].env or []:
+        if item.value_from is None:
+            env[item.name] = item.value or ""
+        else:
+            ref = item.value_from.secret_key_ref
+            data = core.read_namespaced_secret(ref.name, namespace).data or {}
+            env[item.name] = base64.b64decode(data[ref.key]).decode()
+    return env
 
 
 def process_pid(backend: ProcessBackend, name: str) -> int:
@@ -111,9 +160,21 @@ def process_gone(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] in "ZX"
 
 
-@pytest.fixture(params=["process", "docker"])
+@pytest.fixture(params=["process", "docker", "kubernetes"])
 def harness(request, settings, tmp_path):
-    if request.param == "docker":
+    if request.param == "kubernetes":
+        kube, namespace = request.getfixturevalue("kube"), request.getfixturevalue("kube_namespace")
+        from kubernetes import client
+
+        backend = KubernetesBackend(
+            f"hiclaw-test-{uuid.uuid4().hex[:8]}",
+            api_client=kube.api_client(token=kube.chart_service_account_token(namespace)),
+            namespace=namespace,
+            ready_timeout=60,
+            stop_timeout=2,
+        )
+        harness = Harness("kubernetes", backend, image="busybox:1.36", kube_admin=client.CoreV1Api(kube.api_client()))
+    elif request.param == "docker":
         service = request.getfixturevalue("docker_service")
         backend = DockerBackend(service.controller_id, network=service.network, stop_timeout=2, pull_missing=False)
         harness = Harness("docker", backend, image=service.image, docker_service=service)
@@ -211,6 +272,7 @@ def test_another_controllers_name_cannot_be_taken(harness):
 
 
 def test_logs_contain_what_the_program_printed(harness):
+    harness.needs_running_containers()
     spec = harness.spec()
     harness.backend.create(spec)
     wait_until(lambda: "hello" in harness.backend.logs(spec.name), what="the greeting in the logs")
@@ -218,6 +280,7 @@ def test_logs_contain_what_the_program_printed(harness):
 
 
 def test_exec_returns_output_and_exit_code(harness):
+    harness.needs_running_containers()
     spec = harness.spec(env={"GREETING": "bonjour"})
     harness.backend.create(spec)
     code, output = harness.backend.exec(spec.name, ["sh", "-c", "echo out $GREETING; echo err >&2; exit 3"])
@@ -242,6 +305,7 @@ def test_labels_and_env_reach_the_instance(harness):
 
 
 def test_program_exiting_with_an_error_is_failed(harness):
+    harness.needs_running_containers()  # kubernetes: tests/test_kubernetes_backend.py reports exits as a kubelet would
     spec = harness.spec(exit_code=3)
     harness.backend.create(spec)
     status = wait_until(
@@ -411,8 +475,21 @@ def test_backend_is_chosen_by_setting(settings, tmp_path):
     assert backend.controller_id == settings.HICLAW_CONTROLLER_ID
     assert backend.state_dir == tmp_path / "instances"
     assert isinstance(get_backend("docker"), DockerBackend)
+    assert isinstance(get_backend("kubernetes"), KubernetesBackend)  # no API call until it is used
     with pytest.raises(ImproperlyConfigured, match="kubernetes"):
-        get_backend("kubernetes")
+        get_backend("podman")
+
+
+def test_auto_is_kubernetes_inside_a_pod(monkeypatch, settings):
+    settings.HICLAW_NAMESPACE = "agents"
+    backends.resolve_auto.cache_clear()
+    try:
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        backend = get_backend("auto")
+        assert isinstance(backend, KubernetesBackend)
+        assert backend.namespace == "agents"
+    finally:
+        backends.resolve_auto.cache_clear()
 
 
 def test_auto_picks_docker_when_it_answers_else_process(docker_service, monkeypatch, tmp_path):

@@ -48,21 +48,22 @@ logger = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {
     "docker": "controller.backends.docker.DockerBackend",
     "process": "controller.backends.process.ProcessBackend",
+    "kubernetes": "controller.backends.kubernetes.KubernetesBackend",
 }
 
 DOCKER_PING_TIMEOUT = 1.0
 
 
 def get_backend(name: str | None = None, **options) -> WorkerBackend:
-    """A backend by name, by default ``settings.HICLAW_BACKEND``; ``auto`` is docker if it answers, else process."""
+    """A backend by name, by default ``settings.HICLAW_BACKEND``.
+
+    ``auto`` is kubernetes inside a pod (KUBERNETES_SERVICE_HOST set: the controller was deployed
+    there, and its agents belong there too), else docker if it answers, else process.
+    """
     name = name or settings.HICLAW_BACKEND
     if name == "auto":
         name = resolve_auto()
     if name not in BACKENDS:
-        if name == "kubernetes":
-            raise ImproperlyConfigured(
-                "HICLAW_BACKEND=kubernetes is not available in this version: use docker, process or auto"
-            )
         raise ImproperlyConfigured(f"HICLAW_BACKEND must be auto or one of {', '.join(sorted(BACKENDS))}, got {name!r}")
     return import_string(BACKENDS[name])(**options)
 
@@ -70,7 +71,12 @@ def get_backend(name: str | None = None, **options) -> WorkerBackend:
 @functools.cache
 def resolve_auto() -> str:
     """Decide once per process: a backend that flipped while the engine restarts would orphan every instance."""
-    chosen = "docker" if docker_answers() else "process"
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):  # deployed in a pod: its agents are pods too
+        chosen = "kubernetes"
+    elif docker_answers():
+        chosen = "docker"
+    else:
+        chosen = "process"
     logger.info("HICLAW_BACKEND=auto: using the %s backend", chosen)
     return chosen
 
