@@ -314,6 +314,7 @@ def test_the_service_account_is_denied_everything_outside_the_role(kube, kube_na
     # Granted: what the Kubernetes backend does.
     assert _status(lambda: core.list_namespaced_pod(kube_namespace)) == 200
     assert _status(lambda: core.read_namespaced_secret("absent", kube_namespace)) == 404
+    assert _status(lambda: core.list_namespaced_secret(kube_namespace)) == 200  # sleeping agents' Secrets
     body = client.V1Deployment(
         metadata=client.V1ObjectMeta(name="sneaky"),
         spec=client.V1DeploymentSpec(
@@ -327,7 +328,8 @@ def test_the_service_account_is_denied_everything_outside_the_role(kube, kube_na
     denied = {
         "create a Deployment": lambda: apps.create_namespaced_deployment(kube_namespace, body),
         "list secrets cluster-wide": lambda: core.list_secret_for_all_namespaces(),
-        "list secrets in the namespace": lambda: core.list_namespaced_secret(kube_namespace),
+        "list secrets of another namespace": lambda: core.list_namespaced_secret("default"),
+        "update a Service": lambda: core.replace_namespaced_service("any", kube_namespace, client.V1Service()),
         "list pods of another namespace": lambda: core.list_namespaced_pod("default"),
         "delete the namespace": lambda: core.delete_namespace(kube_namespace),
         "patch a pod": lambda: core.patch_namespaced_pod("any", kube_namespace, {"metadata": {"labels": {"x": "y"}}}),
