@@ -70,7 +70,7 @@ class KubernetesBackend(WorkerBackend):
         kubeconfig: str | None = None,
         namespace: str | None = None,
         pod_template: str | None = None,
-        ready_timeout: float = 30,
+        ready_timeout: float = 5,
         stop_timeout: int = 10,
     ):
         """``api_client`` (a kubernetes.client.ApiClient) overrides the credentials found from the
