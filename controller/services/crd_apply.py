@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # whole object (a DebugWorker's access token included), so it must not reach the database.
 CLIENT_ANNOTATION_PREFIXES = ("kubectl.kubernetes.io/",)
 OUR_ANNOTATIONS = (SOURCE_ANNOTATION, GENERATION_ANNOTATION)
-NOT_OWNED, INVALID = "not-owned", "invalid"
+INVALID, REFUSED = "invalid", "refused"
 
 
 def principal(namespace: str) -> policy.Principal:
@@ -68,9 +68,16 @@ def manifest_of(obj: dict[str, Any]) -> dict[str, Any]:
 
 def mirror(api: CustomObjectsApi, obj: dict[str, Any]) -> str:
     """Apply an added or changed object; report a refusal in its status. Returns what happened:
-    the apply's action ("created", "configured", "unchanged"), "invalid" or "not-owned"."""
+    the apply's action ("created", "configured", "unchanged"); "invalid" for a manifest that is
+    wrong on its own (it stays wrong until the object changes); "refused" when it conflicts
+    with what is stored (a name taken, a resource still being deleted), which may pass later."""
     kind, metadata = obj["kind"], obj["metadata"]
     name, namespace, generation = metadata["name"], metadata["namespace"], metadata.get("generation", 1)
+    try:
+        documents = parse_objects([manifest_of(obj)])
+    except ManifestInvalid as invalid:
+        patch_status(api, obj, rejected_status(generation, _describe(invalid)))
+        return INVALID
     existing = KINDS[kind].objects.filter(name=name).first()
     if existing is not None and not is_mirrored(existing):
         message = (
@@ -79,21 +86,25 @@ def mirror(api: CustomObjectsApi, obj: dict[str, Any]) -> str:
             f"alone: delete one of the two, or give this object another name"
         )
         patch_status(api, obj, rejected_status(generation, message, FAILED))
-        return NOT_OWNED
+        return REFUSED
     try:
-        outcome = operations.apply_as(principal(namespace), parse_objects([manifest_of(obj)]))[0]
-    except ManifestInvalid as invalid:
-        message = "; ".join(f"{error.field}: {error.message} [{error.rule}]" for error in invalid.errors)
-        patch_status(api, obj, rejected_status(generation, message))
-        return INVALID
+        outcome = operations.apply_as(principal(namespace), documents)[0]
+    except ManifestInvalid as refusal:
+        patch_status(api, obj, rejected_status(generation, _describe(refusal)))
+        return REFUSED
     except DomainError as refusal:
         patch_status(api, obj, rejected_status(generation, refusal.describe(), FAILED))
-        return INVALID
+        return REFUSED
     resource = KINDS[kind].objects.get(name=name)
     # Applied: the resource's own status replaces whatever refusal the object showed.
     patch_status(api, obj, desired_status(resource, obj.get("status") or {}))
     logger.info("%s/%s mirrored from namespace %s: %s", kind.lower(), name, namespace, outcome.action)
     return outcome.action
+
+
+def _describe(invalid: ManifestInvalid) -> str:
+    """Every error as ``field: message [rule]``: the object holds one manifest, so no document number."""
+    return "; ".join(f"{error.field}: {error.message} [{error.rule}]" for error in invalid.errors)
 
 
 def forget(kind: str, name: str, namespace: str) -> bool:

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 # A watch request ends after this long and is made again from where it was: the longest a
 # stop waits, and how often the mirror notices the API server went away without a word.
 WATCH_SECONDS = 30
+# While an object stands refused for a conflict with stored state, watch requests are this
+# short and the object is applied again after each: ``kubectl apply -f dir/`` sends a
+# DebugWorker and the Team it debugs at once, and the kinds are mirrored in parallel.
+RETRY_SECONDS = 5
 Runner = Callable[[str, Callable[[threading.Event], None], threading.Event], None]
 
 
@@ -37,6 +41,7 @@ class KindMirror:
         # What each object looked like when last applied, by name: events that change
         # neither spec (generation) nor labels and annotations apply nothing.
         self.applied: dict[str, tuple] = {}
+        self.refused: dict[str, dict[str, Any]] = {}  # objects to apply again, by name
 
     def run(self, stop: threading.Event) -> None:
         """List, sweep, then watch until ``stop`` is set; raise when the watch breaks."""
@@ -50,7 +55,7 @@ class KindMirror:
                 self.namespace,
                 self.plural,
                 resource_version=resource_version,
-                timeout_seconds=WATCH_SECONDS,
+                timeout_seconds=RETRY_SECONDS if self.refused else WATCH_SECONDS,
                 allow_watch_bookmarks=True,
             ):
                 if event["type"] != "BOOKMARK":
@@ -58,6 +63,8 @@ class KindMirror:
                 if stop.is_set():
                     stream.stop()
             resource_version = stream.resource_version or resource_version
+            for obj in list(self.refused.values()):
+                self.handle("MODIFIED", obj)
 
     def list_and_sweep(self) -> str:
         # The client types custom objects as ``object``; they are decoded JSON.
@@ -71,6 +78,7 @@ class KindMirror:
         present = {obj["metadata"]["name"] for obj in listing["items"]}
         crd_apply.sweep(self.kind, present, self.namespace)
         self.applied = {name: seen for name, seen in self.applied.items() if name in present}
+        self.refused = {name: obj for name, obj in self.refused.items() if name in present}
         return listing["metadata"]["resourceVersion"]
 
     def handle(self, event_type: str, obj: dict[str, Any]) -> None:
@@ -80,6 +88,7 @@ class KindMirror:
             self.changed(obj)
         elif event_type == "DELETED":
             self.applied.pop(obj["metadata"]["name"], None)
+            self.refused.pop(obj["metadata"]["name"], None)
             crd_apply.forget(self.kind, obj["metadata"]["name"], self.namespace)
 
     def changed(self, obj: dict[str, Any]) -> None:
@@ -95,10 +104,11 @@ class KindMirror:
         obj.setdefault("kind", self.kind)
         obj.setdefault("apiVersion", f"{crd_kube.GROUP}/{crd_kube.VERSION}")
         action = crd_apply.mirror(self.api, obj)
-        if action != crd_apply.INVALID and action != crd_apply.NOT_OWNED:
+        if action == crd_apply.REFUSED:
+            self.refused[metadata["name"]] = obj
+        else:
+            self.refused.pop(metadata["name"], None)
             self.applied[metadata["name"]] = seen
-        # A refused object is tried again at its next event (or listing): what refused it
-        # (a name taken, a resource still being deleted) may have gone meanwhile.
 
 
 def watch_crds(stop: threading.Event, run: Runner) -> None:
