@@ -2,8 +2,9 @@
 
 The CRDs come from the chart's crds/ directory; the mirror runs as production runs it,
 ``watchers()["crds"]`` in a thread until a stop event, against the session's control
-plane (tests/services/kube.py). Reconciles run inline (eager Celery) on the process
-backend, so a Worker object becomes a running local process and its status comes back.
+plane (tests/services/kube.py). Reconciles run in a worker thread of their own
+(tests/reconcile_worker.py) on the process backend, so a Worker object becomes a running
+local process, and its status comes back through the status-write task (run eagerly).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from controller import policy
 from controller.manifests import ManifestInvalid, parse, parse_objects
 from controller.models import KINDS, AuditRecord, Team, Worker
 from controller.services import crd_kube, crd_mirror, operations, watchers
+from tests import reconcile_worker
 from tests.helpers import manifest, wait_until
 from tests.services.kube import CHART
 
@@ -121,7 +123,16 @@ def _front_door(kube, namespace: str, settings, monkeypatch, kubeconfig: Path) -
 
 
 @pytest.fixture
-def front_door(kube, kube_namespace, crds, settings, monkeypatch, eager_celery):
+def celery_worker(monkeypatch, eager_celery):
+    """Reconciles run in a worker thread, status writes inline (tests/reconcile_worker.py)."""
+    worker = reconcile_worker.start(monkeypatch)
+    yield worker
+    worker.stop.set()
+    worker.thread.join(timeout=30)
+
+
+@pytest.fixture
+def front_door(kube, kube_namespace, crds, settings, monkeypatch, celery_worker):
     door = _front_door(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
     yield door
     door.halt()
@@ -265,7 +276,7 @@ def test_a_worker_object_runs_its_status_comes_back_edits_apply_and_deletion_del
     front_door.delete("Worker", "crd-ada")
     wait_until(lambda: worker_named("crd-ada") is None, 60, "the worker to be deleted")
     deleted = AuditRecord.objects.filter(target_name="crd-ada", action="delete", actor__startswith="crd:").exists
-    # The record follows the deletion request, whose reconcile runs inline (eager) first.
+    # The record is written just after the deletion request, which the worker thread may finish first.
     wait_until(functools.partial(read, deleted), 10, "the deletion's audit record")
 
 
@@ -355,7 +366,7 @@ def test_startup_sweep_deletes_only_resources_whose_object_is_gone(front_door):
 
 
 def test_the_mirror_works_with_the_chart_service_account(
-    kube, kube_namespace, crds, settings, monkeypatch, tmp_path, eager_celery
+    kube, kube_namespace, crds, settings, monkeypatch, tmp_path, celery_worker
 ):
     """The Role the chart grants is all the front door needs: list, watch, status writes."""
     token = kube.chart_service_account_token(kube_namespace)
