@@ -19,3 +19,9 @@ class ControllerConfig(AppConfig):
         from controller.services import upgrade_notices
 
         upgrade_notices.connect()
+
+        # A mirrored resource's changed status is written back to its hiclaw.io object
+        # (the CRD front door; the handler does nothing unless HICLAW_WATCH_CRDS is on).
+        from controller.services import crd_status
+
+        crd_status.connect()

@@ -23,7 +23,7 @@ from controller.reconcilers import pushes, rollout
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.sweeper import sweep
-from controller.services import debug_runs
+from controller.services import crd_status, debug_runs
 from controller.services.heartbeats import FLUSH_BATCH, flush_buffer, prune_history
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,13 @@ def advance_rollout(self, upgrade_id: int) -> None:
         wait = rollout.advance(upgrade_id, default_connections())
     if wait is not None:
         enqueue_rollout(upgrade_id, countdown=wait)
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def write_crd_status(kind: str, name: str) -> None:
+    """Show a mirrored resource's changed status on its hiclaw.io object (the CRD front door);
+    retried with backoff while the API server does not answer."""
+    crd_status.write_status(kind, name)
 
 
 @shared_task

@@ -9,6 +9,8 @@ stream missed.
 - ``instances``: the backend's own event stream for this controller's
   instances (a pod that died, was deleted or became ready) queues a reconcile
   of the resource it belongs to.
+- ``crds`` (only with ``HICLAW_WATCH_CRDS``): the CRD front door, mirroring the hiclaw.io
+  objects of the namespace into the database (controller/services/crd_mirror.py).
 
 They run in one process per deployment: ``manage.py hiclaw_watch`` in
 production (the chart's single-replica watch Deployment), in process under
@@ -20,6 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+
+from django.conf import settings
 
 from controller import reconcile_queue
 from controller.backends import InstanceInfo
@@ -44,7 +48,13 @@ def instance_changed(info: InstanceInfo) -> None:
 def watchers() -> dict[str, Watcher]:
     """The watchers this process should run, by name, as the settings ask."""
     backend = default_connections().backend
-    return {"instances": lambda stop: backend.watch(instance_changed, stop)}
+    found: dict[str, Watcher] = {"instances": lambda stop: backend.watch(instance_changed, stop)}
+    if settings.HICLAW_WATCH_CRDS:
+        # Imported here: the kubernetes client is loaded only by a controller that uses it.
+        from controller.services import crd_mirror
+
+        found["crds"] = lambda stop: crd_mirror.watch_crds(stop, run_until_stopped)
+    return found
 
 
 def run_until_stopped(name: str, watcher: Watcher, stop: threading.Event) -> None:

@@ -1,0 +1,390 @@
+"""The CRD front door on a real API server: hiclaw.io objects mirrored into the database.
+
+The CRDs come from the chart's crds/ directory; the mirror runs as production runs it,
+``watchers()["crds"]`` in a thread until a stop event, against the session's control
+plane (tests/services/kube.py). Reconciles run in a worker thread of their own
+(tests/reconcile_worker.py) on the process backend, so a Worker object becomes a running
+local process, and its status comes back through the status-write task (run eagerly).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from django.db import OperationalError
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller import policy
+from controller.manifests import ManifestInvalid, parse, parse_objects
+from controller.models import KINDS, AuditRecord, Team, Worker
+from controller.services import crd_kube, crd_mirror, operations, watchers
+from tests import reconcile_worker
+from tests.helpers import manifest, wait_until
+from tests.services.kube import CHART
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+CRDS = CHART / "crds"
+GROUP, VERSION = "hiclaw.io", "v1beta1"
+PLURALS = crd_kube.PLURALS
+ADMIN = policy.Principal(policy.ADMIN, "test-admin")
+
+
+@pytest.fixture(scope="session")
+def crds(kube):
+    """The chart's CRDs installed once (they are cluster-wide) and Established."""
+    extensions = client.ApiextensionsV1Api(kube.api_client())
+    names = []
+    for path in sorted(CRDS.glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        names.append(body["metadata"]["name"])
+        try:
+            extensions.create_custom_resource_definition(body)
+        except ApiException as exc:
+            if exc.status != 409:  # AlreadyExists: another module of this session made it
+                raise
+
+    def established() -> bool:
+        for name in names:
+            conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+            if not any(c.type == "Established" and c.status == "True" for c in conditions):
+                return False
+        return True
+
+    wait_until(established, 30, "the hiclaw.io CRDs to be Established")
+    return names
+
+
+class FrontDoor:
+    """The mirror of one test's namespace, and that namespace's objects as an admin sees them."""
+
+    def __init__(self, kube, namespace: str):
+        self.namespace = namespace
+        self.objects = client.CustomObjectsApi(kube.api_client())
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        watcher = watchers.watchers()["crds"]
+        self.thread = threading.Thread(
+            target=watchers.run_until_stopped, args=("crds", watcher, self.stop), daemon=True
+        )
+        self.thread.start()
+
+    def halt(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=crd_mirror.WATCH_SECONDS + 20)
+            assert not self.thread.is_alive(), "the mirror did not stop"
+
+    def create(self, body: dict) -> dict:
+        return self.objects.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURALS[body["kind"]], body)
+
+    def get(self, kind: str, name: str) -> dict:
+        return self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURALS[kind], name)
+
+    def patch_spec(self, kind: str, name: str, spec: dict) -> dict:
+        return self.objects.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURALS[kind], name, {"spec": spec}
+        )
+
+    def delete(self, kind: str, name: str) -> None:
+        self.objects.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURALS[kind], name)
+
+    def status_when(self, kind: str, name: str, check, what: str, timeout: float = 60) -> dict:
+        """Wait until the object's status passes ``check``; return the object."""
+        found: dict = {}
+
+        def ready():
+            found["obj"] = self.get(kind, name)
+            return check(found["obj"].get("status") or {}, found["obj"])
+
+        wait_until(
+            ready, timeout, what, interval=0.2, details=lambda: f"last status: {found.get('obj', {}).get('status')}"
+        )
+        return found["obj"]
+
+
+def _front_door(kube, namespace: str, settings, monkeypatch, kubeconfig: Path) -> FrontDoor:
+    settings.HICLAW_WATCH_CRDS = True
+    settings.HICLAW_NAMESPACE = namespace
+    settings.HICLAW_KUBECONFIG = str(kubeconfig)
+    # A stop waits for the watch request to end; a refused object is tried again after one.
+    monkeypatch.setattr(crd_mirror, "WATCH_SECONDS", 2)
+    monkeypatch.setattr(crd_mirror, "RETRY_SECONDS", 2)
+    return FrontDoor(kube, namespace)
+
+
+@pytest.fixture
+def celery_worker(monkeypatch, eager_celery):
+    """Reconciles run in a worker thread, status writes inline (tests/reconcile_worker.py)."""
+    worker = reconcile_worker.start(monkeypatch)
+    yield worker
+    worker.stop.set()
+    worker.thread.join(timeout=30)
+
+
+@pytest.fixture
+def front_door(kube, kube_namespace, crds, settings, monkeypatch, celery_worker):
+    door = _front_door(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
+    yield door
+    door.halt()
+
+
+@pytest.fixture
+def lazy_front_door(kube, kube_namespace, crds, settings, monkeypatch):
+    """The front door with reconciles left in the (in-memory) queue."""
+    door = _front_door(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
+    yield door
+    door.halt()
+
+
+def worker_object(name: str, **spec) -> dict:
+    return manifest("Worker", name, {"model": "qwen3.5-plus", **spec})
+
+
+def _refusal(status: dict) -> bool:
+    return any(condition["type"] == "Accepted" for condition in status.get("conditions") or [])
+
+
+def read(query):
+    """``query()``, again while SQLite says a table is locked: the tests' in-memory database
+    locks whole tables, and the mirror's threads write while the test reads (PostgreSQL does not)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return query()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def worker_named(name: str) -> Worker | None:
+    return read(lambda: Worker.objects.filter(name=name).first())
+
+
+# --- the CRDs ----------------------------------------------------------------------------
+def test_every_example_manifest_is_accepted_by_the_api_server(kube, kube_namespace, crds):
+    door = FrontDoor(kube, kube_namespace)
+    examples = sorted((ROOT / "docs" / "examples").glob("*.yaml"))
+    assert len(examples) >= 5
+    kinds = set()
+    for path in examples:
+        text = path.read_text()
+        parse(text)  # the controller accepts it...
+        for body in yaml.safe_load_all(text):
+            created = door.create(body)  # ...and so does the API server, unchanged
+            assert created["spec"] == body["spec"], path.name
+            kinds.add(body["kind"])
+    assert kinds == set(PLURALS)
+
+
+def test_the_crds_show_phase_and_age_and_have_short_names(kube, crds):
+    extensions = client.ApiextensionsV1Api(kube.api_client())
+    for kind, plural in PLURALS.items():
+        crd = extensions.read_custom_resource_definition(f"{plural}.hiclaw.io")
+        assert crd.spec.scope == "Namespaced" and crd.spec.names.kind == kind and crd.spec.names.short_names
+        (version,) = crd.spec.versions
+        assert (version.name, version.served, version.storage) == (VERSION, True, True)
+        assert version.subresources.status is not None
+        columns = [column.name for column in version.additional_printer_columns]
+        assert columns[0] == "Phase" and columns[-1] == "Age"
+
+
+# --- mirroring ---------------------------------------------------------------------------
+def test_every_example_is_mirrored_whatever_order_the_kinds_arrive_in(lazy_front_door):
+    """All at once, as ``kubectl apply -f docs/examples/`` sends them: the DebugWorker may come
+    before the Team it debugs; it is applied again until it fits. The reconciles are queued,
+    not run: the mirroring is what is looked at here."""
+    front_door = lazy_front_door
+    examples = sorted((ROOT / "docs" / "examples").glob("*.yaml"))
+    bodies = [body for path in examples for body in yaml.safe_load_all(path.read_text())]
+    for body in sorted(bodies, key=lambda body: body["kind"] != "DebugWorker"):
+        front_door.create(body)
+    front_door.start()
+    for body in bodies:
+        model = KINDS[body["kind"]]
+        name = body["metadata"]["name"]
+        exists = functools.partial(read, model.objects.filter(name=name).exists)
+        wait_until(exists, 60, f"{body['kind']}/{name} to be mirrored")
+        front_door.status_when(
+            body["kind"],
+            name,
+            lambda status, obj: status.get("phase") and not _refusal(status),
+            f"{name}'s status",
+            timeout=60,
+        )
+    members = read(lambda: list(Worker.objects.filter(team__name="alpha-team").values_list("name", flat=True)))
+    assert sorted(members) == ["alpha-dev", "alpha-docs", "alpha-lead", "alpha-qa"]
+    # The access token reached the DebugWorker's stored secret, not its annotations or spec.
+    debug = read(lambda: KINDS["DebugWorker"].objects.get(name="alpha-debug"))
+    assert debug.matrix_access_token == "syt_example_token_do_not_use"
+    assert "syt_example" not in str(debug.spec) + str(debug.annotations)
+
+    front_door.delete("Team", "alpha-team")
+    wait_until(
+        lambda: not read(Worker.objects.filter(team__name="alpha-team", deletion_requested_at__isnull=True).exists),
+        60,
+        "the team's members to be deleted with it",
+    )
+
+
+def test_a_worker_object_runs_its_status_comes_back_edits_apply_and_deletion_deletes(front_door):
+    body = worker_object("crd-ada", soul="Be precise.")
+    body["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team-note": "x"}
+    front_door.create(body)
+    front_door.start()
+
+    worker = wait_until(lambda: worker_named("crd-ada"), 30, "the worker to be mirrored")
+    assert worker.model == "qwen3.5-plus" and worker.typed_spec.soul == "Be precise."
+    # What clients write for themselves stays out; the resource is marked as mirrored.
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in worker.annotations
+    assert worker.annotations["team-note"] == "x" and worker.annotations["hiclaw.io/source"] == "crd"
+    wait_until(lambda: worker_named("crd-ada").phase == "Running", 60, "the worker to run")
+    obj = front_door.status_when(
+        "Worker",
+        "crd-ada",
+        lambda status, obj: (
+            status.get("phase") == "Running" and status.get("observedGeneration") == obj["metadata"]["generation"]
+        ),
+        "the object's status to show Running",
+    )
+    conditions = {c["type"]: c["status"] for c in obj["status"]["conditions"]}
+    assert conditions["InstanceReady"] == "True" and obj["status"]["containerState"]
+    record = AuditRecord.objects.get(target_kind="Worker", target_name="crd-ada", action="apply:created")
+    assert (record.identity, record.actor) == ("admin", f"crd:{front_door.namespace}")
+
+    # An edit of the spec reaches the resource, and the status follows the new generation.
+    edited = front_door.patch_spec("Worker", "crd-ada", {"model": "claude-sonnet-4"})
+    assert edited["metadata"]["generation"] == 2
+    wait_until(lambda: worker_named("crd-ada").model == "claude-sonnet-4", 30, "the edit to be mirrored")
+    front_door.status_when(
+        "Worker",
+        "crd-ada",
+        lambda status, obj: status.get("observedGeneration") == 2 and status.get("phase") == "Running",
+        "the status of generation 2",
+    )
+
+    front_door.delete("Worker", "crd-ada")
+    wait_until(lambda: worker_named("crd-ada") is None, 60, "the worker to be deleted")
+    deleted = AuditRecord.objects.filter(target_name="crd-ada", action="delete", actor__startswith="crd:").exists
+    # The record is written just after the deletion request, which the worker thread may finish first.
+    wait_until(functools.partial(read, deleted), 10, "the deletion's audit record")
+
+
+def test_a_status_change_in_the_database_reaches_the_object(front_door):
+    front_door.create(worker_object("crd-status"))
+    front_door.start()
+    wait_until(lambda: (w := worker_named("crd-status")) and w.phase == "Running", 60, "the worker to run")
+    front_door.status_when("Worker", "crd-status", lambda status, obj: status.get("phase") == "Running", "Running")
+
+    # A save elsewhere (here, as a reconcile would) is written back without any object event.
+    worker = Worker.objects.get(name="crd-status")
+    worker.message = "container restarted"
+    worker.save()
+    front_door.status_when(
+        "Worker", "crd-status", lambda status, obj: status.get("message") == "container restarted", "the new message"
+    )
+    version = front_door.get("Worker", "crd-status")["metadata"]["resourceVersion"]
+    # Saves that change no status write nothing: the object stays as it was.
+    worker.save()
+    assert front_door.get("Worker", "crd-status")["metadata"]["resourceVersion"] == version
+
+
+def test_an_invalid_object_is_refused_in_its_status_and_creates_nothing(front_door):
+    front_door.create(worker_object("crd-bad", modle="typo"))
+    front_door.start()
+    obj = front_door.status_when(
+        "Worker", "crd-bad", lambda status, obj: status.get("phase") == "Invalid", "the refusal in status"
+    )
+    assert "spec.modle" in obj["status"]["message"] and obj["status"]["observedGeneration"] == 1
+    assert obj["status"]["conditions"][0]["type"] == "Accepted"
+    assert worker_named("crd-bad") is None
+
+    # Fixed, it is applied, and the refusal gives way to the resource's status.
+    front_door.objects.replace_namespaced_custom_object(
+        GROUP, VERSION, front_door.namespace, "workers", "crd-bad", {**obj, "spec": {"model": "qwen3.5-plus"}}
+    )
+    wait_until(lambda: worker_named("crd-bad"), 30, "the fixed object to be mirrored")
+    front_door.status_when(
+        "Worker",
+        "crd-bad",
+        lambda status, obj: status.get("phase") == "Running" and status.get("observedGeneration") == 2,
+        "the fixed worker's status",
+    )
+
+
+def test_an_object_is_refused_exactly_as_an_admin_apply_would_be(front_door):
+    spec = {
+        "leader": {"name": "q-lead", "model": "claude-sonnet-4", "permissions": {"maxWorkers": 1}},
+        "workers": [{"name": "q-one", "model": "qwen3.5-plus"}, {"name": "q-two", "model": "qwen3.5-plus"}],
+    }
+    body = manifest("Team", "quota-team", spec)
+    with pytest.raises(ManifestInvalid) as refused:
+        operations.apply_as(ADMIN, parse_objects([body]), dry_run=True)
+    (error,) = refused.value.errors
+    front_door.create(body)
+    front_door.start()
+    obj = front_door.status_when(
+        "Team", "quota-team", lambda status, obj: status.get("phase") == "Invalid", "the quota refusal"
+    )
+    assert obj["status"]["message"] == f"{error.field}: {error.message} [{error.rule}]"
+    assert "maxWorkers" in obj["status"]["message"]
+    assert not Team.objects.exists() and not Worker.objects.exists()
+
+
+def test_startup_sweep_deletes_only_resources_whose_object_is_gone(front_door):
+    # One applied through the API, one mirrored from an object deleted while no mirror ran.
+    operations.apply_as(ADMIN, parse_objects([worker_object("api-made")]))
+    marked = worker_object("crd-gone")
+    marked["metadata"]["annotations"] = {"hiclaw.io/source": "crd", "hiclaw.io/crd-generation": "1"}
+    operations.apply_as(ADMIN, parse_objects([marked]))
+    # An object under the API-made resource's name: the front door does not take it over.
+    front_door.create(worker_object("api-made", model="claude-sonnet-4"))
+    front_door.start()
+
+    wait_until(lambda: worker_named("crd-gone") is None, 60, "the orphaned mirrored worker to be deleted")
+    obj = front_door.status_when(
+        "Worker", "api-made", lambda status, obj: status.get("phase") == "Failed", "the takeover refusal"
+    )
+    assert "applied through the API or CLI" in obj["status"]["message"]
+    api_made = worker_named("api-made")
+    assert api_made is not None and api_made.model == "qwen3.5-plus" and api_made.deletion_requested_at is None
+    # Deleting that object leaves the API's resource alone too.
+    front_door.delete("Worker", "api-made")
+    front_door.create(worker_object("crd-later"))
+    wait_until(lambda: worker_named("crd-later"), 30, "a later object to be mirrored (the delete was handled)")
+    assert worker_named("api-made").deletion_requested_at is None
+
+
+def test_the_mirror_works_with_the_chart_service_account(
+    kube, kube_namespace, crds, settings, monkeypatch, tmp_path, celery_worker
+):
+    """The Role the chart grants is all the front door needs: list, watch, status writes."""
+    token = kube.chart_service_account_token(kube_namespace)
+    config = yaml.safe_load(kube.kubeconfig.read_text())
+    config["users"] = [{"name": "hiclaw-controller", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "hiclaw-controller"
+    kubeconfig = tmp_path / "service-account.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    door = _front_door(kube, kube_namespace, settings, monkeypatch, kubeconfig)
+    try:
+        door.create(worker_object("crd-sa"))
+        door.start()
+        door.status_when(
+            "Worker", "crd-sa", lambda status, obj: status.get("phase") == "Running", "Running, written by the SA"
+        )
+        door.create(worker_object("crd-sa-bad", modle="x"))
+        door.status_when("Worker", "crd-sa-bad", lambda status, obj: status.get("phase") == "Invalid", "the refusal")
+        door.delete("Worker", "crd-sa")
+        wait_until(lambda: worker_named("crd-sa") is None, 60, "the worker to be deleted")
+    finally:
+        door.halt()
