@@ -46,16 +46,18 @@ def kubeconfig_path() -> str:
 
 
 def make_api_client(kubeconfig: str | None = None):
-    """An ApiClient with in-cluster credentials when running in a pod, else from a kubeconfig."""
+    """An ApiClient for the cluster the settings name: a kubeconfig given here or by
+    HICLAW_KUBECONFIG (an operator may point a controller at another cluster), else the
+    in-cluster credentials when running in a pod, else $KUBECONFIG or ~/.kube/config."""
     from kubernetes import client, config
 
     configuration = client.Configuration()
+    explicit = kubeconfig or settings.HICLAW_KUBECONFIG
     try:
-        if in_cluster() and not kubeconfig:
+        if in_cluster() and not explicit:
             config.load_incluster_config(client_configuration=configuration)
         else:
-            path = kubeconfig or kubeconfig_path()
-            config.load_kube_config(config_file=path, client_configuration=configuration)
+            config.load_kube_config(config_file=explicit or kubeconfig_path(), client_configuration=configuration)
     except (config.ConfigException, OSError, ValueError) as error:
         raise BackendError(
             f"cannot load Kubernetes credentials ({error}): set HICLAW_KUBECONFIG or KUBECONFIG to a kubeconfig, "

@@ -1,19 +1,17 @@
-"""Reaching the Kubernetes API server for the CRD front door: which cluster, which namespace.
-
-The cluster is the one named by ``HICLAW_KUBECONFIG`` when set; otherwise the
-pod's own ServiceAccount when running in a cluster; otherwise ``$KUBECONFIG``
-or ``~/.kube/config``, as kubectl does. The namespace is ``HICLAW_NAMESPACE``,
-else the namespace the controller's pod runs in, else "default".
+"""Reaching the hiclaw.io objects for the CRD front door: the same cluster and namespace as the
+Kubernetes backend's (controller/backends/kube_api.py): HICLAW_KUBECONFIG when set, else the pod's
+own ServiceAccount in a cluster, else $KUBECONFIG or ~/.kube/config; the namespace is
+HICLAW_NAMESPACE, else the controller pod's namespace, else "default".
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
 
 from django.conf import settings
-from kubernetes import client, config
+from kubernetes import client
+
+from controller.backends.kube_api import default_namespace, make_api_client
 
 GROUP, VERSION = "hiclaw.io", "v1beta1"
 # The plural resource name of each kind, as the CRDs (deploy/helm/hiclaw-controller/crds/) define them.
@@ -24,17 +22,11 @@ PLURALS = {
     "Manager": "managers",
     "DebugWorker": "debugworkers",
 }
-IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def namespace() -> str:
     """The namespace whose hiclaw.io objects the controller mirrors."""
-    if settings.HICLAW_NAMESPACE:
-        return settings.HICLAW_NAMESPACE
-    try:
-        return IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
-    except OSError:
-        return "default"
+    return default_namespace()
 
 
 def custom_objects() -> client.CustomObjectsApi:
@@ -44,13 +36,6 @@ def custom_objects() -> client.CustomObjectsApi:
 
 @functools.lru_cache(maxsize=4)
 def _api_client(kubeconfig: str) -> client.ApiClient:
-    # Cached per kubeconfig: loading it reads files and, in a cluster, the token; the client
-    # refreshes a rotating ServiceAccount token itself.
-    configuration = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        config.load_kube_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
+    # Cached per kubeconfig: loading credentials reads files and, in a cluster, the token; the
+    # client refreshes a rotating ServiceAccount token itself.
+    return make_api_client(kubeconfig or None)
