@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -104,6 +105,7 @@ class MetricsServer:
         app = protected(make_wsgi_app(metrics.counted_families()), token)
         self._httpd: WSGIServer = make_server(address.host, address.port, app, server_class, _Quiet)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics-port", daemon=True)
+        self._owner = os.getpid()
 
     @property
     def bound(self) -> tuple[str, int]:
@@ -121,6 +123,13 @@ class MetricsServer:
             self._httpd.shutdown()
             self._thread.join(5)
         self._httpd.server_close()
+
+    def leave_to_parent(self) -> None:
+        """In a process forked from the one serving (a prefork pool child), close the copy of
+        the listening socket the fork gave it: the child never answers on it, and holding it
+        would keep the port open after the worker's main process is gone."""
+        if os.getpid() != self._owner:
+            self._httpd.socket.close()
 
 
 def _family(host: str) -> socket.AddressFamily:

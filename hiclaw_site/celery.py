@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_init, worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 
 from controller.metrics_server import MetricsPortError, MetricsServer, configured
@@ -28,7 +28,7 @@ def _require_store(**_) -> None:
 
 # The worker's own metrics port (HICLAW_METRICS_PORT), in its main process only: its socket is
 # bound at start, so a bad setting or a port in use stops the worker at once, and it is served
-# once the pool's children exist, so no child is forked while the serving thread runs.
+# once the pool's first children exist; each child closes the copy of the socket it inherits.
 _metrics_port: list[MetricsServer] = []
 
 
@@ -46,6 +46,14 @@ def _bind_metrics_port(**_) -> None:
 def _serve_metrics_port(**_) -> None:
     for server in _metrics_port:
         server.start()
+
+
+@worker_process_init.connect
+def _leave_metrics_port_to_main_process(**_) -> None:
+    # A pool child starts with a copy of the main process's sockets (the solo pool sends this
+    # signal in the main process itself, which keeps its port).
+    for server in _metrics_port:
+        server.leave_to_parent()
 
 
 @worker_shutdown.connect

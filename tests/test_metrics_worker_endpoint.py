@@ -5,18 +5,20 @@ only to the token, or with no token only on loopback.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller import metrics
-from controller.metrics_server import Address, MetricsPortError, MetricsServer, configured
+from controller.metrics_server import EVERYWHERE, Address, MetricsPortError, MetricsServer, configured
 from tests.conftest import ROOT
 from tests.helpers import free_port, wait_until
 from tests.test_metrics import TOKEN, parse, value
@@ -41,15 +43,28 @@ def database_gauges(text: str) -> list[str]:
     return [family.name for family in text_string_to_metric_families(text) if family.name.startswith(DATABASE_GAUGES)]
 
 
-def listening_addresses(port: int) -> set[str]:
-    """The IPv4 addresses a socket listens on at ``port``, as the kernel reports them."""
-    found = set()
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:  # noqa: SIM115  # a short read of a proc file
-        local, state = line.split()[1], line.split()[3]
-        address, port_hex = local.split(":")
-        if state == LISTEN and int(port_hex, 16) == port:
-            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+def listening(port: int) -> dict[str, str]:
+    """The IPv4 addresses a socket listens on at ``port``, as the kernel reports them, each
+    with the inode of its socket."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port_hex = fields[1].split(":")
+        if fields[3] == LISTEN and int(port_hex, 16) == port:
+            found[socket.inet_ntoa(bytes.fromhex(address)[::-1])] = fields[9]
     return found
+
+
+def holders(inode: str) -> set[int]:
+    """The processes (of this user) that hold the socket ``inode`` open."""
+    held = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == f"socket:[{inode}]" for fd in fd_dir.iterdir()):
+                held.add(int(fd_dir.parent.name))
+        except OSError:  # another user's process, or one that just exited
+            continue
+    return held
 
 
 def outward_address() -> str | None:
@@ -108,7 +123,10 @@ def test_a_celery_worker_serves_its_pools_reconciles_to_the_token_only(tmp_path,
             assert status == 401
             assert "hiclaw_" not in text  # not even which families exist
         # With a token it listens on every interface: the scrape comes from another pod.
-        assert listening_addresses(port) == {"0.0.0.0"}  # noqa: S104
+        (address, inode), *others = listening(port).items()
+        assert (address, others) == (EVERYWHERE, [])
+        # Only the main process holds it: the pool's children closed the copies they inherited.
+        assert holders(inode) == {worker.pid}
     # The port closes with the worker.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -131,7 +149,7 @@ def test_with_no_token_the_port_listens_on_loopback_only_and_needs_no_header(set
     served.append(MetricsServer(address, settings.HICLAW_METRICS_TOKEN).start())
     metrics.heartbeat_received("manager")
 
-    assert listening_addresses(address.port) == {"127.0.0.1"}
+    assert set(listening(address.port)) == {"127.0.0.1"}
     outward = outward_address()
     if outward is not None:
         with pytest.raises(OSError):
