@@ -17,15 +17,21 @@ agent): never a resource's name, so the number of series stays bounded.
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# What a scrape without the token is told, by /metrics and by a Celery worker's metrics port alike.
+UNAUTHORIZED = "metrics need the header 'Authorization: Bearer <HICLAW_METRICS_TOKEN>'\n"
 
 # The results of a reconcile pass: converged, asked to look again later, or failed
 # (a step's error recorded on the resource, or an exception out of the pass).
@@ -123,3 +129,31 @@ def process_exited(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+def bearer_matches(authorization: str, token: str) -> bool:
+    """Whether an ``Authorization`` header's value is ``Bearer <token>``. Every endpoint that
+    serves metrics (the web's /metrics, a Celery worker's metrics port) asks this one function."""
+    keyword, _, given = authorization.partition(" ")
+    # compare_digest on bytes: its time does not depend on where the two first differ.
+    return keyword == "Bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+class _ThisProcess(Collector):
+    """The families this process keeps in memory (one process: embedded mode)."""
+
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
+def counted_families() -> CollectorRegistry:
+    """A registry of the counted families only: with ``PROMETHEUS_MULTIPROC_DIR`` set, those
+    of every process writing to that directory, added up at each collect; without it, this
+    process's own. The database gauges are not here: the web's /metrics adds them."""
+    registry = CollectorRegistry()
+    folder = multiprocess_dir()
+    if folder:
+        MultiProcessCollector(registry, path=folder)
+    else:
+        registry.register(_ThisProcess())
+    return registry

@@ -14,16 +14,11 @@ added up; plus the gauges read from the database, computed here only.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from controller import metrics
 from controller.services.fleet_metrics import FleetCollector
@@ -32,26 +27,21 @@ from controller.services.fleet_metrics import FleetCollector
 # even though the proxy itself connects from loopback.
 FORWARDING_HEADERS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_REAL_IP")
 PLAIN = "text/plain; charset=utf-8"
-UNAUTHORIZED = "metrics need the header 'Authorization: Bearer <HICLAW_METRICS_TOKEN>'\n"
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     token = settings.HICLAW_METRICS_TOKEN
     if token:
-        if not _bearer_matches(request, token):
-            return HttpResponse(UNAUTHORIZED, status=401, content_type=PLAIN, headers={"WWW-Authenticate": "Bearer"})
+        if not metrics.bearer_matches(request.headers.get("Authorization", ""), token):
+            return HttpResponse(
+                metrics.UNAUTHORIZED, status=401, content_type=PLAIN, headers={"WWW-Authenticate": "Bearer"}
+            )
     elif not _local(request):
         raise Http404
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     body = generate_latest(_scrape())
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
-
-
-def _bearer_matches(request: HttpRequest, token: str) -> bool:
-    keyword, _, given = request.headers.get("Authorization", "").partition(" ")
-    # compare_digest on bytes: its time does not depend on where the two first differ.
-    return keyword == "Bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _local(request: HttpRequest) -> bool:
@@ -63,21 +53,9 @@ def _local(request: HttpRequest) -> bool:
         return False
 
 
-class _ThisProcess(Collector):
-    """The families this process keeps in memory (one process: embedded mode)."""
-
-    def collect(self) -> Iterable[Metric]:
-        return REGISTRY.collect()
-
-
 def _scrape() -> CollectorRegistry:
     """A registry for this scrape alone: the database gauges join it here, in the one
     process that answers, so no other process can add them a second time."""
-    registry = CollectorRegistry()
-    folder = metrics.multiprocess_dir()
-    if folder:
-        MultiProcessCollector(registry, path=folder)
-    else:
-        registry.register(_ThisProcess())
+    registry = metrics.counted_families()
     registry.register(FleetCollector())
     return registry

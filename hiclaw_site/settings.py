@@ -284,6 +284,11 @@ HICLAW_ROLLOUT_POLL_SECONDS = env_int("HICLAW_ROLLOUT_POLL_SECONDS", 2)
 # GET /metrics (docs/metrics.md) needs "Authorization: Bearer <this>"; when empty, only a
 # request from loopback, through no proxy, may read it, and any other gets 404.
 HICLAW_METRICS_TOKEN = env_secret("HICLAW_METRICS_TOKEN")
+# A `celery worker`'s own metrics port (0: none), for pods that share no PROMETHEUS_MULTIPROC_DIR
+# with the web (docs/metrics.md), and the address it listens on: by default every interface when
+# HICLAW_METRICS_TOKEN is set, loopback otherwise (a non-loopback address without a token is refused).
+HICLAW_METRICS_PORT = env_int("HICLAW_METRICS_PORT", 0)
+HICLAW_METRICS_BIND = env_str("HICLAW_METRICS_BIND")
 # How often the workspace browser lists the workspaces a DebugWorker page is open on.
 HICLAW_DEBUG_WATCH_MS = env_int("HICLAW_DEBUG_WATCH_MS", 250)
 HICLAW_STORAGE_URL = env_secret("HICLAW_STORAGE_URL") or f"file://{DATA_DIR / 'storage'}"

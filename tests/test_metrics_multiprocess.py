@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ from tests.test_metrics import MANIFEST, TOKEN, scrape, value
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 REDIS_URL = "redis://127.0.0.1:6379/14"
+MANAGE = [sys.executable, "manage.py"]
 
 # What a Celery worker does to the metrics, reduced to the calls: heartbeats counted, one
 # pass observed, and with "die" a pass that never ends because its process exits inside it.
@@ -92,47 +95,69 @@ def redis() -> Iterator[None]:
         yield
 
 
-def test_a_real_celery_worker_pool_reports_reconciles_and_queue_lag(client, shared_dir, tmp_path, redis):
-    """``celery worker`` (prefork, two children) on Redis, as in production, with the metrics
-    directory set: reconciles queued by ``reconcile_queue.enqueue`` in another process are
-    counted by whichever child ran them, with the lag their message header allows."""
+def celery_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a production ``celery worker`` on Redis, with a migrated SQLite store
+    of its own: none of the test process's HICLAW_/DJANGO_ settings leak into it."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HICLAW_", "DJANGO_"))}
     env.pop("DATABASE_URL", None)
+    env.pop(metrics.MULTIPROC_ENV, None)
     env.update(
         REDIS_URL=REDIS_URL,
         HICLAW_DATA_DIR=str(tmp_path / "data"),
         HICLAW_BACKEND="process",
         DJANGO_SECRET_KEY="metrics-test-key-for-one-run-only-0123456789abcdef",
-        **{metrics.MULTIPROC_ENV: shared_dir},
+        **extra,
     )
-    manage = [sys.executable, "manage.py"]
-    migrated = subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, capture_output=True)
+    migrated = subprocess.run([*MANAGE, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, capture_output=True)
     assert migrated.returncode == 0, migrated.stderr
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hiclaw_site", "worker", "-P", "prefork", "-c", "2", "-l", "info"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    return env
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``celery worker`` (prefork, two children), stopped with SIGTERM like a deploy stops it."""
+    with log.open("w") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hiclaw_site", "worker", "-P", "prefork", "-c", "2", "-l", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield worker
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+
+
+def enqueue_reconciles(env: dict[str, str], count: int) -> None:
+    """Queue ``count`` Worker reconciles from another process, as the web does."""
+    queue = (
+        f"from controller.reconcile_queue import enqueue\nfor n in range({count}): enqueue('Worker', f'ghost-{{n}}')"
     )
-    try:
-        queue = "from controller.reconcile_queue import enqueue\nfor n in range(4): enqueue('Worker', f'ghost-{n}')"
-        queued = subprocess.run([*manage, "shell", "-c", queue], cwd=ROOT, env=env, capture_output=True, timeout=60)
-        assert queued.returncode == 0, queued.stderr
+    queued = subprocess.run([*MANAGE, "shell", "-c", queue], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert queued.returncode == 0, queued.stderr
+
+
+def test_a_real_celery_worker_pool_reports_reconciles_and_queue_lag(client, shared_dir, tmp_path, redis):
+    """``celery worker`` (prefork, two children) on Redis, as in production, with the metrics
+    directory set: reconciles queued by ``reconcile_queue.enqueue`` in another process are
+    counted by whichever child ran them, with the lag their message header allows."""
+    env = celery_env(tmp_path, **{metrics.MULTIPROC_ENV: shared_dir})
+    log = tmp_path / "worker.log"
+    with celery_worker(env, log) as worker:
+        enqueue_reconciles(env, 4)
 
         def counted() -> float:
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            assert worker.poll() is None, log.read_text()[-3000:]
             return value(scrape(client), "hiclaw_reconcile_total", kind="Worker", result="ok")
 
         wait_until(lambda: counted() == 4, 60, "four reconciles counted")
         samples = scrape(client)
         assert value(samples, "hiclaw_reconcile_queue_lag_seconds_count", kind="Worker") == 4
         assert value(samples, "hiclaw_reconcile_duration_seconds_count", kind="Worker") == 4
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
     # The pool's children marked themselves dead on the way out: no pass is left in progress.
     assert value(scrape(client), "hiclaw_reconciles_in_progress", kind="Worker") == 0
     assert not [name for name in os.listdir(shared_dir) if name.startswith("gauge_livesum")]
