@@ -337,3 +337,22 @@ def test_the_service_account_is_denied_everything_outside_the_role(kube, kube_na
     }
     statuses = {what: _status(call) for what, call in denied.items()}
     assert statuses == dict.fromkeys(denied, 403)
+
+
+def test_each_worker_pod_serves_its_own_metrics_on_a_port_no_service_exposes(kube, kube_namespace):
+    """Celery worker pods share no filesystem with the web, so each serves its pool's counters
+    itself (HICLAW_METRICS_PORT, behind the same bearer token); 0 turns that off."""
+    rendered = install(kube, kube_namespace)
+    worker = deployment(kube, kube_namespace, "worker").spec.template
+    container = worker.spec.containers[0]
+    env = {variable.name: variable.value for variable in container.env}
+    assert env == {"HICLAW_METRICS_PORT": "9464", "PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus"}
+    assert [(port.name, port.container_port) for port in container.ports] == [("metrics", 9464)]
+    assert worker.metadata.annotations["hiclaw.io/scrape"] == "true"
+    service_ports = [port for d in rendered if d["kind"] == "Service" for port in d["spec"]["ports"]]
+    assert 9464 not in {port.get("targetPort") for port in service_ports} | {port["port"] for port in service_ports}
+
+    off = [d for d in documents(helm_template("off", "--set", "worker.metricsPort=0")) if d["kind"] == "Deployment"]
+    container = next(d for d in off if d["metadata"]["name"].endswith("-worker"))["spec"]["template"]["spec"]
+    assert "ports" not in container["containers"][0]
+    assert {e["name"] for e in container["containers"][0]["env"]} == {"PROMETHEUS_MULTIPROC_DIR"}

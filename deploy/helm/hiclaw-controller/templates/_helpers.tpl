@@ -117,6 +117,10 @@ containers:
           name: {{ include "hiclaw.fullname" $root }}
       - secretRef:
           name: {{ include "hiclaw.secretName" $root }}
+    {{- with .env }}
+    env:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
     {{- with .ports }}
     ports:
       {{- toYaml . | nindent 6 }}
