@@ -96,3 +96,49 @@ def empty_redis(url: str) -> Iterator[redis_lib.Redis]:
         yield client
     finally:
         client.flushdb()
+
+
+@contextmanager
+def lock_held_elsewhere(key: str) -> Iterator[None]:
+    """Hold the reconcile lock ``key`` from another thread (another worker, as far as the
+    lock can tell) for the duration of the block."""
+    import threading
+
+    from django.db import connection
+
+    from controller.reconcilers.locks import resource_lock
+
+    held_elsewhere, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with resource_lock(key) as held:
+            assert held
+            held_elsewhere.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held_elsewhere.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+@contextmanager
+def scratch_database(server: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on ``server`` (postgres://user:pw@host:port), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

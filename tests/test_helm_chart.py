@@ -346,7 +346,7 @@ def test_each_worker_pod_serves_its_own_metrics_on_a_port_no_service_exposes(kub
     worker = deployment(kube, kube_namespace, "worker").spec.template
     container = worker.spec.containers[0]
     env = {variable.name: variable.value for variable in container.env}
-    assert env == {"HICLAW_METRICS_PORT": "9464", "PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus"}
+    assert env == {"HICLAW_METRICS_PORT": "9464", "PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus"}  # noqa: S108 (the pod's own emptyDir)
     assert [(port.name, port.container_port) for port in container.ports] == [("metrics", 9464)]
     assert worker.metadata.annotations["hiclaw.io/scrape"] == "true"
     service_ports = [port for d in rendered if d["kind"] == "Service" for port in d["spec"]["ports"]]

@@ -24,7 +24,7 @@ import pytest
 import redis as redis_lib
 
 from tests.conftest import ROOT
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, scratch_database, wait_until
 from tests.test_production_install import _answers as answers
 from tests.test_production_install import api
 
@@ -61,18 +61,12 @@ def controller_image() -> str:
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    name = f"hiclaw_image_{uuid.uuid4().hex[:8]}"
     try:
-        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True)
+        psycopg.connect(f"{PG_SERVER}/postgres").close()
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL does not answer ({exc}): {SERVICES_HINT}", pytrace=False)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(PG_SERVER, "hiclaw_image") as url:
+        yield url
 
 
 @pytest.fixture

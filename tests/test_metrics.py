@@ -8,11 +8,9 @@ prometheus_client's own parser, as Prometheus would read it.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
@@ -22,10 +20,9 @@ from controller.ingest import HeartbeatIngest
 from controller.models import AgentToken, TargetState, Upgrade, UpgradeState, UpgradeTarget, Worker
 from controller.reconcile_queue import DUE_HEADER
 from controller.reconcilers import BUSY_RETRY_SECONDS
-from controller.reconcilers.locks import resource_lock
 from controller.services.apply import apply_text
 from controller.tasks import reconcile_resource
-from tests.helpers import empty_redis, free_port
+from tests.helpers import empty_redis, free_port, lock_held_elsewhere
 from tests.test_heartbeat_ingest import call
 
 TOKEN = "metrics-test-token-4f1c9a"
@@ -118,24 +115,9 @@ def test_a_pass_that_raises_is_an_error_under_a_bounded_kind_label(client):
 
 @pytest.mark.django_db
 def test_a_pass_that_finds_the_resource_busy_counts_as_a_requeue(client):
-    held_elsewhere, release = threading.Event(), threading.Event()
-
-    def hold():
-        with resource_lock("Worker/busy") as held:
-            assert held
-            held_elsewhere.set()
-            release.wait(10)
-        connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held_elsewhere.wait(10)
-    before = scrape(client)
-    try:
+    with lock_held_elsewhere("Worker/busy"):
+        before = scrape(client)
         reconcile_resource("Worker", "busy")
-    finally:
-        release.set()
-        thread.join(10)
     after = scrape(client)
     assert grew(before, after, "hiclaw_reconcile_total", kind="Worker", result="requeue") == 1
     assert grew(before, after, "hiclaw_reconcile_errors_total", kind="Worker") == 0

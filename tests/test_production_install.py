@@ -17,7 +17,6 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import redis as redis_lib
 from django.conf import settings
 
 from tests.conftest import ROOT
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, scratch_database, wait_until
 from tests.test_embedded_run import stop_worker_processes
 from tests.test_metrics import parse, value
 
@@ -45,15 +44,9 @@ def database_url() -> Iterator[str]:
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL); `make test` provides it")
-    name = f"hiclaw_prod_{uuid.uuid4().hex[:8]}"
     server = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(server, "hiclaw_prod") as url:
+        yield url
 
 
 @pytest.fixture

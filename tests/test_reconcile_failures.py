@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from controller import reconcilers
 from controller.clients.gateway import GatewayClient
@@ -16,7 +13,7 @@ from controller.models import Worker
 from controller.reconcilers.base import backoff
 from controller.reconcilers.locks import resource_lock
 from controller.services.apply import apply_text
-from tests.helpers import free_port
+from tests.helpers import free_port, lock_held_elsewhere
 
 MANIFEST = "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: bo}\nspec: {model: qwen}\n"
 
@@ -109,26 +106,11 @@ def test_without_a_controller_url_no_instance_is_started(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_held_lock_makes_other_passes_wait_or_skip():
-    held_elsewhere, release = threading.Event(), threading.Event()
-
-    def hold():
-        with resource_lock("Worker/bo") as held:
-            assert held
-            held_elsewhere.set()
-            release.wait(10)
-        connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held_elsewhere.wait(10)
-    try:
+    with lock_held_elsewhere("Worker/bo"):
         with resource_lock("Worker/bo") as held:
             assert not held
         assert reconcilers.reconcile("Worker", "bo", from_resync=True).requeue_after is None
         assert reconcilers.reconcile("Worker", "bo").requeue_after == reconcilers.BUSY_RETRY_SECONDS
-    finally:
-        release.set()
-        thread.join(10)
     with resource_lock("Worker/bo") as held:
         assert held
 
