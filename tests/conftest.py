@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.services.docker",
     "tests.services.world",
     "tests.services.kube",
+    "tests.services.crd_door",
 ]
 
 # Tasks queued by tests stay in this process; nothing is left behind in the

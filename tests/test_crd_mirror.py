@@ -10,7 +10,6 @@ local process, and its status comes back through the status-write task (run eage
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from pathlib import Path
 
@@ -18,122 +17,23 @@ import pytest
 import yaml
 from django.db import OperationalError
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from controller import policy
 from controller.manifests import ManifestInvalid, parse, parse_objects
 from controller.models import KINDS, AuditRecord, Team, Worker
-from controller.services import crd_kube, crd_mirror, operations, watchers
-from tests import reconcile_worker
+from controller.services import operations
 from tests.helpers import manifest, wait_until
-from tests.services.kube import CHART
+from tests.services.crd_door import GROUP, PLURALS, VERSION, FrontDoor, front_door_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-CRDS = CHART / "crds"
-GROUP, VERSION = "hiclaw.io", "v1beta1"
-PLURALS = crd_kube.PLURALS
 ADMIN = policy.Principal(policy.ADMIN, "test-admin")
 
 
-@pytest.fixture(scope="session")
-def crds(kube):
-    """The chart's CRDs installed once (they are cluster-wide) and Established."""
-    extensions = client.ApiextensionsV1Api(kube.api_client())
-    names = []
-    for path in sorted(CRDS.glob("*.yaml")):
-        body = yaml.safe_load(path.read_text())
-        names.append(body["metadata"]["name"])
-        try:
-            extensions.create_custom_resource_definition(body)
-        except ApiException as exc:
-            if exc.status != 409:  # AlreadyExists: another module of this session made it
-                raise
-
-    def established() -> bool:
-        for name in names:
-            conditions = extensions.read_custom_resource_definition(name).status.conditions or []
-            if not any(c.type == "Established" and c.status == "True" for c in conditions):
-                return False
-        return True
-
-    wait_until(established, 30, "the hiclaw.io CRDs to be Established")
-    return names
-
-
-class FrontDoor:
-    """The mirror of one test's namespace, and that namespace's objects as an admin sees them."""
-
-    def __init__(self, kube, namespace: str):
-        self.namespace = namespace
-        self.objects = client.CustomObjectsApi(kube.api_client())
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        watcher = watchers.watchers()["crds"]
-        self.thread = threading.Thread(
-            target=watchers.run_until_stopped, args=("crds", watcher, self.stop), daemon=True
-        )
-        self.thread.start()
-
-    def halt(self) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=crd_mirror.WATCH_SECONDS + 20)
-            assert not self.thread.is_alive(), "the mirror did not stop"
-
-    def create(self, body: dict) -> dict:
-        return self.objects.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURALS[body["kind"]], body)
-
-    def get(self, kind: str, name: str) -> dict:
-        return self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURALS[kind], name)
-
-    def patch_spec(self, kind: str, name: str, spec: dict) -> dict:
-        return self.objects.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURALS[kind], name, {"spec": spec}
-        )
-
-    def delete(self, kind: str, name: str) -> None:
-        self.objects.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURALS[kind], name)
-
-    def status_when(self, kind: str, name: str, check, what: str, timeout: float = 60) -> dict:
-        """Wait until the object's status passes ``check``; return the object."""
-        found: dict = {}
-
-        def ready():
-            found["obj"] = self.get(kind, name)
-            return check(found["obj"].get("status") or {}, found["obj"])
-
-        wait_until(
-            ready, timeout, what, interval=0.2, details=lambda: f"last status: {found.get('obj', {}).get('status')}"
-        )
-        return found["obj"]
-
-
-def _front_door(kube, namespace: str, settings, monkeypatch, kubeconfig: Path) -> FrontDoor:
-    settings.HICLAW_WATCH_CRDS = True
-    settings.HICLAW_NAMESPACE = namespace
-    settings.HICLAW_KUBECONFIG = str(kubeconfig)
-    # A stop waits for the watch request to end; a refused object is tried again after one.
-    monkeypatch.setattr(crd_mirror, "WATCH_SECONDS", 2)
-    monkeypatch.setattr(crd_mirror, "RETRY_SECONDS", 2)
-    return FrontDoor(kube, namespace)
-
-
 @pytest.fixture
-def celery_worker(monkeypatch, eager_celery):
-    """Reconciles run in a worker thread, status writes inline (tests/reconcile_worker.py)."""
-    worker = reconcile_worker.start(monkeypatch)
-    yield worker
-    worker.stop.set()
-    worker.thread.join(timeout=30)
-
-
-@pytest.fixture
-def front_door(kube, kube_namespace, crds, settings, monkeypatch, celery_worker):
-    door = _front_door(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
+def front_door(kube, kube_namespace, crds, settings, monkeypatch, reconcile_thread):
+    door = front_door_for(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
     yield door
     door.halt()
 
@@ -141,7 +41,7 @@ def front_door(kube, kube_namespace, crds, settings, monkeypatch, celery_worker)
 @pytest.fixture
 def lazy_front_door(kube, kube_namespace, crds, settings, monkeypatch):
     """The front door with reconciles left in the (in-memory) queue."""
-    door = _front_door(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
+    door = front_door_for(kube, kube_namespace, settings, monkeypatch, kube.kubeconfig)
     yield door
     door.halt()
 
@@ -366,16 +266,11 @@ def test_startup_sweep_deletes_only_resources_whose_object_is_gone(front_door):
 
 
 def test_the_mirror_works_with_the_chart_service_account(
-    kube, kube_namespace, crds, settings, monkeypatch, tmp_path, celery_worker
+    kube, kube_namespace, crds, settings, monkeypatch, tmp_path, reconcile_thread
 ):
     """The Role the chart grants is all the front door needs: list, watch, status writes."""
-    token = kube.chart_service_account_token(kube_namespace)
-    config = yaml.safe_load(kube.kubeconfig.read_text())
-    config["users"] = [{"name": "hiclaw-controller", "user": {"token": token}}]
-    config["contexts"][0]["context"]["user"] = "hiclaw-controller"
-    kubeconfig = tmp_path / "service-account.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
-    door = _front_door(kube, kube_namespace, settings, monkeypatch, kubeconfig)
+    kubeconfig = kube.chart_kubeconfig(kube_namespace, tmp_path / "service-account.kubeconfig")
+    door = front_door_for(kube, kube_namespace, settings, monkeypatch, kubeconfig)
     try:
         door.create(worker_object("crd-sa"))
         door.start()

@@ -14,7 +14,6 @@ import threading
 import uuid
 
 import pytest
-import yaml
 from kubernetes import client
 
 from controller.backends import (
@@ -423,24 +422,12 @@ def test_the_watch_reports_every_instance_then_a_pod_deleted_out_of_band(make_ba
     assert not thread.is_alive()  # a set stop is noticed within the watch's timeout
 
 
-def write_kubeconfig(kube, namespace: str, token: str, path) -> str:
-    """The cluster's kubeconfig, with the chart ServiceAccount's token as its user."""
-    config = yaml.safe_load(kube.kubeconfig.read_text())
-    config["users"] = [{"name": "hiclaw-controller", "user": {"token": token}}]
-    for context in config["contexts"]:
-        context["context"].update(user="hiclaw-controller", namespace=namespace)
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return str(path)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_team_runs_as_pods_and_a_deleted_pod_comes_back(
     kube, kube_namespace, admin, settings, tmp_path, eager_celery
 ):
-    token = kube.chart_service_account_token(kube_namespace)
     settings.HICLAW_BACKEND = "kubernetes"
-    settings.HICLAW_KUBECONFIG = write_kubeconfig(kube, kube_namespace, token, tmp_path / "kubeconfig")
+    settings.HICLAW_KUBECONFIG = kube.chart_kubeconfig(kube_namespace, tmp_path / "kubeconfig")
     settings.HICLAW_NAMESPACE = kube_namespace
     settings.HICLAW_POD_TEMPLATE = ""
     default_connections.cache_clear()

@@ -94,6 +94,19 @@ class KubeCluster:
         answer = client.CoreV1Api(api).create_namespaced_service_account_token(RELEASE, namespace, request)
         return answer.status.token
 
+    def chart_kubeconfig(self, namespace: str, path: Path) -> str:
+        """A kubeconfig for this cluster whose user is the chart's ServiceAccount in ``namespace``
+        (installed by ``chart_service_account_token``): what the controller's pods hold."""
+        import yaml
+
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        config["users"] = [{"name": RELEASE, "user": {"token": self.chart_service_account_token(namespace)}}]
+        for context in config["contexts"]:
+            context["context"].update(user=RELEASE, namespace=namespace)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return str(path)
+
     def delete_namespace(self, name: str) -> None:
         """Delete what the namespace holds, then the namespace (no namespace controller runs here
         to empty it, so the namespace itself would stay Terminating: that is fine for tests)."""
