@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from django import db
 from django.conf import settings
 
 from controller import reconcile_queue
@@ -58,20 +59,29 @@ def watchers() -> dict[str, Watcher]:
 
 
 def run_until_stopped(name: str, watcher: Watcher, stop: threading.Event) -> None:
-    """Run ``watcher`` again and again until ``stop`` is set, backing off after each failure."""
+    """Run ``watcher`` again and again until ``stop`` is set, backing off after each failure.
+
+    The thread's database connection is given back after a failure (it may be the broken
+    part) and when the thread ends: a connection of a finished thread is otherwise never
+    returned to the pool, and a few restarts would leave the web and workers none.
+    """
     failures = 0
-    while not stop.is_set():
-        try:
-            watcher(stop)
-            failures = 0
-            if not stop.is_set():
-                # Returned without being stopped: a backend with no event stream.
-                return
-        except Exception:
-            failures += 1
-            delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS)) - 1]
-            logger.exception("watcher %s failed (%d in a row); starting it again in %s s", name, failures, delay)
-            stop.wait(delay)
+    try:
+        while not stop.is_set():
+            try:
+                watcher(stop)
+                failures = 0
+                if not stop.is_set():
+                    # Returned without being stopped: a backend with no event stream.
+                    return
+            except Exception:
+                failures += 1
+                delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS)) - 1]
+                logger.exception("watcher %s failed (%d in a row); starting it again in %s s", name, failures, delay)
+                db.connection.close()
+                stop.wait(delay)
+    finally:
+        db.connection.close()
 
 
 def start(stop: threading.Event) -> list[threading.Thread]:
