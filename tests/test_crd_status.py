@@ -5,18 +5,22 @@ real API server is in tests/test_crd_mirror.py."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from django.utils import timezone
 
 from controller.manifests import ManifestInvalid, parse_objects
-from controller.models import Worker
+from controller.models import Team, Worker
 from controller.services import crd_status, watchers
 from controller.services.apply import apply_documents
 from controller.services.crd_apply import manifest_of
 from tests.helpers import manifest
 
 pytestmark = pytest.mark.django_db
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
 def an_object(name: str = "obj", generation: int = 3, **metadata) -> dict:
@@ -107,3 +111,20 @@ def test_the_crds_watcher_runs_only_when_the_setting_is_on(settings):
     assert "crds" not in watchers.watchers()
     settings.HICLAW_WATCH_CRDS = True
     assert set(watchers.watchers()) == {"instances", "crds"}
+
+
+def test_a_mirrored_members_status_change_queues_its_own_write_and_its_teams(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.HICLAW_WATCH_CRDS = True
+    team = yaml.safe_load((EXAMPLES / "team-alpha.yaml").read_text())
+    team["metadata"].update(namespace="hiclaw", generation=1, uid="u-team")
+    apply_documents(parse_objects([manifest_of(team)]))
+    member = Worker.objects.get(name="alpha-dev")
+    member.annotations = {**member.annotations, **Team.objects.get(name="alpha-team").annotations}
+    member.save()
+    assert crd_status.is_mirrored(member)
+    with django_capture_on_commit_callbacks() as callbacks:
+        member.message = "changed"
+        member.save()
+    assert len(callbacks) == 2  # the member's object and its Team's

@@ -156,11 +156,14 @@ def connect() -> None:
 def _saved(sender: type[Resource], instance: Resource, **kwargs: Any) -> None:
     if not settings.HICLAW_WATCH_CRDS:
         return
-    if is_mirrored(instance) and _status_changed(instance):
+    # A Team's status counts its members' readiness, so a member's change is its Team's too.
+    team_id = instance.team_id if isinstance(instance, Worker) else None
+    if not (is_mirrored(instance) or team_id is not None) or not _status_changed(instance):
+        return
+    if is_mirrored(instance):
         send_after_commit(STATUS_TASK, instance.kind, instance.name)
-    if isinstance(instance, Worker) and instance.team_id is not None and _status_changed(instance):
-        # A Team's status counts its members' readiness.
-        team = Team.objects.filter(pk=instance.team_id).first()
+    if team_id is not None:
+        team = Team.objects.filter(pk=team_id).first()
         if team is not None and is_mirrored(team):
             send_after_commit(STATUS_TASK, "Team", team.name)
 
