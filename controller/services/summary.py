@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
 from controller.models import Worker
+from controller.services import heartbeat_health
 
 READY = "Ready"  # the original API's phase: running, and the agent has reported since it started
 
@@ -44,12 +46,18 @@ class WorkerSummary(BaseModel):
     last_heartbeat: datetime | None
     idle_since: datetime | None
     active_tasks: int
-    healthy: bool = Field(description="false while its heartbeats are missing")
+    health: heartbeat_health.Health = Field(
+        description="ok; late: silent for more than 1.5 heartbeat intervals; missed: for more than 3 "
+        "(or marked unhealthy and not reported since)"
+    )
+    healthy: bool = Field(description="false while its heartbeats are missed (health is missed)")
     message: str
 
     @classmethod
-    def of(cls, worker: Worker) -> WorkerSummary:
-        """The worker's summary; reads its team's name, so select_related("team") when listing."""
+    def of(cls, worker: Worker, now: datetime | None = None) -> WorkerSummary:
+        """The worker's summary at ``now`` (default: now); reads its team's name, so
+        select_related("team") when listing."""
+        health = heartbeat_health.health(worker, now or timezone.now())
         return cls.model_construct(
             name=worker.name,
             team=worker.team_name,
@@ -68,7 +76,8 @@ class WorkerSummary(BaseModel):
             last_heartbeat=worker.last_heartbeat,
             idle_since=worker.idle_since,
             active_tasks=worker.active_tasks,
-            healthy=worker.healthy,
+            health=health,
+            healthy=health != heartbeat_health.MISSED,
             message=worker.message,
         )
 
@@ -116,10 +125,22 @@ API_FIELDS = (
     "container_state",
     "last_heartbeat",
     "idle_since",
+    "health",
     "message",
 )
 # ``GET /workers/status``, ``/workers/{name}/status`` and the ready report's answer.
-STATUS_LINE = ("name", "team", "phase", "state", "ready", "container_state", "last_heartbeat", "healthy", "message")
+STATUS_LINE = (
+    "name",
+    "team",
+    "phase",
+    "state",
+    "ready",
+    "container_state",
+    "last_heartbeat",
+    "health",
+    "healthy",
+    "message",
+)
 # The dashboard's live rows (before its own display defaults).
 DASHBOARD_FIELDS = (
     "name",

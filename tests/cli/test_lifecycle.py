@@ -6,8 +6,10 @@ import json
 import signal
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from controller.models import AuditRecord, DebugWorker, Heartbeat, Upgrade, Worker
 from tests.cli.conftest import HICLAW, failed, ok
@@ -73,6 +75,30 @@ def test_worker_status_for_a_team_and_one_worker(hiclaw):
     assert [line.split()[0] for line in lines[1:]] == ["a-dev", "a-lead"]
     one = json.loads(ok(hiclaw("worker", "status", "--name", "a-dev", "-o", "json", persona="worker-a")))
     assert (one["name"], one["phase"], one["ready"]) == ("a-dev", "Pending", False)
+
+
+def test_status_and_get_show_the_heartbeat_health(hiclaw, settings):
+    settings.HICLAW_AGENT_HEARTBEAT_SECONDS = 30
+    now = timezone.now()
+    Worker.objects.filter(name="a-dev").update(phase="Running", last_heartbeat=now - timedelta(seconds=60))
+    Worker.objects.filter(name="a-lead").update(phase="Running", last_heartbeat=now - timedelta(seconds=5))
+    Worker.objects.filter(name="solo").update(phase="Running", last_heartbeat=now - timedelta(minutes=10))
+
+    def column(lines: list[str], header: str) -> dict[str, str]:
+        at = lines[0].split().index(header)
+        return {line.split()[0]: line.split()[at] for line in lines[1:]}
+
+    status = ok(hiclaw("worker", "status")).splitlines()
+    assert column(status, "HEALTH") == {
+        "a-dev": "late",
+        "a-lead": "ok",
+        "b-dev": "ok",
+        "b-lead": "ok",
+        "solo": "missed",
+    }
+    assert column(status, "HEALTHY") == {"a-dev": "yes", "a-lead": "yes", "b-dev": "yes", "b-lead": "yes", "solo": "no"}
+    listed = ok(hiclaw("get", "workers", "--team", "team-a")).splitlines()
+    assert column(listed, "HEALTH") == {"a-dev": "late", "a-lead": "ok"}
 
 
 def test_check_idle_shows_time_left(hiclaw):

@@ -62,9 +62,9 @@ def test_missing_file_is_one_line(hiclaw):
 
 def test_get_workers_table_is_aligned_with_upper_case_headers(hiclaw):
     lines = ok(hiclaw("get", "workers")).splitlines()
-    assert lines[0].split() == ["NAME", "TEAM", "ROLE", "PHASE", "MODEL", "STATE", "LAST-HEARTBEAT", "AGE"]
+    assert lines[0].split() == ["NAME", "TEAM", "ROLE", "PHASE", "MODEL", "STATE", "LAST-HEARTBEAT", "HEALTH", "AGE"]
     assert [line.split()[0] for line in lines[1:]] == ["a-dev", "a-lead", "b-dev", "b-lead", "solo"]
-    assert lines[1].split()[:7] == ["a-dev", "team-a", "worker", "Pending", "qwen", "Running", "<none>"]
+    assert lines[1].split()[:8] == ["a-dev", "team-a", "worker", "Pending", "qwen", "Running", "<none>", "ok"]
     assert lines[5].split()[:3] == ["solo", "<none>", "standalone"]
     # Every column starts at the same offset on every line, at least three spaces after the previous one.
     team_column = lines[0].index("TEAM")

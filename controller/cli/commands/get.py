@@ -32,7 +32,7 @@ def _target(debugworker: dict[str, Any]) -> str:
 
 COLUMNS: dict[str, tuple[list[str], Row]] = {
     "workers": (
-        ["name", "team", "role", "phase", "model", "state", "last-heartbeat", "age"],
+        ["name", "team", "role", "phase", "model", "state", "last-heartbeat", "health", "age"],
         lambda r, now: [
             r["name"],
             r.get("team"),
@@ -41,6 +41,7 @@ COLUMNS: dict[str, tuple[list[str], Row]] = {
             r.get("model"),
             r.get("state"),
             output.age(r.get("lastHeartbeat"), now),
+            r.get("health"),
             _created(r, now),
         ],
     ),

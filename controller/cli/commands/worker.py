@@ -27,8 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     status = actions.add_parser(
         "status",
         help="phase, state and health of workers",
-        description="Phase, desired state, container state and last heartbeat of one worker, "
-        "a team's workers, or every worker you may see.",
+        description="Phase, desired state, container state, last heartbeat and health (ok, late or missed) "
+        "of one worker, a team's workers, or every worker you may see.",
     )
     scope = status.add_mutually_exclusive_group()
     scope.add_argument("--name", help="one worker")
@@ -85,7 +85,7 @@ def worker_status(args: argparse.Namespace, client: Client) -> int:
         say(output.to_json(lines[0] if args.name else {"workers": lines}))
         return 0
     now = datetime.now(UTC)
-    headers = ["name", "team", "phase", "state", "ready", "container", "healthy", "last-heartbeat", "message"]
+    headers = ["name", "team", "phase", "state", "ready", "container", "healthy", "health", "last-heartbeat", "message"]
     rows = [
         [
             line["name"],
@@ -95,6 +95,7 @@ def worker_status(args: argparse.Namespace, client: Client) -> int:
             _yes_no(line.get("ready")),
             line.get("containerState"),
             _yes_no(line.get("healthy")),
+            line.get("health"),
             output.age(line.get("lastHeartbeat"), now),
             line.get("message"),
         ]
