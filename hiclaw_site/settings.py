@@ -196,6 +196,10 @@ CELERY_TIMEZONE = TIME_ZONE
 # Level-triggered safety net: every resource is reconciled again periodically,
 # so a lost message or a crash never leaves it unconverged.
 RESYNC_INTERVAL_SECONDS = env_int("HICLAW_RESYNC_SECONDS", 300)
+# The lifecycle sweep (missed heartbeats, idle sleep) runs this often: a worker silent for
+# three heartbeat intervals is flagged at most this late. Each sweep loads only the rows it
+# changes, so a short period stays cheap with thousands of workers.
+HICLAW_SWEEP_SECONDS = env_int("HICLAW_SWEEP_SECONDS", 10, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "resync-all": {
         "task": "controller.tasks.resync_all",
@@ -209,8 +213,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-lifecycle": {
         "task": "controller.tasks.sweep_lifecycle",
-        "schedule": 60,
-        "options": {"expires": 55},
+        "schedule": HICLAW_SWEEP_SECONDS,
+        # A sweep that waited longer than its period is dropped: the next one is due anyway.
+        "options": {"expires": HICLAW_SWEEP_SECONDS},
     },
 }
 

@@ -1,16 +1,22 @@
 """The lifecycle sweeper: missed heartbeats and idle workers.
 
-Run by Celery beat every minute (one sweep at a time across workers). For
-every worker that should be running:
+Run by Celery beat every ``HICLAW_SWEEP_SECONDS`` (10 s; one sweep at a time
+across workers), so a missed heartbeat is flagged within seconds of its time.
+Each sweep loads only the rows it may have to change, whatever the number of
+workers:
 
-- no heartbeat for twice its interval (``controller.services.agent_timing``:
-  the team leader's ``heartbeat.every``, else the Manager's
-  ``heartbeatInterval``, else 15m) marks it unhealthy once
-  (compare-and-swap, so several sweepers notify once) and tells the team room,
-  or the worker's own room, over Matrix; its next heartbeat clears it;
+- a worker that should run, whose instance runs and that has been silent for
+  more than 3 heartbeat intervals (``controller.services.heartbeat_health``: the
+  interval every agent is told, ``HICLAW_AGENT_HEARTBEAT_SECONDS``) is marked
+  unhealthy once (compare-and-swap, so several sweepers notify once) and its team
+  room, or its own room, is told over Matrix; its next heartbeat clears the mark.
+  The database selects these rows; healthy ones are never loaded. A team's
+  ``heartbeat.every`` plays no part: it is how often the team leader's agent
+  checks on its team;
 - idle (no active task) for longer than its idle timeout (the leader's
   ``workerIdleTimeout``, else the Manager's, else 720m; ``0`` disables) puts it
   to sleep — only inside the leader's ``activeHours`` when those are set.
+  Only workers idle for longer than the shortest timeout in use are loaded.
   Team leaders are never put to sleep automatically.
 
 Time comes in as ``now`` so tests move the clock instead of sleeping.
@@ -20,21 +26,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from controller.clients.matrix import MatrixError
 from controller.connections import Connections
-from controller.models import AgentPhase, DesiredState, MemberRole, Worker
+from controller.models import DesiredState, MemberRole, Worker
 from controller.reconcilers.team_context import team_admin_id
-from controller.services import live
+from controller.services import heartbeat_health, live
 from controller.services.agent_timing import (
     current_manager_config,
-    heartbeat_seconds,
     idle_timeout_seconds,
     leader_spec,
+    shortest_idle_timeout_seconds,
 )
 from controller.services.lifecycle import set_desired_state
 
@@ -49,28 +56,47 @@ class SweepReport:
 
 def sweep(connections: Connections, now: datetime) -> SweepReport:
     report = SweepReport()
-    manager_config = current_manager_config()
-    workers = Worker.objects.filter(deletion_requested_at__isnull=True, state=DesiredState.RUNNING)
-    for worker in workers.select_related("team"):
-        leader = leader_spec(worker)
-        if worker.phase == AgentPhase.RUNNING and _missed_heartbeats(worker, leader, manager_config, now):
+    for worker in overdue_workers(now):
+        if _mark_missed(worker):
             report.unhealthy.append(worker.name)
             _notify_unhealthy(connections, worker)
             live.worker_changed(worker.name, worker.team_name)
-        if worker.role != MemberRole.TEAM_LEADER and _idle_too_long(worker, leader, manager_config, now):
+    manager_config = current_manager_config()
+    for worker in idle_candidates(now, manager_config):
+        if _idle_too_long(worker, leader_spec(worker), manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
             report.slept.append(worker.name)
             logger.info("worker/%s: idle since %s, put to sleep", worker.name, worker.idle_since)
     return report
 
 
-def _missed_heartbeats(worker: Worker, leader: dict, manager_config: dict, now: datetime) -> bool:
-    """True when this sweep marks the worker unhealthy (it was healthy until now)."""
-    interval = heartbeat_seconds(leader, manager_config)
-    since = worker.last_heartbeat or worker.reconciled_at
-    if since is None or worker.heartbeat_missed_since is not None or (now - since).total_seconds() <= 2 * interval:
-        return False
-    # Compare-and-swap: of several sweepers (or a heartbeat arriving now), one wins.
+def overdue_workers(now: datetime) -> QuerySet[Worker]:
+    """Judged workers silent for more than 3 intervals and not marked yet (the only rows loaded)."""
+    overdue = heartbeat_health.overdue(heartbeat_health.missed_before(now))
+    rows = Worker.objects.filter(heartbeat_health.judged_rows(), overdue, heartbeat_missed_since__isnull=True)
+    return rows.select_related("team")
+
+
+def idle_candidates(now: datetime, manager_config: dict) -> QuerySet[Worker]:
+    """Workers idle for longer than the shortest idle timeout in use (none when every timeout is 0)."""
+    shortest = shortest_idle_timeout_seconds(manager_config)
+    if shortest is None:
+        return Worker.objects.none()
+    rows = Worker.objects.filter(
+        deletion_requested_at__isnull=True,
+        state=DesiredState.RUNNING,
+        active_tasks=0,
+        idle_since__lt=now - timedelta(seconds=shortest),
+    )
+    return rows.exclude(role=MemberRole.TEAM_LEADER).select_related("team")
+
+
+def _mark_missed(worker: Worker) -> bool:
+    """True when this sweep marks the worker unhealthy (it was healthy until now).
+
+    Compare-and-swap: of several sweepers (or a heartbeat arriving now), one wins.
+    """
+    since = heartbeat_health.counted_from(worker)
     return bool(
         Worker.objects.filter(
             pk=worker.pk, heartbeat_missed_since__isnull=True, last_heartbeat=worker.last_heartbeat
