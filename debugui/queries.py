@@ -8,6 +8,7 @@ same fields, addressed by ``data-field`` so the browser can update them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.core.paginator import Page, Paginator
@@ -16,9 +17,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from controller import policy
-from controller.manifests.schema import duration_seconds
 from controller.models import AgentPhase, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.models.agent import AgentResource
 from controller.reconcilers.agent import SETTLED_PHASES
+from controller.services import heartbeat_health
 from controller.services.agent_timing import heartbeat_every
 from controller.services.summary import DASHBOARD_FIELDS, WorkerSummary
 
@@ -126,13 +128,14 @@ def worker_health(worker: Worker) -> str:
 
 
 def manager_interval(manager: Manager) -> str:
-    """The Manager's own heartbeat interval (its spec's ``config.heartbeatInterval``)."""
+    """How often the Manager's agent checks on the deployment (its ``config.heartbeatInterval``);
+    how often it reports is ``HICLAW_AGENT_HEARTBEAT_SECONDS``, as every agent."""
     return heartbeat_every({}, manager.config)
 
 
 def manager_health(manager: Manager) -> str:
-    """``bad`` when Failed or silent for twice its heartbeat interval (as the sweeper judges a
-    worker), ``warn`` while unsettled or not yet reported, else ``ok``."""
+    """``bad`` when Failed or its heartbeats are missed (the rule the sweeper judges a worker by),
+    ``warn`` while unsettled, not yet reported or late, else ``ok``."""
     if manager.phase == AgentPhase.FAILED:
         return "bad"
     if manager.phase != SETTLED_PHASES.get(manager.state):
@@ -141,8 +144,23 @@ def manager_health(manager: Manager) -> str:
         return "ok"
     if manager.last_heartbeat is None:
         return "warn"
-    silent = (timezone.now() - manager.last_heartbeat).total_seconds()
-    return "bad" if silent > 2 * duration_seconds(manager_interval(manager)) else "ok"
+    health = heartbeat_health.health(manager, timezone.now())
+    return {heartbeat_health.MISSED: "bad", heartbeat_health.LATE: "warn"}.get(health, "ok")
+
+
+HEARTBEAT_LABELS = {heartbeat_health.OK: "", heartbeat_health.LATE: "late", heartbeat_health.MISSED: "missed"}
+
+
+def heartbeat_view(agent: AgentResource, now: datetime | None = None) -> dict[str, Any]:
+    """What colours an agent's heartbeat age: its health now, and what the page script needs
+    to move it on as the age ticks — the moment the silence counts from (absent when the
+    agent is not expected to report) and the interval, in seconds."""
+    since = heartbeat_health.counted_from(agent) if heartbeat_health.judged(agent) else None
+    return {
+        "health": heartbeat_health.health(agent, now or timezone.now()),
+        "since": since.isoformat() if since else None,
+        "interval": heartbeat_health.interval_seconds(),
+    }
 
 
 # --- what live pages receive ---------------------------------------------------------------
@@ -153,6 +171,7 @@ def worker_row(worker: Worker) -> dict[str, Any]:
     row["image"] = row["image"] or "runtime default"
     row["skillsVersion"] = row["skillsVersion"] or "—"
     row["health"] = worker_health(worker)
+    row["heartbeat"] = heartbeat_view(worker)
     return row
 
 

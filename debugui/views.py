@@ -209,8 +209,8 @@ def manager_list(request: HttpRequest) -> HttpResponse:
 
 HEALTH_NOTES = {
     "ok": "Healthy: it reports its heartbeats.",
-    "warn": "Not settled, or no heartbeat received from it yet.",
-    "bad": "Failed, or no heartbeat for twice its heartbeat interval.",
+    "warn": "Not settled, no heartbeat received from it yet, or its last one is late.",
+    "bad": "Failed, or no heartbeat for three of its reporting intervals.",
 }
 
 

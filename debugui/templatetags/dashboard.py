@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from controller.services.heartbeat_health import LATE_AFTER, MISSED_AFTER
 from debugui.actions import PUSH_QUESTION, WORKER_ACTIONS
+from debugui.queries import HEARTBEAT_LABELS, heartbeat_view
 
 register = template.Library()
 
@@ -25,6 +27,17 @@ def age(moment: datetime | None, empty: str = "never") -> str:
         if seconds >= size:
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
+
+
+@register.simple_tag
+def heartbeat_health(agent) -> dict:
+    """The heartbeat age's colour class and label (``heartbeat_view``), and a title that says
+    the thresholds, so the state is told in words as well as colour."""
+    view = heartbeat_view(agent)
+    interval = view["interval"]
+    late, missed = LATE_AFTER * interval, MISSED_AFTER * interval
+    title = f"reports every {interval} s: late after {late:g} s, missed after {missed:g} s"
+    return {**view, "label": HEARTBEAT_LABELS[view["health"]], "title": title}
 
 
 @register.filter

@@ -5,7 +5,8 @@
 // every reconnect too); later ones are single rows. Rows are found by
 // data-worker="<name>" / data-team="<name>" and their cells by
 // data-field="<key>", so the page updates without a reload. Ages (heartbeat,
-// idle) are rendered here from ISO timestamps and re-ticked every second.
+// idle) are rendered here from ISO timestamps and re-ticked every second, and a
+// heartbeat age's colour follows its health as it ticks (heartbeatHealth).
 
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 30000;
@@ -18,6 +19,11 @@ const REFUSED = new Map([
 ]);
 
 const HEALTH_LABELS = { ok: "healthy", warn: "settling", bad: "unhealthy" };
+// The rule of controller/services/heartbeat_health.py, in heartbeat intervals.
+const HEARTBEAT_LATE_AFTER = 1.5;
+const HEARTBEAT_MISSED_AFTER = 3;
+const HEARTBEAT_STATES = ["ok", "late", "missed"];
+const HEARTBEAT_LABELS = { ok: "", late: "late", missed: "missed" };
 
 let clockOffsetMs = 0; // server time minus browser time, from the snapshot
 
@@ -27,6 +33,26 @@ export function formatAge(iso, now = Date.now() + clockOffsetMs) {
     if (seconds >= size) return `${Math.floor(seconds / size)} ${unit}`;
   }
   return `${seconds} s`;
+}
+
+// The health of a heartbeat age at `now`: the server's word when the page got it (a worker
+// marked unhealthy stays missed until it reports), or worse once the silence since
+// `sinceIso` passes 1.5 or 3 intervals. Without `sinceIso` the agent is not expected to report.
+export function heartbeatHealth(serverHealth, sinceIso, intervalSeconds, now = Date.now() + clockOffsetMs) {
+  let rank = Math.max(0, HEARTBEAT_STATES.indexOf(serverHealth));
+  if (sinceIso && intervalSeconds > 0) {
+    const silent = (now - Date.parse(sinceIso)) / 1000;
+    const aged = silent > HEARTBEAT_MISSED_AFTER * intervalSeconds ? 2 : silent > HEARTBEAT_LATE_AFTER * intervalSeconds ? 1 : 0;
+    rank = Math.max(rank, aged);
+  }
+  return HEARTBEAT_STATES[rank];
+}
+
+function renderHeartbeat(el) {
+  const health = heartbeatHealth(el.dataset.value, el.dataset.since, Number(el.dataset.interval));
+  for (const state of HEARTBEAT_STATES) el.classList.toggle(`hb-${state}`, state === health);
+  const label = el.querySelector(".hb-label");
+  if (label && label.textContent !== HEARTBEAT_LABELS[health]) label.textContent = HEARTBEAT_LABELS[health];
 }
 
 function renderAge(el) {
@@ -40,6 +66,14 @@ function setField(el, value) {
     if (value) el.setAttribute("datetime", value);
     else el.removeAttribute("datetime");
     renderAge(el);
+    return;
+  }
+  if (format === "heartbeat") {
+    el.dataset.value = value?.health || "ok";
+    if (value?.since) el.dataset.since = value.since;
+    else delete el.dataset.since;
+    if (value?.interval) el.dataset.interval = String(value.interval);
+    renderHeartbeat(el);
     return;
   }
   const text = value === null || value === undefined || value === "" ? "" : String(value);
@@ -134,6 +168,7 @@ function connect(path, attempt = 0) {
 
 function tick() {
   document.querySelectorAll('time[data-format="age"]').forEach(renderAge);
+  document.querySelectorAll('[data-format="heartbeat"]').forEach(renderHeartbeat);
 }
 
 const livePath = document.body.dataset.live;

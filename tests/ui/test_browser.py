@@ -210,3 +210,23 @@ def test_the_page_reconnects_after_a_drop_and_catches_up(dashboard):
     expect(skills).to_have_text("2026.12.5", timeout=LIVE_WITHIN_MS)
     assert len(sockets) == 2
     assert page.evaluate(NO_RELOAD)
+
+
+def test_the_heartbeat_age_turns_late_then_missed_as_it_ticks(dashboard, settings):
+    settings.HICLAW_AGENT_HEARTBEAT_SECONDS = 4  # late after 6 s, missed after 12 s
+    token = off_the_browser_thread(lambda: AgentToken.mint("worker", "a-dev", team="team-a")[1])
+    page = open_live(dashboard, "alice", "/teams/team-a/")
+    heartbeat = page.locator('tr[data-worker="a-dev"] [data-field="heartbeat"]')
+    expect(heartbeat).to_have_class(re.compile(r"\bhb-missed\b"))  # silent for 3 minutes
+    expect(heartbeat.locator(".hb-label")).to_have_text("missed")
+
+    assert post_heartbeat(dashboard.url, token) == 202
+    expect(heartbeat).to_have_class(re.compile(r"\bhb-ok\b"), timeout=LIVE_WITHIN_MS)
+    expect(heartbeat.locator(".hb-label")).to_have_text("")
+    # No further message comes: the page's own clock moves the colour on.
+    expect(heartbeat).to_have_class(re.compile(r"\bhb-late\b"), timeout=10_000)
+    expect(heartbeat.locator(".hb-label")).to_have_text("late")
+    dashboard.screenshot(page, "heartbeat-late")
+    expect(heartbeat).to_have_class(re.compile(r"\bhb-missed\b"), timeout=10_000)
+    expect(heartbeat.locator(".hb-label")).to_have_text("missed")
+    assert page.evaluate(NO_RELOAD)
