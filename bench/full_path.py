@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from cpu_usage import CpuMeter
 from full_stack import DEFAULT_REDIS_URL, Stack
 
 POLL_SECONDS = 0.02  # one Worker: a detail request per poll
@@ -91,9 +92,11 @@ class Measure:
         single = [self.apply_and_wait([self.name(f"one{run:02d}")])[0] for run in range(args.single_runs)]
         print(summary("1 Worker: apply → Running", single))
         names = [self.name(f"many{i:02d}") for i in range(args.workers)]
-        burst = self.apply_and_wait(names)
+        with CpuMeter(self.stack.process_groups()) as cpu:
+            burst = self.apply_and_wait(names)
         print(summary(f"{args.workers} Workers at once: each", burst))
         print(f"{f'{args.workers} Workers at once: all Running':>32}: {max(burst):5.2f} s")
+        print("\n".join(f"{'':>34}{line}" for line in cpu.lines()))
         ready = [self.sleep_then_ensure_ready(names[i % len(names)]) for i in range(args.ensure_ready_runs)]
         print(summary("ensure-ready on a sleeping one", ready))
         seen, missed = self.crashes(names, args.kills, args.crash_timeout)

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -174,6 +175,19 @@ class Stack:
             return False
 
     # --- while running -----------------------------------------------------------------
+    def process_groups(self) -> dict[str, Callable[[], list[int]]]:
+        """The processes of the stack by role, for ``cpu_usage.CpuMeter``."""
+        synapse, moto = self.services
+        groups = {
+            "controller web": [self.processes["web"].pid],
+            "controller celery worker": [self.processes["worker"].pid],
+            "controller beat + hiclaw_watch": [self.processes["beat"].pid, self.processes["watch"].pid],
+            "synapse": [synapse.pid],
+            "moto (S3)": [moto.pid],
+            "benchmark client": [os.getpid()],
+        }
+        return {label: (lambda pids=pids: pids) for label, pids in groups.items()}
+
     def check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
