@@ -152,7 +152,12 @@ class Measure:
                     raise SystemExit(f"worker {name} failed: {message}")
             if time.perf_counter() - start > self.timeout:
                 self.stack.check_alive()
-                raise SystemExit(f"{len(names) - len(latencies)} workers not {wanted} after {self.timeout:.0f} s")
+                pending = self.phases([n for n in names if n not in latencies])
+                detail = "; ".join(f"{n}: {phase} {message}" for n, (phase, message) in list(pending.items())[:5])
+                raise SystemExit(
+                    f"{len(pending)} workers not {wanted} after {self.timeout:.0f} s: {detail}\n"
+                    f"celery worker's log:\n{self.stack.log('worker')}"
+                )
             time.sleep(interval)
         return list(latencies.values())
 
