@@ -145,7 +145,8 @@ class AgentReconciler(Generic[_A]):
             room_before = agent.room_id
             # Registration (the homeserver hashes the password: the step's slowest call) goes
             # out while the admin account makes the room; Synapse takes an invite to an account
-            # registered a moment later. The agent joins once it has its session.
+            # registered a moment later (a homeserver that refuses fails this pass, and the next
+            # finds the account kept). The agent joins once it has its session.
             with beside(self._agent_session, agent) as login:
                 try:
                     agent.room_id = converge_room(
