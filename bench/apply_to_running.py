@@ -20,6 +20,7 @@ Run from the repository root (dockerd must answer: ``scripts/test-services.sh do
     .venv/bin/python bench/apply_to_running.py                # 20 workers, 3 runs
     .venv/bin/python bench/apply_to_running.py --redis-url redis://127.0.0.1:6379/0
     .venv/bin/python bench/apply_to_running.py --workers 50 --runs 1 --concurrency 4
+    .venv/bin/python bench/apply_to_running.py --full  # production mode over HTTP (bench/full_path.py)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import full_path
 from environment import DEFAULT_DATABASE_URL, configure, unwind_on_sigterm
 
 if TYPE_CHECKING:
@@ -94,9 +96,13 @@ def main() -> None:
         help="use this Redis as the Celery broker instead of the filesystem one; "
         "its keys are prefixed with the invocation's id and deleted at the end",
     )
+    full_path.add_arguments(parser)
     args = parser.parse_args()
 
     unwind_on_sigterm()
+    if args.full:
+        full_path.main(args)
+        return
     bench_id = f"bench{uuid.uuid4().hex[:6]}"
     with tempfile.TemporaryDirectory(prefix="hiclaw-bench-apply-") as data_dir:
         configure(

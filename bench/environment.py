@@ -3,7 +3,7 @@
 Importing this module puts the repository root on ``sys.path`` (the scripts
 run from ``bench/``). Each script calls ``configure()`` before it uses models:
 it points ``HICLAW_DATA_DIR`` at a temp dir, creates the PostgreSQL database
-when it is missing, runs ``django.setup()`` and migrates.
+when it is missing, runs ``django.setup()``, prepares the data dir and migrates.
 ``unwind_on_sigterm()`` lets their clean-up run on SIGTERM too.
 """
 
@@ -40,6 +40,10 @@ def configure(data_dir: Path, database_url: str, **env: str) -> None:
     from django.core.management import call_command
 
     django.setup()
+    # What `manage.py migrate` does first: the data dir, and the embedded broker's folders in it.
+    from hiclaw_site.datadir import prepare
+
+    prepare()
     call_command("migrate", interactive=False, verbosity=0)
 
 

@@ -14,6 +14,9 @@ import hashlib
 import json
 import logging
 import sys
+import time
+from concurrent.futures import Future
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -33,7 +36,8 @@ from controller.reconcilers import base
 from controller.reconcilers.agent_files import AgentWiring, config_file_name
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled, retry_failed
 from controller.reconcilers.human import queue_humans
-from controller.reconcilers.rooms import converge_room, matrix_errors
+from controller.reconcilers.overlap import beside
+from controller.reconcilers.rooms import converge_room, join_members, matrix_errors
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class AgentReconciler(Generic[_A]):
     def __init__(self, connections: Connections):
         self.connections = connections
         self.steps = [self.ensure_matrix, self.ensure_gateway, self.write_config, self.ensure_instance]
+        # The gateway's calls of this pass, made while the Matrix step runs (see ``reconcile``).
+        self._gateway_calls: Future[str] | None = None
 
     # --- what subclasses decide -------------------------------------------------------
     def room_members(self, agent: _A, user_id: str) -> dict[str, int]:
@@ -92,9 +98,7 @@ class AgentReconciler(Generic[_A]):
             return self.delete(agent)
         phase_before = agent.phase
         try:
-            for step in self.steps:
-                step(agent)
-                self.save(agent)
+            self.run_steps(agent)
         except TemporaryError as error:
             result = self.failed(agent, error)
         else:
@@ -103,6 +107,20 @@ class AgentReconciler(Generic[_A]):
             self.phase_changed(agent)
         self.announce(agent)
         return result
+
+    def run_steps(self, agent: _A) -> None:
+        """The steps in order, each saved before the next. The gateway consumer needs nothing
+        from Matrix, so its calls go out beside the Matrix step; ``ensure_gateway`` takes their
+        outcome in its turn (a pass that fails before then drops it, as it would not have run)."""
+        gateway = beside(self.gateway_calls, agent) if self.connections.gateway.enabled else nullcontext()
+        with gateway as self._gateway_calls:
+            for step in self.steps:
+                started = time.perf_counter()
+                step(agent)
+                self.save(agent)
+                took = time.perf_counter() - started
+                logger.debug("%s/%s: %s took %.3f s", self.kind, agent.name, getattr(step, "__name__", step), took)
+        self._gateway_calls = None
 
     def announce(self, agent: _A) -> None:
         """Tell live pages a pass ran (kinds shown on the dashboard override this)."""
@@ -122,27 +140,43 @@ class AgentReconciler(Generic[_A]):
             return
         with matrix_errors():
             admin = self.connections.matrix_admin()
-            session = self._agent_session(agent)
+            user_id = matrix.user_id(naming.matrix_localpart(self.kind, agent.name))
+            wanted = self.room_members(agent, user_id)
             room_before = agent.room_id
-            agent.room_id = converge_room(
-                matrix,
-                admin,
-                alias=naming.room_alias(self.kind, agent.name),
-                title=self.room_title(agent),
-                wanted=self.room_members(agent, session.user_id),
-                sessions={session.user_id: session},
-                room_id=agent.room_id,
-            )
+            # Registration (the homeserver hashes the password: the step's slowest call) goes
+            # out while the admin account makes the room; Synapse takes an invite to an account
+            # registered a moment later (a homeserver that refuses fails this pass, and the next
+            # finds the account kept). The agent joins once it has its session.
+            with beside(self._agent_session, agent) as login:
+                try:
+                    agent.room_id = converge_room(
+                        matrix,
+                        admin,
+                        alias=naming.room_alias(self.kind, agent.name),
+                        title=self.room_title(agent),
+                        wanted=wanted,
+                        room_id=agent.room_id,
+                    )
+                finally:
+                    self._keep_session(agent, login)
+            join_members(matrix, admin, agent.room_id, wanted, {user_id: login.result()})
             if agent.room_id != room_before:
                 self.save(agent)
                 queue_humans(self.connections)
         agent.set_condition("MatrixReady", "True", "Ready", f"{agent.matrix_user_id} in {agent.room_id}")
 
     def ensure_gateway(self, agent: _A) -> None:
-        gateway = self.connections.gateway
-        if not gateway.enabled:
+        if not self.connections.gateway.enabled:
             agent.set_condition("GatewayReady", "False", "Disabled", "HICLAW_GATEWAY_URL is not set")
             return
+        # Made beside the Matrix step by ``run_steps``; a step run on its own makes them now.
+        consumer = self._gateway_calls.result() if self._gateway_calls else self.gateway_calls(agent)
+        agent.set_condition("GatewayReady", "True", "Ready", consumer)
+
+    def gateway_calls(self, agent: _A) -> str:
+        """Give the agent its consumer, its model's route and its MCP servers; return the consumer.
+        Only gateway calls: it runs in a thread of its own (no database)."""
+        gateway = self.connections.gateway
         consumer = naming.consumer_name(self.kind, agent.name)
         try:
             gateway.ensure_consumer(consumer, self._gateway_key(agent))
@@ -154,7 +188,7 @@ class AgentReconciler(Generic[_A]):
             raise TemporaryError("GatewayReady", "Unavailable", str(error)) from None
         except GatewayError as error:
             raise PermanentError("GatewayReady", "Refused", str(error)) from None
-        agent.set_condition("GatewayReady", "True", "Ready", consumer)
+        return consumer
 
     def write_config(self, agent: _A) -> None:
         prefix = naming.storage_prefix(self.kind, agent.name)
@@ -236,19 +270,27 @@ class AgentReconciler(Generic[_A]):
         return ensure_account(self.connections, kind, name)
 
     def _agent_session(self, agent: _A) -> MatrixSession:
+        """The agent's session: its stored token while that works, else a new one (registering
+        the account, or logging in to it). Only homeserver calls: it runs beside the room's."""
         matrix = self.connections.require_matrix()
         localpart = naming.matrix_localpart(self.kind, agent.name)
         user_id = matrix.user_id(localpart)
         if agent.matrix_access_token:
             session = MatrixSession(user_id, agent.matrix_access_token)
             if matrix.whoami(session) == user_id:
-                agent.matrix_user_id = user_id
                 return session
         password = naming.derived_secret("matrix-password", f"{self.kind}:{agent.name}")
-        session = matrix.register(localpart, password, display_name=agent.name)
-        agent.matrix_user_id, agent.matrix_access_token = session.user_id, session.access_token
-        self.save(agent)
-        return session
+        return matrix.register(localpart, password, display_name=agent.name)
+
+    def _keep_session(self, agent: _A, login: Future[MatrixSession]) -> None:
+        """Record a new session as soon as it is had (also when the room failed meanwhile),
+        so the next pass uses it rather than logging in again."""
+        if login.exception() is not None:
+            return
+        session = login.result()
+        if (agent.matrix_user_id, agent.matrix_access_token) != (session.user_id, session.access_token):
+            agent.matrix_user_id, agent.matrix_access_token = session.user_id, session.access_token
+            self.save(agent)
 
     def _holds_token(self, agent: _A) -> bool:
         """Whether the agent has an active token for what it is now (identity and team)."""

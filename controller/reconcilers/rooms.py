@@ -56,10 +56,21 @@ def converge_room(
     changed = {user: level for user, level in wanted.items() if levels.get(user, 0) != level}
     if changed:
         matrix.set_power_levels(admin, room_id, changed)
-    for user, session in (sessions or {}).items():
-        if user in wanted and matrix.room_members(admin, room_id).get(user) != "join":
-            matrix.join(session, room_id)
+    join_members(matrix, admin, room_id, wanted, sessions or {})
     return room_id
+
+
+def join_members(
+    matrix: MatrixClient, admin: MatrixSession, room_id: str, wanted: dict[str, int], sessions: dict[str, MatrixSession]
+) -> None:
+    """Join the wanted members whose ``sessions`` the controller holds and who have not joined yet."""
+    joining = {user: session for user, session in sessions.items() if user in wanted}
+    if not joining:
+        return
+    members = matrix.room_members(admin, room_id)
+    for user, session in joining.items():
+        if members.get(user) != "join":
+            matrix.join(session, room_id)
 
 
 def _is_agent(user_id: str) -> bool:

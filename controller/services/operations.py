@@ -151,7 +151,9 @@ class Readiness:
         return not self.phase
 
 
-POLL_SECONDS = 0.25
+# A wake takes a fraction of a second (a container start); a coarser poll would add most of
+# a period to every ensure-ready, and one indexed row read per poll costs little.
+POLL_SECONDS = 0.05
 
 
 def ensure_ready(principal: Principal, worker: Worker, timeout: float) -> Readiness:

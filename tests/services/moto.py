@@ -59,8 +59,17 @@ def moto_server(tmp_path_factory) -> Iterator[MotoEndpoint]:
     """Start `moto_server` once per test session and stop it at the end."""
     if not MOTO_SERVER.exists():
         pytest.fail(f"{MOTO_SERVER} is missing: run `make test`, which installs tests/requirements-moto.txt")
+    process, endpoint = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield endpoint
+    finally:
+        stop_process(process)
+
+
+def start_moto(log_path: Path) -> tuple[subprocess.Popen, MotoEndpoint]:
+    """Start `moto_server` on a free loopback port, logging to ``log_path``; the caller stops it.
+    Shared by the session fixture and the full-path benchmark (bench/)."""
     endpoint = MotoEndpoint(host="127.0.0.1", port=free_port())
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(MOTO_SERVER), "-H", endpoint.host, "-p", str(endpoint.port)],
@@ -80,9 +89,10 @@ def moto_server(tmp_path_factory) -> Iterator[MotoEndpoint]:
             check=still_running,
             details=lambda: f"its log:\n{log_path.read_text()[-2000:]}",
         )
-        yield endpoint
-    finally:
+    except BaseException:
         stop_process(proc)
+        raise
+    return proc, endpoint
 
 
 @pytest.fixture

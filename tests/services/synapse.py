@@ -77,12 +77,33 @@ class SynapseServer:
 
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
+    try:
+        process, server = start_synapse(tmp_path_factory.mktemp("synapse"))
+    except SynapseNotStarted as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        stop_process(process)
+
+
+class SynapseNotStarted(RuntimeError):
+    """Synapse is not installed, or exited or did not answer while starting (its log tail attached)."""
+
+
+def start_synapse(workdir: Path, *, bcrypt_rounds: int = 4) -> tuple[subprocess.Popen, SynapseServer]:
+    """Start a homeserver in ``workdir`` on a free loopback port; the caller stops the process.
+
+    Shared by the session fixture and the full-path benchmark (bench/), which passes
+    Synapse's own default ``bcrypt_rounds`` (12) to time registrations as in production.
+    """
     if not SYNAPSE_PYTHON.exists():
-        pytest.fail(f"Synapse is not installed in {SYNAPSE_PYTHON.parent.parent}: run `make test`, which installs it")
-    workdir = tmp_path_factory.mktemp("synapse")
+        raise SynapseNotStarted(
+            f"Synapse is not installed in {SYNAPSE_PYTHON.parent.parent}: run `make test`, which installs it"
+        )
     port = free_port()
     shared_secret = secrets.token_hex(16)
-    config = _write_config(workdir, port, shared_secret)
+    config = _write_config(workdir, port, shared_secret, bcrypt_rounds)
     with (workdir / "stdout.log").open("w") as output:
         process = subprocess.Popen(
             [str(SYNAPSE_PYTHON), "-m", "synapse.app.homeserver", "--config-path", str(config)],
@@ -102,12 +123,13 @@ def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
             timeout=10,
         )
         response.raise_for_status()
-        yield SynapseServer(base_url, SERVER_NAME, shared_secret, response.json()["token"], admin)
-    finally:
+    except BaseException:
         stop_process(process)
+        raise
+    return process, SynapseServer(base_url, SERVER_NAME, shared_secret, response.json()["token"], admin)
 
 
-def _write_config(workdir: Path, port: int, shared_secret: str) -> Path:
+def _write_config(workdir: Path, port: int, shared_secret: str, bcrypt_rounds: int) -> Path:
     """Generate Synapse's config (keys and secrets), then override what the tests need."""
     config = workdir / "homeserver.yaml"
     subprocess.run(
@@ -154,7 +176,8 @@ def _write_config(workdir: Path, port: int, shared_secret: str) -> Path:
             "suppress_key_server_warning": True,
             "federation_domain_whitelist": [],
             "presence": {"enabled": False},
-            "bcrypt_rounds": 4,  # the default 12 costs ~0.2 s per registration and login
+            # Synapse's default 12 costs ~0.2 s per registration and login; tests use 4.
+            "bcrypt_rounds": bcrypt_rounds,
             **_RATE_LIMITS,
         }
     )
@@ -165,7 +188,7 @@ def _write_config(workdir: Path, port: int, shared_secret: str) -> Path:
 def _wait_healthy(process: subprocess.Popen, base_url: str, workdir: Path) -> None:
     def still_running() -> None:
         if process.poll() is not None:
-            pytest.fail(f"synapse exited with {process.returncode} while starting:\n{_tail(workdir)}")
+            raise SynapseNotStarted(f"synapse exited with {process.returncode} while starting:\n{_tail(workdir)}")
 
     def healthy() -> bool:
         try:
