@@ -331,7 +331,7 @@ def test_docker_container_gets_limits_network_and_restart_policy(docker_service)
         attrs = docker_service.client.containers.get(spec.name).attrs
         assert attrs["HostConfig"]["NanoCpus"] == 500_000_000
         assert attrs["HostConfig"]["Memory"] == 64 * 1024 * 1024
-        assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"  # the controller restarts crashed instances
         assert attrs["HostConfig"]["Init"] is True
         assert status.ip == attrs["NetworkSettings"]["Networks"][docker_service.network]["IPAddress"] != ""
     finally:

@@ -112,6 +112,8 @@ class InstanceStatus:
     started_at: datetime | None = None  # aware; the last start
     exit_code: int | None = None  # when not running and known; 128+N for "killed by signal N"
     message: str = ""
+    finished_at: datetime | None = None  # aware; when the last run ended, where the backend knows
+    oom_killed: bool = False  # the last run was killed for using more memory than its limit
 
     @property
     def running(self) -> bool:

@@ -45,6 +45,9 @@ class WorkerSummary(BaseModel):
     idle_since: datetime | None
     active_tasks: int
     healthy: bool = Field(description="false while its heartbeats are missing")
+    restarts: int = Field(description="times the controller started its instance again after a crash")
+    last_exit_code: int | None = Field(description="exit code of its instance's last crash (137: killed by SIGKILL)")
+    last_exit_reason: str = Field(description="how its instance last crashed, in words")
     message: str
 
     @classmethod
@@ -69,6 +72,9 @@ class WorkerSummary(BaseModel):
             idle_since=worker.idle_since,
             active_tasks=worker.active_tasks,
             healthy=worker.healthy,
+            restarts=worker.restart_count,
+            last_exit_code=worker.last_exit_code,
+            last_exit_reason=worker.last_exit_reason,
             message=worker.message,
         )
 
@@ -116,10 +122,26 @@ API_FIELDS = (
     "container_state",
     "last_heartbeat",
     "idle_since",
+    "restarts",
+    "last_exit_code",
+    "last_exit_reason",
     "message",
 )
 # ``GET /workers/status``, ``/workers/{name}/status`` and the ready report's answer.
-STATUS_LINE = ("name", "team", "phase", "state", "ready", "container_state", "last_heartbeat", "healthy", "message")
+STATUS_LINE = (
+    "name",
+    "team",
+    "phase",
+    "state",
+    "ready",
+    "container_state",
+    "last_heartbeat",
+    "healthy",
+    "restarts",
+    "last_exit_code",
+    "last_exit_reason",
+    "message",
+)
 # The dashboard's live rows (before its own display defaults).
 DASHBOARD_FIELDS = (
     "name",
