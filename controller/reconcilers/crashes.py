@@ -4,7 +4,7 @@ The controller, not the engine, starts a crashed instance again (Docker containe
 no restart policy; a process has none), so a crash is seen the same way on every backend.
 An instance that should run and does not, and that the controller did not stop, crashed:
 it is Failed, or Stopped with any exit code (137 when someone outside killed it with
-SIGKILL). Each crash is counted once, identified by the start time of the instance that
+SIGKILL); Stopped without one is an instance still starting (a pod being scheduled). Each crash is counted once, identified by the start time of the instance that
 ended (``crashed_start_at``), so passes that see the same ended instance again add nothing.
 
 A crash adds a Warning event (``Crashed``, or ``OOMKilled``) and moves the resource's
@@ -101,6 +101,8 @@ class RestartGuard:
     def is_crash(self, status: InstanceStatus) -> bool:
         if status.running or status.state == InstanceState.MISSING or status.started_at is None:
             return False
+        if status.state == InstanceState.STOPPED and status.exit_code is None:
+            return False  # not ended: still starting (a pod being scheduled), or never started
         if status.started_at == self.resource.crashed_start_at:
             return False  # counted already
         return self.resource.phase not in STOPPED_BY_CONTROLLER
