@@ -4,8 +4,9 @@ The controller, not the engine, starts a crashed instance again (Docker containe
 no restart policy; a process has none), so a crash is seen the same way on every backend.
 An instance that should run and does not, and that the controller did not stop, crashed:
 it is Failed, or Stopped with any exit code (137 when someone outside killed it with
-SIGKILL); Stopped without one is an instance still starting (a pod being scheduled). Each crash is counted once, identified by the start time of the instance that
-ended (``crashed_start_at``), so passes that see the same ended instance again add nothing.
+SIGKILL); Stopped without one is an instance still starting (a pod being scheduled).
+Each crash is counted once, identified by the start time of the instance that ended
+(``crashed_start_at``), so passes that see the same ended instance again add nothing.
 
 A crash adds a Warning event (``Crashed``, or ``OOMKilled``) and moves the resource's
 counters; the next start waits 1 s, 2 s, 4 s … (at most 5 minutes) by ``crash_streak``,
