@@ -89,7 +89,8 @@ class RestartGuard:
         if status.started_at is None or status.started_at != resource.crashed_start_at:
             return  # not a crash (woken from sleep, never started): start it now
         wait = crash_backoff(resource.crash_streak)
-        left = wait - (self.now - (resource.last_exit_at or self.now)).total_seconds()
+        # Never more than the backoff: the engine's clock (the exit time) may run ahead of ours.
+        left = min(wait, wait - (self.now - (resource.last_exit_at or self.now)).total_seconds())
         if left > 0:
             resource.container_state = status.state
             raise CrashLoopBackOff(
