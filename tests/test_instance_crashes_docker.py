@@ -8,8 +8,11 @@ Celery worker would run them (tests/reconcile_worker.py).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -94,3 +97,42 @@ def test_the_watch_reconnects_after_a_cut_and_misses_no_crash(docker_backend, do
     finally:
         proxy.close()
     assert Worker.objects.get(name=name).last_exit_code == 137
+
+
+@pytest.fixture
+def crashing_image(docker_service) -> Iterator[str]:
+    """The test image with a command that fails a moment after it starts."""
+    tag = f"hiclaw-test/crashing:{uuid.uuid4().hex[:8]}"
+    source = docker_service.client.containers.create(
+        docker_service.image, command=["true"], labels=docker_service.session_labels
+    )
+    try:
+        repository, version = tag.split(":")
+        source.commit(repository=repository, tag=version, changes=['CMD ["/bin/sh", "-c", "sleep 0.3; exit 1"]'])
+    finally:
+        source.remove(force=True)
+    yield tag
+    with contextlib.suppress(Exception):  # a container of it may still be there until teardown
+        docker_service.client.images.remove(tag, force=True)
+
+
+def test_a_container_that_keeps_crashing_waits_longer_before_each_restart(
+    docker_backend, docker_service, crashing_image, monkeypatch
+):
+    name = f"dk-{uuid.uuid4().hex[:6]}"
+    apply_text(to_yaml(manifest("Worker", name, {"model": "qwen3.5-plus", "image": crashing_image})))
+    with watching(docker_backend, monkeypatch):
+        reconcile_queue.enqueue("Worker", name)
+        wait_until(lambda: reasons(name).count("Crashed") >= 3, 60, "three crashes", details=lambda: str(reasons(name)))
+    events = crashes(name)
+    crashed = [e for e in events if e.reason == "Crashed"][:3]
+    assert [(e.exit_code, e.detail["crashStreak"], e.detail["backoffSeconds"]) for e in crashed] == [
+        (1, 1, 1),
+        (1, 2, 2),
+        (1, 3, 4),
+    ]
+    for crash in crashed[:2]:
+        restart = next(e for e in events if e.reason == "Restarted" and e.at > crash.at)
+        gap = (restart.at - datetime.fromisoformat(crash.detail["finishedAt"])).total_seconds()
+        print(f"docker crash {crash.detail['crashStreak']}: restarted after {gap:.2f} s")
+        assert gap >= crash.detail["backoffSeconds"] - 0.05  # the engine's clock and ours may differ a little
