@@ -174,7 +174,7 @@ class AgentReconciler(Generic[_A]):
     def ensure_instance(self, agent: _A) -> None:
         name = self.instance_of(agent)
         want_running = agent.state == DesiredState.RUNNING
-        guard = RestartGuard(agent, name, self.connections.clock(), team=self.identity(agent)[1])
+        guard = RestartGuard(agent, name, self.connections.clock(), team=lambda: self.identity(agent)[1])
         # Image, runtime or resources changed, or the token was revoked (a role or team change).
         status, agent.instance_digest = converge_instance(
             self.connections.backend,

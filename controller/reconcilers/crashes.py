@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from controller.backends.base import InstanceState, InstanceStatus
@@ -76,7 +77,8 @@ def describe_exit(code: int | None, oom_killed: bool = False) -> str:
 class RestartGuard:
     """What one pass does about an instance of ``resource`` that should run and does not."""
 
-    def __init__(self, resource: Restartable, instance: str, now: datetime, team: str = ""):
+    def __init__(self, resource: Restartable, instance: str, now: datetime, team: Callable[[], str] = str):
+        # ``team`` is asked only when an event is recorded: most passes record none.
         self.resource, self.instance, self.now, self.team = resource, instance, now, team
         self.restarting = False  # this pass starts the instance again after a counted crash
 
@@ -160,7 +162,7 @@ class RestartGuard:
             at=self.now,
             kind=self.resource.kind,
             name=self.resource.name,
-            team=self.team,
+            team=self.team(),
             type=kind,
             reason=reason,
             message=message[:500],

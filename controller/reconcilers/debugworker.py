@@ -173,7 +173,7 @@ class DebugWorkerReconciler:
 
     def ensure_instance(self, debugworker: DebugWorker) -> None:
         name = instance_name(debugworker.name)
-        guard = RestartGuard(debugworker, name, self.connections.clock(), team=debugworker.team_name)
+        guard = RestartGuard(debugworker, name, self.connections.clock(), team=lambda: debugworker.team_name)
         # What it mirrors, its image or its credential changed, or its token was revoked.
         status, debugworker.instance_digest = converge_instance(
             self.connections.backend,
