@@ -11,6 +11,7 @@ the API says the worker is not Running) is printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,9 +71,13 @@ class Controller:
         )
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {name}\n{(self.tmp_path / f'{name}.log').read_text()[-2500:]}" for name in self.processes
-        )
+        """Each process's log tail, the web's request lines left out."""
+
+        def tail(name: str) -> str:
+            lines = (self.tmp_path / f"{name}.log").read_text().splitlines()
+            return "\n".join([line for line in lines if '"GET /api/' not in line][-40:])
+
+        return "\n".join(f"--- {name}\n{tail(name)}" for name in self.processes)
 
     def alive(self) -> None:
         for name, process in self.processes.items():
@@ -96,12 +101,13 @@ class Controller:
 def controller(request, tmp_path) -> Iterator[tuple[Controller, str]]:
     production = request.param == "production"
     ctl = Controller(tmp_path, free_port(), production)
-    with empty_redis(REDIS_URL):
+    # Only the production run has Redis, to itself: the embedded one running beside it must not empty it.
+    with empty_redis(REDIS_URL) if production else contextlib.nullcontext():
         ctl.manage("migrate", "--no-input", "-v", "0")
         token = ctl.manage("hiclaw_token", "create", "--admin", "ops").strip().splitlines()[-1]
         ctl.start("web", "manage.py", "hiclaw_run", "--no-migrate", "--port", ctl.base.rsplit(":", 1)[1])
         if production:
-            ctl.start("worker", "-m", "celery", "-A", "hiclaw_site", "worker", "-P", "threads", "-c", "2")
+            ctl.start("worker", "-m", "celery", "-A", "hiclaw_site", "worker", "-P", "threads", "-c", "2", "-l", "info")
             ctl.start("watch", "manage.py", "hiclaw_watch")
         try:
             yield ctl, token
