@@ -12,7 +12,8 @@ A program that ends on its own with code 0 is Stopped; any other end that the
 controller did not ask for is Failed. Nothing restarts a failed program here:
 the reconciler does, by calling ``start`` (after a crash-loop backoff). ``delete`` removes the state
 directory (with the default workdir inside it), never a workdir the spec named:
-that is the worker's workspace.
+that is the worker's workspace. ``watch`` reports exits at once through pidfds
+(controller/backends/process_watch.py).
 """
 
 from __future__ import annotations
