@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 
+from django.db import OperationalError
 from rest_framework.test import APIClient
 
 from controller.backends.base import WorkerBackend
@@ -19,6 +21,7 @@ from tests.helpers import wait_until
 
 # Latencies measured by the tests (kill -> the API no longer says Running), by backend.
 LATENCIES: dict[str, list[float]] = {}
+T = TypeVar("T")
 
 
 @contextmanager
@@ -42,6 +45,19 @@ def watching(backend: WorkerBackend, monkeypatch) -> Iterator[threading.Event]:
     assert not thread.is_alive(), "the watch did not end once stopped"
 
 
+def retrying(action: Callable[[], T], timeout: float = 10) -> T:
+    """``action()``, again while the tests' SQLite says a table is locked: the reconcile thread
+    writes to the one in-memory database the test reads (PostgreSQL has no such lock)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def admin_api() -> APIClient:
     client = APIClient()
     _, token = AgentToken.mint("admin", "root")
@@ -50,7 +66,12 @@ def admin_api() -> APIClient:
 
 
 def api_worker(client: APIClient, name: str) -> dict:
-    response = client.get(f"/api/v1/workers/{name}")
+    response = retrying(lambda: client.get(f"/api/v1/workers/{name}"))
+    for _ in range(100):
+        if response.status_code != 503:  # 503: the store is busy (SQLite's lock, as above); ask again
+            break
+        time.sleep(0.05)
+        response = client.get(f"/api/v1/workers/{name}")
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -81,7 +102,7 @@ def kill_and_time(client: APIClient, name: str, kill: Callable[[], None], backen
 
 
 def crashes(name: str) -> list[Event]:
-    return list(Event.objects.filter(kind="Worker", name=name).order_by("at", "id"))
+    return retrying(lambda: list(Event.objects.filter(kind="Worker", name=name).order_by("at", "id")))
 
 
 def reasons(name: str) -> list[str]:

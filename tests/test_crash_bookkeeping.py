@@ -107,7 +107,7 @@ def test_a_worker_the_controller_put_to_sleep_did_not_crash(db):
     row.phase = "Sleeping"
     guard = RestartGuard(row, INSTANCE, timezone.now())
     guard.before_start(status(InstanceState.STOPPED, exit_code=143))
-    assert not Event.objects.exists() and not guard.restarting
+    assert not Event.objects.exists() and row.restart_count == 0
 
 
 def test_a_long_run_resets_the_streak_and_an_oom_kill_says_so(db):
@@ -138,3 +138,15 @@ def test_events_are_pruned_after_their_retention_and_join_the_audit_timeline(db,
     Event.objects.create(kind="Worker", name="bo", reason="Restarted", at=now - timedelta(seconds=1))
     assert prune_events(now) == 1
     assert [entry.title for entry in timeline("Worker", "bo")] == ["Restarted"]
+
+
+def test_a_retried_pass_counts_neither_the_crash_nor_the_restart_twice(db):
+    apply_text(to_yaml(manifest("Worker", "bo", {"model": "m"})))
+    ended = status(exit_code=137, ran=timedelta(seconds=5))
+    later_on = timezone.now() + timedelta(seconds=5)  # past the 1 s backoff
+    for _ in range(2):  # the same pass twice, as after a failure once the start was asked for
+        row = Worker.objects.get(name="bo")
+        RestartGuard(row, INSTANCE, later_on).before_start(ended)
+    row = Worker.objects.get(name="bo")
+    assert (row.restart_count, row.crash_streak) == (1, 1)
+    assert list(Event.objects.order_by("at", "id").values_list("reason", flat=True)) == ["Crashed", "Restarted"]

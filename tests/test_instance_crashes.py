@@ -27,6 +27,7 @@ from tests.crash_helpers import (
     crashes,
     kill_and_time,
     reasons,
+    retrying,
     seconds_between,
     wait_api,
     watching,
@@ -62,17 +63,17 @@ def test_a_killed_process_is_seen_within_seconds_recorded_and_restarted(monkeypa
         answer = wait_api(client, "kit", lambda w: w["phase"] == "Running" and w["restarts"] == 1, 20, "a restart")
         assert (answer["lastExitCode"], answer["lastExitReason"]) == (137, "exited with code 137 (killed by SIGKILL)")
         assert reasons("kit") == ["Crashed", "Restarted"]
-        worker = Worker.objects.get(name="kit")
+        worker = retrying(lambda: Worker.objects.get(name="kit"))
         assert (worker.restart_count, worker.crash_streak, worker.last_exit_code) == (1, 1, 137)
         # The restart waited its backoff (1 s for a first crash) from the exit.
         restarted = crashes("kit")[1]
         assert seconds_between(crash.detail["finishedAt"], restarted.at) >= 1.0
 
         # A stop the controller asks for is no crash, and waking is no restart.
-        set_desired_state(worker, "Sleeping")
+        retrying(lambda: set_desired_state(worker, "Sleeping"))
         reconcile_queue.enqueue("Worker", "kit")
         wait_api(client, "kit", lambda w: w["phase"] == "Sleeping", 20, "the worker asleep")
-        set_desired_state(Worker.objects.get(name="kit"), "Running")
+        retrying(lambda: set_desired_state(Worker.objects.get(name="kit"), "Running"))
         reconcile_queue.enqueue("Worker", "kit")
         answer = wait_api(client, "kit", lambda w: w["phase"] == "Running", 20, "the worker awake")
     assert reasons("kit") == ["Crashed", "Restarted"]
@@ -104,7 +105,7 @@ def test_a_crash_loop_waits_longer_before_each_restart(monkeypatch, tmp_path):
         print(f"crash {crash.detail['crashStreak']}: restarted after {gap:.2f} s (backoff {wait} s)")
         assert gap >= wait
     assert answer["restarts"] >= 3 and answer["lastExitCode"] == 1
-    worker = Worker.objects.get(name="loop")
+    worker = retrying(lambda: Worker.objects.get(name="loop"))
     assert worker.crash_streak >= 4
     if worker.phase == "Failed":  # between a crash and its restart: the wait shows
         assert "CrashLoopBackOff" in {c["reason"] for c in worker.conditions}
@@ -116,7 +117,7 @@ def test_sleeping_a_worker_records_no_crash(monkeypatch):
     with watching(default_connections().backend, monkeypatch):
         reconcile_queue.enqueue("Worker", "nap")
         wait_api(client, "nap", lambda w: w["phase"] == "Running", 30, "the worker Running")
-        set_desired_state(Worker.objects.get(name="nap"), "Sleeping")
+        retrying(lambda: set_desired_state(Worker.objects.get(name="nap"), "Sleeping"))
         reconcile_queue.enqueue("Worker", "nap")
         answer = wait_api(client, "nap", lambda w: w["phase"] == "Sleeping", 30, "the worker asleep")
     assert crashes("nap") == [] and answer["restarts"] == 0 and answer["lastExitCode"] is None

@@ -22,7 +22,7 @@ from controller.connections import default_connections
 from controller.models import Worker
 from controller.services import watchers
 from controller.services.apply import apply_text
-from tests.crash_helpers import admin_api, api_worker, crashes, kill_and_time, reasons, wait_api, watching
+from tests.crash_helpers import admin_api, api_worker, crashes, kill_and_time, reasons, retrying, wait_api, watching
 from tests.helpers import manifest, to_yaml, wait_until
 from tests.socket_proxy import SocketProxy
 
@@ -96,7 +96,7 @@ def test_the_watch_reconnects_after_a_cut_and_misses_no_crash(docker_backend, do
             wait_api(client, name, lambda w: w["phase"] == "Running" and w["restarts"] == 1, 30, "a restart")
     finally:
         proxy.close()
-    assert Worker.objects.get(name=name).last_exit_code == 137
+    assert retrying(lambda: Worker.objects.get(name=name)).last_exit_code == 137
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ class RestartCounters(models.Model):
     # The start time of the instance whose crash was last counted: a later pass that sees
     # the same ended instance counts nothing again.
     crashed_start_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The same, once the restart after that crash was counted: a pass retried after a
+    # failure (or a start that failed) does not count the restart twice.
+    restarted_start_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         abstract = True

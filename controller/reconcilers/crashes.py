@@ -12,7 +12,8 @@ A crash adds a Warning event (``Crashed``, or ``OOMKilled``) and moves the resou
 counters; the next start waits 1 s, 2 s, 4 s … (at most 5 minutes) by ``crash_streak``,
 the number of crashes in a row of instances that ran less than ``STABLE_RUN``. Until then
 a pass raises ``CrashLoopBackOff``: the reconciler shows the resource Failed and asks for
-its next pass when the wait is over. The start after a crash adds a ``Restarted`` event.
+its next pass when the wait is over. The start after the wait adds a ``Restarted`` event,
+counted once per crash as well.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import math
 import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
+
+from django.db import transaction
 
 from controller.backends.base import InstanceState, InstanceStatus
 from controller.models import AgentResource, DebugWorker, Event, EventType
@@ -38,6 +41,7 @@ RESTART_FIELDS = [
     "last_exit_reason",
     "last_exit_at",
     "crashed_start_at",
+    "restarted_start_at",
 ]
 
 BACKOFF_BASE_SECONDS = 1.0
@@ -80,11 +84,11 @@ class RestartGuard:
     def __init__(self, resource: Restartable, instance: str, now: datetime, team: Callable[[], str] = str):
         # ``team`` is asked only when an event is recorded: most passes record none.
         self.resource, self.instance, self.now, self.team = resource, instance, now, team
-        self.restarting = False  # this pass starts the instance again after a counted crash
 
     def before_start(self, status: InstanceStatus) -> None:
         """Called before an existing, not running instance is started: count a new crash,
-        and raise ``CrashLoopBackOff`` while the crash's wait is not over."""
+        raise ``CrashLoopBackOff`` while the crash's wait is not over, and count the restart
+        once it is (recorded before the start, so a pass that fails after it cannot lose it)."""
         resource = self.resource
         if self.is_crash(status):
             self.record_crash(status)
@@ -100,7 +104,8 @@ class RestartGuard:
                 f"restart {resource.restart_count + 1} in {math.ceil(left)} s",
                 left,
             )
-        self.restarting = True
+        if resource.restarted_start_at != resource.crashed_start_at:
+            self.record_restart()
 
     def is_crash(self, status: InstanceStatus) -> bool:
         if status.running or status.state == InstanceState.MISSING or status.started_at is None:
@@ -141,23 +146,32 @@ class RestartGuard:
         )
         logger.warning("%s/%s: %s", resource.kind.lower(), resource.name, resource.last_exit_reason)
 
+    def record_restart(self) -> None:
+        resource = self.resource
+        resource.restart_count += 1
+        resource.restarted_start_at = resource.crashed_start_at
+        self.event(
+            EventType.NORMAL,
+            "Restarted",
+            f"instance {self.instance} started again (restart {resource.restart_count}) "
+            f"after it {resource.last_exit_reason}",
+            exit_code=resource.last_exit_code,
+            detail={"instance": self.instance, "restart": resource.restart_count},
+        )
+
     def after_start(self, status: InstanceStatus) -> None:
         """Called once the pass has the instance's status after any start it made."""
-        resource = self.resource
-        if self.restarting and status.running:
-            resource.restart_count += 1
-            self.event(
-                EventType.NORMAL,
-                "Restarted",
-                f"instance {self.instance} started again (restart {resource.restart_count}) "
-                f"after it {resource.last_exit_reason}",
-                exit_code=resource.last_exit_code,
-                detail={"instance": self.instance, "restart": resource.restart_count},
-            )
         if status.running and status.started_at and self.now - status.started_at >= STABLE_RUN:
-            resource.crash_streak = 0  # it has run long enough: the next crash waits 1 s again
+            self.resource.crash_streak = 0  # it has run long enough: the next crash waits 1 s again
 
     def event(self, kind: str, reason: str, message: str, *, exit_code: int | None, detail: dict) -> None:
+        """Record the event with the counters it moved, together: a pass that fails later (a
+        database hiccup) leaves both or neither, so its retry never counts the crash twice."""
+        with transaction.atomic():
+            self.resource.save(update_fields=RESTART_FIELDS)
+            self.add_event(kind, reason, message, exit_code=exit_code, detail=detail)
+
+    def add_event(self, kind: str, reason: str, message: str, *, exit_code: int | None, detail: dict) -> None:
         Event.objects.create(
             at=self.now,
             kind=self.resource.kind,
