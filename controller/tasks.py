@@ -24,6 +24,7 @@ from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.sweeper import sweep
 from controller.services import crd_status, debug_runs
+from controller.services.events import prune_events as prune_event_history
 from controller.services.heartbeats import FLUSH_BATCH, flush_buffer, prune_history
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,13 @@ def prune_heartbeats() -> None:
     deleted = prune_history()
     if deleted:
         logger.info("pruned %d heartbeats from the history", deleted)
+
+
+@shared_task
+def prune_events() -> None:
+    deleted = prune_event_history()
+    if deleted:
+        logger.info("pruned %d instance events", deleted)
 
 
 @functools.cache

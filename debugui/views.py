@@ -17,7 +17,8 @@ from django.shortcuts import render
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
 from controller.manifests.schema import Permissions
-from controller.models import AuditRecord, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
+from controller.models import DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
+from controller.services import events
 from controller.services.inspection import generated_files, log_tail
 from debugui import queries
 from debugui.charts import heartbeat_chart
@@ -161,7 +162,7 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
         conditions=worker.status_manifest()["conditions"],
         chart=heartbeat_chart(heartbeats),
         heartbeats=heartbeats[::-1][:10],
-        audit=AuditRecord.objects.filter(target_kind="Worker", target_name=worker.name)[:AUDIT_EVENTS],
+        timeline=events.timeline("Worker", worker.name, AUDIT_EVENTS),
         logs=logs,
         log_error=log_error,
         files=files,

@@ -211,6 +211,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600,
         "options": {"expires": 3000},
     },
+    "prune-events": {
+        "task": "controller.tasks.prune_events",
+        "schedule": 3600,
+        "options": {"expires": 3000},
+    },
     "sweep-lifecycle": {
         "task": "controller.tasks.sweep_lifecycle",
         "schedule": HICLAW_SWEEP_SECONDS,
@@ -271,6 +276,8 @@ DEFAULT_FROM_EMAIL = env_str("HICLAW_EMAIL_FROM", "hiclaw@localhost")
 # Heartbeat history kept per worker (pruned hourly).
 HICLAW_HEARTBEAT_HISTORY_DAYS = env_int("HICLAW_HEARTBEAT_HISTORY_DAYS", 7)
 HICLAW_HEARTBEAT_HISTORY_MAX = env_int("HICLAW_HEARTBEAT_HISTORY_MAX", 500)
+# Instance events (crashes, restarts) kept, in days (pruned hourly).
+HICLAW_EVENT_HISTORY_DAYS = env_int("HICLAW_EVENT_HISTORY_DAYS", 30)
 # How long a verified agent token is trusted by the heartbeat fast path before it is
 # looked up again (so a revoked token stops working within this many seconds there).
 HICLAW_TOKEN_CACHE_SECONDS = env_int("HICLAW_TOKEN_CACHE_SECONDS", 30)

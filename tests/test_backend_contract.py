@@ -14,8 +14,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import signal
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +103,13 @@ class Harness:
             other.create(spec)
             self.cleanups.append(lambda: other.delete(spec.name))
         return spec.name
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the instance from outside, as the kernel's OOM killer or an operator would."""
+        if self.kind == "docker":
+            self.docker.client.containers.get(name).kill(signal="SIGKILL")
+        else:
+            os.kill(process_pid(self.backend, name), signal.SIGKILL)
 
     def observed_labels(self, name: str) -> dict[str, str]:
         if self.kind == "kubernetes":
@@ -315,6 +325,47 @@ def test_program_exiting_with_an_error_is_failed(harness):
     assert "3" in status.message
 
 
+def test_watch_reports_a_kill_at_once_and_ends_when_stopped(harness):
+    harness.needs_running_containers()  # kubernetes: tests/test_kubernetes_backend.py watches pods
+    spec = harness.spec()
+    harness.backend.create(spec)
+    seen: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(target=harness.backend.watch, args=(seen.put, stop), daemon=True)
+    thread.start()
+    try:
+        # Every instance is reported when the watch (re)connects.
+        first = _next_about(seen, spec.name, 10)
+        assert (first.kind, first.resource, first.state) == ("worker", spec.resource, InstanceState.RUNNING)
+        killed_at = time.monotonic()
+        harness.kill(spec.name)
+        while (
+            info := _next_about(seen, spec.name, killed_at + WATCH_BOUND - time.monotonic())
+        ).state == InstanceState.RUNNING:
+            pass
+        print(f"\n{harness.kind}: kill reported by watch in {time.monotonic() - killed_at:.3f} s")
+        assert info.state in (InstanceState.FAILED, InstanceState.STOPPED)
+    finally:
+        stopped_at = time.monotonic()
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive() and time.monotonic() - stopped_at < 2, "watch did not end promptly"
+
+
+WATCH_BOUND = 5.0  # seconds from a kill to its report; promptly in practice (see the printed figure)
+
+
+def _next_about(seen: queue.Queue, name: str, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            info = seen.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            pytest.fail(f"the watch reported nothing about {name} in time")
+        if info.name == name:
+            return info
+
+
 # --- docker only ----------------------------------------------------------------------
 def test_docker_container_gets_limits_network_and_restart_policy(docker_service):
     backend = DockerBackend(docker_service.controller_id, network=docker_service.network, stop_timeout=2)
@@ -331,7 +382,7 @@ def test_docker_container_gets_limits_network_and_restart_policy(docker_service)
         attrs = docker_service.client.containers.get(spec.name).attrs
         assert attrs["HostConfig"]["NanoCpus"] == 500_000_000
         assert attrs["HostConfig"]["Memory"] == 64 * 1024 * 1024
-        assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"  # the controller restarts crashed instances
         assert attrs["HostConfig"]["Init"] is True
         assert status.ip == attrs["NetworkSettings"]["Networks"][docker_service.network]["IPAddress"] != ""
     finally:
@@ -352,6 +403,9 @@ def test_docker_engine_down_is_a_temporary_error(tmp_path):
     backend = DockerBackend("hiclaw-test", base_url=f"unix://{tmp_path}/no-docker.sock", timeout=1)
     with pytest.raises(BackendError) as error:
         backend.status("hiclaw-test-anything")
+    assert error.value.temporary
+    with pytest.raises(BackendError) as error:  # the watcher loop starts it again after a backoff
+        backend.watch(lambda info: None, threading.Event())
     assert error.value.temporary
 
 

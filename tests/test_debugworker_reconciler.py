@@ -8,6 +8,9 @@ token may and may not do through the API.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
 from datetime import timedelta
 
 import pytest
@@ -21,7 +24,7 @@ from controller.models import AgentToken, DebugWorker, Identity
 from controller.reconcilers.debug_room import account_name
 from controller.reconcilers.resync import resync
 from controller.services.apply import apply_text
-from tests.helpers import manifest, to_yaml
+from tests.helpers import manifest, to_yaml, wait_until
 from tests.services.world import Driver
 from tests.test_worker_e2e import MUTATING, Recorder
 
@@ -116,6 +119,29 @@ def test_a_second_pass_changes_nothing(driver, team):
     # The team's pass re-applies its default unchanged (the default retention included).
     driver.reconcile("Team", TEAM)
     assert DebugWorker.objects.get(name=DEFAULT).generation == 1
+
+
+def test_a_crashed_debug_instance_is_restarted_after_its_backoff_and_recorded(driver, team):
+    from controller.models import Event
+    from tests.test_crash_bookkeeping import later
+
+    backend, name = default_connections().backend, f"hiclaw-debug-{DEFAULT}"
+    assert driver.reconcile("DebugWorker", DEFAULT).requeue_after is None
+    pid = json.loads((backend.state_dir / name / "pid").read_text())["pid"]  # type: ignore[attr-defined]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: backend.status(name).exit_code == 137, 10, "the exit recorded")
+    held = driver.reconcile("DebugWorker", DEFAULT)
+    assert held.failed and 0 < held.requeue_after <= 1
+    assert DebugWorker.objects.get(name=DEFAULT).phase == "Failed" and not backend.status(name).running
+    assert reconcilers.reconcile("DebugWorker", DEFAULT, connections=later(2)).requeue_after is None
+    debugworker = DebugWorker.objects.get(name=DEFAULT)
+    assert (debugworker.phase, debugworker.restart_count, debugworker.last_exit_code) == ("Running", 1, 137)
+    assert list(
+        Event.objects.filter(kind="DebugWorker", name=DEFAULT).order_by("at").values_list("reason", "team")
+    ) == [
+        ("Crashed", TEAM),
+        ("Restarted", TEAM),
+    ]
 
 
 def test_worker_and_workers_targets(driver, team):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 from django.db import connection
@@ -58,6 +59,11 @@ def test_an_instance_that_died_is_queued():
     default_connections().backend.stop("hiclaw-worker-a")  # out of band
     queued, _ = run_resync()
     assert queued == [("Worker", "a")]
+    # A stop the controller did not ask for is a crash: the restart waits its backoff (1 s).
+    result = reconcilers.reconcile("Worker", "a")
+    assert result.requeue_after is not None and 0 < result.requeue_after <= 1
+    assert not default_connections().backend.status("hiclaw-worker-a").running
+    time.sleep(result.requeue_after)
     reconcilers.reconcile("Worker", "a")
     assert default_connections().backend.status("hiclaw-worker-a").running
 

@@ -14,6 +14,7 @@ from controller.models import (
     AuditRecord,
     DebugWorker,
     DesiredState,
+    Event,
     Human,
     Manager,
     Team,
@@ -111,6 +112,14 @@ class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ("at", "identity", "actor", "team", "action", "target_kind", "target_name")
     list_filter = ("identity", "action", "target_kind")
     search_fields = ("actor", "target_name", "team")
+    date_hierarchy = "at"
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "kind", "name", "team", "type", "reason", "exit_code", "message")
+    list_filter = ("kind", "type", "reason")
+    search_fields = ("name", "team", "message")
     date_hierarchy = "at"
 
 

@@ -112,6 +112,8 @@ class InstanceStatus:
     started_at: datetime | None = None  # aware; the last start
     exit_code: int | None = None  # when not running and known; 128+N for "killed by signal N"
     message: str = ""
+    finished_at: datetime | None = None  # aware; when the last run ended, where the backend knows
+    oom_killed: bool = False  # the last run was killed for using more memory than its limit
 
     @property
     def running(self) -> bool:
@@ -209,6 +211,9 @@ class WorkerBackend(abc.ABC):
     def watch(self, on_change: Callable[[InstanceInfo], None], stop: threading.Event) -> None:
         """Call ``on_change`` for every change to one of this controller's instances until ``stop``
         is set; raise ``BackendUnavailable`` when the stream breaks (the caller starts it again).
+        Each (re)connection first reports every instance, so nothing that changed while the
+        stream was down is lost; an instance killed from outside is reported within a second
+        or two, and a set ``stop`` ends the watch promptly.
 
         A backend without an event stream returns at once: the periodic resync then notices
         changes on its own.

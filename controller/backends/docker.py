@@ -7,9 +7,13 @@ onto the backend errors (5xx, timeouts, connection failures are temporary).
 State mapping: ``running`` is Running. ``created``, ``paused`` and ``exited``
 are Stopped, except an exit that is neither 0 nor a stop signal (SIGTERM, SIGKILL
 or the image's STOPSIGNAL), an OOM kill, or an engine error, which are Failed.
-Containers have the restart policy ``unless-stopped``, so a crashing program is
-restarted by the engine; while it waits to do so (``restarting``) and when the
-engine gave up (``dead``) the state is Failed.
+Containers have the restart policy ``no``: the controller, not the engine, starts
+a crashed program again (with a crash-loop backoff, controller/reconcilers/crashes.py),
+so every backend behaves alike and each crash is seen and recorded. A container
+found ``restarting`` (made by an older controller) or ``dead`` is Failed.
+
+``watch`` follows the engine's event stream for this controller's containers
+(controller/backends/docker_watch.py).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -85,6 +89,15 @@ class DockerBackend(WorkerBackend):
                 else:
                     self._client = docker.from_env(version="auto", timeout=self.timeout)
         return self._client
+
+    def stream_client(self):
+        """A low-level client of its own for a long-lived stream, which would otherwise hold one
+        of the shared client's pooled connections; the caller closes it."""
+        import docker
+
+        if self.base_url:
+            return docker.APIClient(base_url=self.base_url, version="auto", timeout=self.timeout)
+        return docker.from_env(version="auto", timeout=self.timeout).api
 
     # --- WorkerBackend -------------------------------------------------------------
     def create(self, spec: InstanceSpec) -> InstanceStatus:
@@ -155,6 +168,15 @@ class DockerBackend(WorkerBackend):
             result = container.exec_run(list(cmd), stdout=True, stderr=True)
         return result.exit_code, (result.output or b"").decode("utf-8", errors="replace")
 
+    def watch(self, on_change: Callable[[InstanceInfo], None], stop: threading.Event) -> None:
+        # Subscribed here, with our error mapping; followed in controller/backends/docker_watch.py.
+        from controller.backends import docker_watch
+
+        with engine_errors("follow the Docker Engine's events"):
+            api = self.stream_client()
+            stream = docker_watch.subscribe(api, self.controller_id)
+        docker_watch.follow(self, api, stream, on_change, stop)
+
     # --- helpers -------------------------------------------------------------------
     def _ours(self, name: str):
         """The container of that name if it carries our controller label, else None."""
@@ -181,7 +203,7 @@ class DockerBackend(WorkerBackend):
             "labels": self.labels_for(spec),
             "environment": spec.all_env(),
             "network": self.network,
-            "restart_policy": {"Name": "unless-stopped"},
+            "restart_policy": {"Name": "no"},
             # An init as PID 1 forwards stop signals and reaps the agent's children.
             "init": True,
             "detach": True,
@@ -258,6 +280,7 @@ class DockerBackend(WorkerBackend):
         common = {"image": attrs.get("Config", {}).get("Image", ""), "started_at": _engine_time(state.get("StartedAt"))}
         if engine_state == "running":
             return InstanceStatus(InstanceState.RUNNING, ip=ip, message="running", **common)
+        common["finished_at"] = _engine_time(state.get("FinishedAt"))
         exit_code = state.get("ExitCode")
         if engine_state in _FAILED_STATES:
             return InstanceStatus(
@@ -266,7 +289,9 @@ class DockerBackend(WorkerBackend):
         if engine_state not in _STOPPED_STATES:
             return InstanceStatus(InstanceState.FAILED, message=f"unknown engine state {engine_state!r}", **common)
         if state.get("OOMKilled"):
-            return InstanceStatus(InstanceState.FAILED, exit_code=exit_code, message="killed: out of memory", **common)
+            return InstanceStatus(
+                InstanceState.FAILED, exit_code=exit_code, message="killed: out of memory", oom_killed=True, **common
+            )
         if state.get("Error"):
             return InstanceStatus(InstanceState.FAILED, exit_code=exit_code, message=state["Error"], **common)
         if exit_code not in _clean_exit_codes(attrs):

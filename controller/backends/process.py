@@ -10,9 +10,10 @@ A pid counts as ours only while the kernel start time in /proc/<pid>/stat is
 the one recorded, so a recycled pid is never taken for a running instance.
 A program that ends on its own with code 0 is Stopped; any other end that the
 controller did not ask for is Failed. Nothing restarts a failed program here:
-the reconciler does, by calling ``start``. ``delete`` removes the state
+the reconciler does, by calling ``start`` (after a crash-loop backoff). ``delete`` removes the state
 directory (with the default workdir inside it), never a workdir the spec named:
-that is the worker's workspace.
+that is the worker's workspace. ``watch`` reports exits at once through pidfds
+(controller/backends/process_watch.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -126,8 +127,11 @@ class ProcessBackend(WorkerBackend):
                 InstanceState.RUNNING, ip="127.0.0.1", image=image, started_at=started_at, message="running"
             )
         ended = _read_json(directory / "exit")
-        code = ended["code"] if ended and ended["pid"] == run["pid"] else None
-        common = {"image": image, "started_at": started_at, "exit_code": code}
+        if ended is not None and ended["pid"] != run["pid"]:
+            ended = None  # how an earlier run ended
+        code = ended["code"] if ended else None
+        finished_at = datetime.fromisoformat(ended["at"]) if ended and ended.get("at") else None
+        common = {"image": image, "started_at": started_at, "exit_code": code, "finished_at": finished_at}
         if (directory / "stopped").exists():
             return InstanceStatus(InstanceState.STOPPED, message="stopped by the controller", **common)
         if code == 0:
@@ -178,6 +182,12 @@ class ProcessBackend(WorkerBackend):
         except subprocess.TimeoutExpired:
             raise BackendError(f"command in {name} did not finish within {self.exec_timeout}s") from None
         return done.returncode, done.stdout.decode("utf-8", errors="replace")
+
+    def watch(self, on_change: Callable[[InstanceInfo], None], stop: threading.Event) -> None:
+        # controller/backends/process_watch.py: pidfds, and a rescan of the state directory.
+        from controller.backends.process_watch import ProcessWatch
+
+        ProcessWatch(self, self.state_dir, on_change).run(stop)
 
     # --- state directory -----------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -351,7 +361,7 @@ def _reap(child: subprocess.Popen, directory: Path) -> None:
     if code < 0:
         code = 128 - code  # shell convention, as Docker reports it: killed by signal N -> 128+N
     with suppress(FileNotFoundError):  # the instance was deleted meanwhile
-        _write_json(directory / "exit", {"pid": child.pid, "code": code})
+        _write_json(directory / "exit", {"pid": child.pid, "code": code, "at": datetime.now(UTC).isoformat()})
 
 
 def _read_json(path: Path) -> dict | None:

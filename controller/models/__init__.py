@@ -5,6 +5,7 @@ from controller.models.audit import AuditRecord
 from controller.models.base import API_VERSION, ROLE_ANNOTATION, TEAM_ANNOTATION, ConditionStatus, Resource
 from controller.models.debugjob import DebugJob
 from controller.models.debugworker import DebugWorker, DebugWorkerPhase
+from controller.models.event import Event, EventType
 from controller.models.heartbeat import AgentState, Heartbeat
 from controller.models.human import Human, HumanPhase, PermissionLevel
 from controller.models.manager import Manager
@@ -31,6 +32,8 @@ __all__ = [
     "DebugWorker",
     "DebugWorkerPhase",
     "DesiredState",
+    "Event",
+    "EventType",
     "Heartbeat",
     "Human",
     "HumanPhase",

@@ -10,6 +10,7 @@ from django.utils import timezone
 from controller.models.base import Resource
 from controller.models.fields import EncryptedTextField
 from controller.models.heartbeat import Heartbeat
+from controller.models.restarts import RestartCounters
 
 if TYPE_CHECKING:
     from controller.manifests.schema import ManagerSpec, WorkerSpec
@@ -36,7 +37,7 @@ class AgentPhase(models.TextChoices):
     FAILED = "Failed"
 
 
-class AgentResource(Resource):
+class AgentResource(RestartCounters, Resource):
     """A resource that the controller runs as a container, pod or process."""
 
     model = models.CharField(max_length=200, blank=True)
@@ -125,4 +126,7 @@ class AgentResource(Resource):
             "roomID": self.room_id,
             "containerState": self.container_state,
             "lastHeartbeat": self.last_heartbeat.isoformat() if self.last_heartbeat else None,
+            "restarts": self.restart_count,
+            "lastExitCode": self.last_exit_code,
+            "lastExitReason": self.last_exit_reason,
         }

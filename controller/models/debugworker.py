@@ -8,6 +8,7 @@ from django.db import models
 
 from controller.models.base import TEAM_ANNOTATION, Resource
 from controller.models.fields import EncryptedTextField
+from controller.models.restarts import RestartCounters
 
 if TYPE_CHECKING:
     from controller.manifests.schema import DebugWorkerSpec
@@ -20,7 +21,7 @@ class DebugWorkerPhase(models.TextChoices):
     EXPIRED = "Expired"
 
 
-class DebugWorker(Resource):
+class DebugWorker(RestartCounters, Resource):
     kind = "DebugWorker"
 
     target_type = models.CharField(max_length=16, blank=True, help_text="spec.target.type (team or worker)")

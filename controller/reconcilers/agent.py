@@ -35,6 +35,7 @@ from controller.models import AgentPhase, AgentResource, AgentToken, DesiredStat
 from controller.reconcilers import base
 from controller.reconcilers.agent_files import AgentWiring, config_file_name
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled, retry_failed
+from controller.reconcilers.crashes import RESTART_FIELDS, CrashLoopBackOff, RestartGuard
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.overlap import beside
 from controller.reconcilers.rooms import converge_room, join_members, matrix_errors
@@ -51,6 +52,7 @@ STATUS_FIELDS = [
     "config_digest",
     "instance_digest",
     "instance_started_at",
+    *RESTART_FIELDS,
 ]
 # What the process backend runs (containers run their image's own command).
 REFERENCE_WORKER = Path(reference_worker.__file__)
@@ -206,6 +208,7 @@ class AgentReconciler(Generic[_A]):
     def ensure_instance(self, agent: _A) -> None:
         name = self.instance_of(agent)
         want_running = agent.state == DesiredState.RUNNING
+        guard = RestartGuard(agent, name, self.connections.clock(), team=lambda: self.identity(agent)[1])
         # Image, runtime or resources changed, or the token was revoked (a role or team change).
         status, agent.instance_digest = converge_instance(
             self.connections.backend,
@@ -215,7 +218,9 @@ class AgentReconciler(Generic[_A]):
             recorded_digest=agent.instance_digest,
             token_held=self._holds_token(agent),
             describe=lambda: self.instance_spec(agent, name),
+            before_start=guard.before_start,
         )
+        guard.after_start(status)
         agent.container_state = status.state
         agent.instance_started_at = _started_at(agent, status)
         self.record_instance(agent, status)
@@ -255,9 +260,12 @@ class AgentReconciler(Generic[_A]):
     # --- status -----------------------------------------------------------------------
     def failed(self, agent: _A, error: TemporaryError) -> Result:
         permanent = isinstance(error, PermanentError)
-        phase = AgentPhase.FAILED if permanent else AgentPhase.PENDING
+        crashed = isinstance(error, CrashLoopBackOff)
+        phase = AgentPhase.FAILED if permanent or crashed else AgentPhase.PENDING
         result = mark_failed(agent, error.condition, error.reason, error.message, phase)
         self.save(agent)
+        if isinstance(error, CrashLoopBackOff):
+            return Result(requeue_after=error.wait, failed=True)  # the start waits for its backoff, no longer
         logger.warning("%s/%s: %s (%s)", self.kind, agent.name, agent.message, "permanent" if permanent else "retry")
         return result
 

@@ -41,6 +41,7 @@ from controller.manifests.schema import duration_seconds
 from controller.models import AgentToken, DebugWorker, DebugWorkerPhase, Identity
 from controller.reconcilers import base
 from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled, retry_failed
+from controller.reconcilers.crashes import RESTART_FIELDS, CrashLoopBackOff, RestartGuard
 from controller.reconcilers.debug_room import audience_entries, ensure_debug_room, resolve_audience, tear_down
 from controller.reconcilers.rooms import matrix_errors
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
@@ -58,6 +59,7 @@ STATUS_FIELDS = [
     "expires_at",
     "config_digest",
     "instance_digest",
+    *RESTART_FIELDS,
 ]
 INSTANCE_KIND = "debugworker"  # the backend's label for DebugWorker instances
 DEBUG_AGENT = Path(debug_agent.__file__)  # what the process backend runs
@@ -171,6 +173,7 @@ class DebugWorkerReconciler:
 
     def ensure_instance(self, debugworker: DebugWorker) -> None:
         name = instance_name(debugworker.name)
+        guard = RestartGuard(debugworker, name, self.connections.clock(), team=lambda: debugworker.team_name)
         # What it mirrors, its image or its credential changed, or its token was revoked.
         status, debugworker.instance_digest = converge_instance(
             self.connections.backend,
@@ -180,7 +183,9 @@ class DebugWorkerReconciler:
             recorded_digest=debugworker.instance_digest,
             token_held=self.holds_token(debugworker),
             describe=lambda: self.instance_spec(debugworker, name),
+            before_start=guard.before_start,
         )
+        guard.after_start(status)
         debugworker.container_state = status.state
         instance_ready(debugworker, name, status)
 
@@ -256,8 +261,11 @@ class DebugWorkerReconciler:
 
     def failed(self, debugworker: DebugWorker, error: TemporaryError) -> Result:
         permanent = isinstance(error, PermanentError)
-        phase = DebugWorkerPhase.FAILED if permanent else DebugWorkerPhase.PENDING
+        crashed = isinstance(error, CrashLoopBackOff)
+        phase = DebugWorkerPhase.FAILED if permanent or crashed else DebugWorkerPhase.PENDING
         result = mark_failed(debugworker, error.condition, error.reason, error.message, phase)
+        if isinstance(error, CrashLoopBackOff):
+            result = Result(requeue_after=error.wait, failed=True)
         self.save(debugworker)
         logger.warning("debugworker/%s: %s", debugworker.name, debugworker.message)
         until = self.until_expiry(debugworker)

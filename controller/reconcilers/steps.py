@@ -45,11 +45,15 @@ def converge_instance(
     recorded_digest: str,
     token_held: bool,
     describe: Callable[[], InstanceSpec],
+    before_start: Callable[[InstanceStatus], None] | None = None,
 ) -> tuple[InstanceStatus, str]:
     """Bring instance ``name`` to running (or stopped); ``describe`` is asked only when one is
     created. An instance made from something else (``digest`` of what it is created from, not
     the ``recorded_digest`` of the one there) or whose API token was revoked is replaced: only
-    a new instance can apply either. Returns its status now and the digest to record."""
+    a new instance can apply either. ``before_start`` sees an existing instance that should
+    run and does not before it is started again, and may raise to hold that start (a crash
+    loop's backoff, controller/reconcilers/crashes.py). Returns its status now and the digest
+    to record."""
     created = False
     try:
         status = backend.status(name)
@@ -62,6 +66,8 @@ def converge_instance(
                 backend.create(describe())
                 created = True
         elif want_running and not status.running:
+            if before_start is not None:
+                before_start(status)
             backend.start(name)
         elif not want_running and status.running:
             backend.stop(name)

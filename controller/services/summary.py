@@ -51,6 +51,9 @@ class WorkerSummary(BaseModel):
         "(or marked unhealthy and not reported since)"
     )
     healthy: bool = Field(description="false while its heartbeats are missed (health is missed)")
+    restarts: int = Field(description="times the controller started its instance again after a crash")
+    last_exit_code: int | None = Field(description="exit code of its instance's last crash (137: killed by SIGKILL)")
+    last_exit_reason: str = Field(description="how its instance last crashed, in words")
     message: str
 
     @classmethod
@@ -78,6 +81,9 @@ class WorkerSummary(BaseModel):
             active_tasks=worker.active_tasks,
             health=health,
             healthy=health != heartbeat_health.MISSED,
+            restarts=worker.restart_count,
+            last_exit_code=worker.last_exit_code,
+            last_exit_reason=worker.last_exit_reason,
             message=worker.message,
         )
 
@@ -126,6 +132,9 @@ API_FIELDS = (
     "last_heartbeat",
     "idle_since",
     "health",
+    "restarts",
+    "last_exit_code",
+    "last_exit_reason",
     "message",
 )
 # ``GET /workers/status``, ``/workers/{name}/status`` and the ready report's answer.
@@ -139,6 +148,9 @@ STATUS_LINE = (
     "last_heartbeat",
     "health",
     "healthy",
+    "restarts",
+    "last_exit_code",
+    "last_exit_reason",
     "message",
 )
 # The dashboard's live rows (before its own display defaults).

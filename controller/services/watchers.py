@@ -7,8 +7,10 @@ process runs. The periodic resync stays the safety net for anything a broken
 stream missed.
 
 - ``instances``: the backend's own event stream for this controller's
-  instances (a pod that died, was deleted or became ready) queues a reconcile
-  of the resource it belongs to.
+  instances (a pod, container or process that died, was deleted or became ready)
+  queues a reconcile of the resource it belongs to, which records a crash and
+  restarts the instance (controller/reconcilers/crashes.py). Each (re)connection
+  first reports every instance, so what happened while it was down is caught up.
 - ``crds`` (only with ``HICLAW_WATCH_CRDS``): the CRD front door, mirroring the hiclaw.io
   objects of the namespace into the database (controller/services/crd_mirror.py).
 
@@ -27,7 +29,7 @@ from django import db
 from django.conf import settings
 
 from controller import reconcile_queue
-from controller.backends import InstanceInfo
+from controller.backends import BackendUnavailable, InstanceInfo
 from controller.connections import default_connections
 
 logger = logging.getLogger(__name__)
@@ -74,10 +76,12 @@ def run_until_stopped(name: str, watcher: Watcher, stop: threading.Event) -> Non
                 if not stop.is_set():
                     # Returned without being stopped: a backend with no event stream.
                     return
-            except Exception:
+            except Exception as error:
                 failures += 1
                 delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS)) - 1]
-                logger.exception("watcher %s failed (%d in a row); starting it again in %s s", name, failures, delay)
+                # An engine out of reach is expected now and then: one line, no traceback.
+                log = logger.warning if isinstance(error, BackendUnavailable) else logger.exception
+                log("watcher %s failed (%d in a row): %s; starting it again in %s s", name, failures, error, delay)
                 db.connection.close()
                 stop.wait(delay)
     finally:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from controller import policy
-from controller.models import AuditRecord, DebugWorker, Heartbeat, Worker
+from controller.models import AuditRecord, DebugWorker, Event, Heartbeat, Worker
 from controller.services import operations
 from controller.services.apply import apply_text
 
@@ -123,6 +125,37 @@ def test_worker_page_shows_spec_conditions_heartbeats_events_and_files(login_cli
     assert "No files in storage yet." in html or "Storage did not answer" not in html
     assert "kind: Worker" in html  # the manifest
     assert 'list="allowed-models"' in html and '<option value="claude">' in html
+
+
+def test_worker_page_shows_restarts_last_exit_and_instance_events_among_the_audit_records(login_client):
+    now = timezone.now()
+    Worker.objects.filter(name="a-dev").update(
+        restart_count=3, crash_streak=2, last_exit_code=137, last_exit_reason="exited with code 137 (killed by SIGKILL)"
+    )
+    AuditRecord.objects.create(
+        at=now - timedelta(minutes=5),
+        actor="alice",
+        identity="team-admin",
+        action="state:Running",
+        target_kind="Worker",
+        target_name="a-dev",
+    )
+    Event.objects.create(
+        at=now - timedelta(minutes=1),
+        kind="Worker",
+        name="a-dev",
+        type="Warning",
+        reason="Crashed",
+        message="instance hiclaw-worker-a-dev exited with code 137 (killed by SIGKILL) after 3.0 s",
+        exit_code=137,
+    )
+    Event.objects.create(kind="Worker", name="a-qa", reason="Crashed", message="another worker's")
+    html = login_client("alice").get("/workers/a-dev/").content.decode()
+    assert "<dt>Restarts</dt><dd>3" in html and "2 crashes in a row" in html
+    assert "code 137: exited with code 137 (killed by SIGKILL)" in html
+    # Newest first: the crash, then the earlier action; no other worker's events.
+    assert html.index("<strong>Crashed</strong>") < html.index("<strong>state:Running</strong>")
+    assert 'class="warn"' in html and "another worker" not in html
 
 
 def test_worker_chart_reads_a_bounded_number_of_heartbeats(login_client):

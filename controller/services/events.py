@@ -1,0 +1,49 @@
+"""Reading and pruning the Event history (controller/models/event.py), and a resource's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from controller.models import AuditRecord, Event, EventType
+
+
+def events_of(kind: str, name: str, limit: int = 20) -> QuerySet[Event]:
+    """The resource's latest events, newest first."""
+    return Event.objects.filter(kind=kind, name=name).order_by("-at", "-id")[:limit]
+
+
+def prune_events(now: datetime | None = None) -> int:
+    """Delete events older than ``HICLAW_EVENT_HISTORY_DAYS`` days; return how many went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.HICLAW_EVENT_HISTORY_DAYS)
+    deleted, _ = Event.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a resource's recent history: an audit record (someone's action) or an event."""
+
+    at: datetime
+    source: str  # "audit" or "event"
+    title: str  # the action, or the event's reason
+    text: str  # who acted, or the event's message
+    warning: bool = False
+    exit_code: int | None = None
+
+
+def timeline(kind: str, name: str, limit: int = 15) -> list[TimelineEntry]:
+    """The resource's latest audit records and events together, newest first."""
+    entries = [
+        TimelineEntry(record.at, "audit", record.action, f"by {record.identity} {record.actor}")
+        for record in AuditRecord.objects.filter(target_kind=kind, target_name=name).order_by("-at")[:limit]
+    ]
+    entries += [
+        TimelineEntry(event.at, "event", event.reason, event.message, event.type == EventType.WARNING, event.exit_code)
+        for event in events_of(kind, name, limit)
+    ]
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
