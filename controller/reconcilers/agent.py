@@ -38,7 +38,7 @@ from controller.reconcilers.base import PermanentError, Result, TemporaryError, 
 from controller.reconcilers.crashes import RESTART_FIELDS, CrashLoopBackOff, RestartGuard
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.overlap import beside
-from controller.reconcilers.rooms import converge_room, join_members, matrix_errors
+from controller.reconcilers.rooms import converge_room, ensure_account, join_members, matrix_errors
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
 
 logger = logging.getLogger(__name__)
@@ -384,20 +384,6 @@ def _started_at(agent: AgentResource, status) -> datetime | None:
     if not status.running:
         return None
     return status.started_at or agent.instance_started_at or timezone.now()
-
-
-def ensure_account(connections: Connections, kind: str, name: str) -> str:
-    """The Matrix user ID of an agent, creating its account if it has none yet.
-
-    That agent's own reconciler keeps the account; creating it here lets a
-    room be complete before that agent's first pass.
-    """
-    matrix = connections.require_matrix()
-    localpart = naming.matrix_localpart(kind, name)
-    user_id = matrix.user_id(localpart)
-    if not matrix.user_exists(connections.matrix_admin(), user_id):
-        matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
-    return user_id
 
 
 def _limits(agent: AgentResource) -> dict[str, Any]:

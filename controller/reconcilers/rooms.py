@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from controller import naming
 from controller.clients.matrix import MatrixClient, MatrixError, MatrixSession, MatrixUnavailable
+from controller.connections import Connections
 from controller.reconcilers.base import TemporaryError
 
 ACTIVE = ("join", "invite")
@@ -87,3 +88,17 @@ def matrix_errors(condition: str = "MatrixReady") -> Iterator[None]:
         raise TemporaryError(condition, "Unavailable", str(error)) from None
     except MatrixError as error:
         raise TemporaryError(condition, error.errcode or "MatrixError", str(error)) from None
+
+
+def ensure_account(connections: Connections, kind: str, name: str) -> str:
+    """The Matrix user ID of an agent, creating its account if it has none yet.
+
+    That agent's own reconciler keeps the account; creating it here lets a
+    room be complete before that agent's first pass.
+    """
+    matrix = connections.require_matrix()
+    localpart = naming.matrix_localpart(kind, name)
+    user_id = matrix.user_id(localpart)
+    if not matrix.user_exists(connections.matrix_admin(), user_id):
+        matrix.register(localpart, naming.derived_secret("matrix-password", f"{kind}:{name}"))
+    return user_id

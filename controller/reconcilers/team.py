@@ -19,10 +19,9 @@ from controller.connections import Connections
 from controller.manifests import ManifestInvalid, parse_objects
 from controller.models import API_VERSION, TEAM_ANNOTATION, AgentPhase, DebugWorker, MemberRole, Team, TeamPhase
 from controller.reconcilers import base
-from controller.reconcilers.agent import ensure_account
 from controller.reconcilers.base import Result, TemporaryError, mark_failed, mark_settled, retry_failed
 from controller.reconcilers.human import queue_humans
-from controller.reconcilers.rooms import converge_room, matrix_errors
+from controller.reconcilers.rooms import converge_room, ensure_account, matrix_errors
 from controller.reconcilers.team_context import team_admin_id, team_admin_name
 from controller.services import live
 from controller.services.apply import apply_documents
