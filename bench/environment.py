@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hiclaw_bench"
+DEFAULT_DATABASE_URL = "postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_bench"  # the role scripts/test-services.sh makes
 sys.path.insert(0, str(ROOT))
 
 

@@ -28,8 +28,10 @@ _RECONCILERS = {
     "Human": "controller.reconcilers.human.HumanReconciler",
     "DebugWorker": "controller.reconcilers.debugworker.DebugWorkerReconciler",
 }
-# Seconds before an event-triggered pass retries when another pass holds the lock.
-BUSY_RETRY_SECONDS = 2.0
+# Seconds before an event-triggered pass retries when another pass holds the lock. Short,
+# because the event may be news the pass in flight read too early (an instance that died
+# just after it looked): a crash must show within a second even then.
+BUSY_RETRY_SECONDS = 0.5
 
 
 def reconcile(kind: str, name: str, *, from_resync: bool = False, connections: Connections | None = None) -> Result:
