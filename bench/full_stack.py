@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -210,20 +209,12 @@ class Stack:
     # --- stop -------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the processes first, so no reconcile makes anything after the clean-up."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        from tests.services import stop_process, stop_process_groups
+
+        stop_process_groups(self.processes.values(), timeout=STOP_TIMEOUT)
         with contextlib.suppress(Exception):  # nothing to clean when configure() did not get that far
             self._clean_engine_and_rows()
         self._flush_redis()
-        from tests.services import stop_process
-
         for service in self.services:
             stop_process(service)
         self.http.close()

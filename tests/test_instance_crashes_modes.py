@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.helpers import empty_redis, free_port, wait_until
+from tests.services import stop_process_groups
 from tests.test_embedded_run import stop_worker_processes
 from tests.test_production_install import api
 
@@ -85,15 +86,7 @@ class Controller:
                 pytest.fail(f"{name} exited with {process.returncode}:\n{self.logs()}")
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_groups(self.processes.values(), timeout=20)
         stop_worker_processes(self.tmp_path / "data" / "instances")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from django.conf import settings
 
 from tests.conftest import ROOT
 from tests.helpers import free_port, scratch_database, wait_until
+from tests.services import stop_process_groups
 from tests.test_embedded_run import stop_worker_processes
 from tests.test_metrics import parse, value
 
@@ -90,15 +90,7 @@ class Processes:
         return (self.logs / f"{name}.log").read_text()[-3000:]
 
     def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.running.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_groups(self.running.values(), timeout=20)
 
 
 def api(base: str, token: str, path: str, *, body: bytes | None = None, content_type: str = "") -> dict:
