@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,7 +19,7 @@ from controller import policy
 from controller.manifests import dump_yaml, to_manifest
 from controller.manifests.schema import Permissions
 from controller.models import DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
-from controller.services import events
+from controller.services import events, logins
 from controller.services.inspection import generated_files, log_tail
 from debugui import queries
 from debugui.charts import heartbeat_chart
@@ -234,5 +235,10 @@ def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 def human_list(request: HttpRequest) -> HttpResponse:
-    rows = policy.visible(principal_of(request), Human.objects.all()).order_by("name")
-    return render(request, "debugui/humans.html", page_context(request, page=queries.page_of(rows, request)))
+    rows = policy.visible(principal_of(request), Human.objects.select_related("user")).order_by("name")
+    page = queries.page_of(rows, request)
+    names = {human.name for human in page}
+    same_name = set(get_user_model().objects.filter(username__in=names).values_list("username", flat=True))
+    for human in page:
+        human.login = logins.login_of(human, same_name)
+    return render(request, "debugui/humans.html", page_context(request, page=page))
