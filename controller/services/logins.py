@@ -70,7 +70,7 @@ def _link(user, human_name: str) -> None:
     human = Human.objects.select_for_update().filter(name=human_name, deletion_requested_at__isnull=True).first()
     if human is None:
         raise LoginRefused("human", f"no Human named {human_name!r} (apply a Human manifest first)")
-    if human.user_id not in (None, user.pk):
+    if human.user is not None and human.user.pk != user.pk:
         raise LoginRefused("human", f"{human_name} is linked to the login {human.user.get_username()} already")
     Human.objects.filter(user=user).exclude(pk=human.pk).update(user=None)  # one Human per login
     human.user = user
@@ -91,7 +91,7 @@ def login_of(human: Human, usernames: set[str]) -> str:
     """How a Human reaches the dashboard, for the Humans page: its linked login, a login of
     the same name (which counts where a login name is matched: a Team's admin, a
     DebugWorker's allowedUsers), or "" for none. ``usernames``: logins named like the Humans shown."""
-    if human.user_id is not None:
+    if human.user is not None:  # select_related("user") when listing
         return f"{human.user.get_username()} (linked)"
     if human.name in usernames:
         return f"{human.name} (same name)"
