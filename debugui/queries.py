@@ -104,6 +104,29 @@ def sorted_by(queryset: QuerySet, request, sorts: dict[str, str], default: str =
     return queryset.order_by(order, "name"), wanted
 
 
+HEALTH_FILTERS = (heartbeat_health.OK, heartbeat_health.LATE, heartbeat_health.MISSED)
+
+
+def filtered_workers(rows: QuerySet, request) -> tuple[QuerySet, dict[str, str]]:
+    """``rows`` narrowed by the request's filters, all case-insensitive: ``q`` (part of the
+    name), ``team`` (``-``: standalone), ``phase`` and ``health`` (ok, late, missed); returns
+    the filters as read, for the form. An unknown phase or health matches nothing."""
+    wanted = {key: request.GET.get(key, "").strip() for key in ("q", "team", "phase", "health")}
+    if wanted["q"]:
+        rows = rows.filter(name__icontains=wanted["q"])
+    if wanted["team"] == "-":
+        rows = rows.filter(team__isnull=True)
+    elif wanted["team"]:
+        rows = rows.filter(team__name__iexact=wanted["team"])
+    if wanted["phase"]:
+        rows = rows.filter(phase__iexact=wanted["phase"])
+    health = wanted["health"].lower()
+    if health:
+        known = health in HEALTH_FILTERS
+        rows = rows.filter(heartbeat_health.health_rows(health, timezone.now())) if known else rows.none()  # type: ignore[arg-type]
+    return rows, wanted
+
+
 def page_of(queryset: QuerySet, request, size: int = PAGE_SIZE) -> Page:
     """One page (``?page=``): a count and a slice, two queries however long the list."""
     return Paginator(queryset, size).get_page(request.GET.get("page"))

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
 from controller.manifests.schema import Permissions
-from controller.models import DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
+from controller.models import AgentPhase, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
 from controller.services import events, logins
 from controller.services.inspection import generated_files, log_tail
 from debugui import queries
@@ -131,16 +131,14 @@ def _free_debug_name(team: str, debugworkers: list[DebugWorker]) -> str:
 @login_required
 def worker_list(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
-    rows = queries.visible_workers(principal)
-    team = request.GET.get("team", "")
-    if team == "-":
-        rows = rows.filter(team__isnull=True)
-    elif team:
-        rows = rows.filter(team__name=team)
+    rows, filters = queries.filtered_workers(queries.visible_workers(principal), request)
     rows, sort = queries.sorted_by(rows, request, queries.WORKER_SORTS)
     page = queries.page_of(rows, request)
     _with_health(page, queries.worker_health)
-    return render(request, "debugui/workers.html", page_context(request, page=page, sort=sort, team_filter=team))
+    context = page_context(
+        request, page=page, sort=sort, filters=filters, phases=AgentPhase.values, healths=queries.HEALTH_FILTERS
+    )
+    return render(request, "debugui/workers.html", context)
 
 
 @login_required

@@ -86,6 +86,18 @@ def missed_before(now: datetime) -> datetime:
     return now - timedelta(seconds=MISSED_AFTER * interval_seconds())
 
 
+def late_before(now: datetime) -> datetime:
+    """An agent whose silence counts from before this moment is at least late."""
+    return now - timedelta(seconds=LATE_AFTER * interval_seconds())
+
+
+def health_rows(wanted: Health, now: datetime) -> Q:
+    """``health`` as a filter: the rows whose health at ``now`` is ``wanted``."""
+    missed = Q(heartbeat_missed_since__isnull=False) | (judged_rows() & overdue(missed_before(now)))
+    late = judged_rows() & overdue(late_before(now)) & ~missed
+    return {MISSED: missed, LATE: late, OK: ~missed & ~late}[wanted]
+
+
 def judged_rows() -> Q:
     """``judged`` as a filter."""
     return Q(state=DesiredState.RUNNING, phase=AgentPhase.RUNNING, deletion_requested_at__isnull=True)
