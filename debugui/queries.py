@@ -123,7 +123,7 @@ def filtered_workers(rows: QuerySet, request) -> tuple[QuerySet, dict[str, str]]
     health = wanted["health"].lower()
     if health:
         known = health in HEALTH_FILTERS
-        rows = rows.filter(heartbeat_health.health_rows(health, timezone.now())) if known else rows.none()  # type: ignore[arg-type]
+        rows = rows.filter(heartbeat_health.health_rows(health, timezone.now())) if known else rows.none()
     return rows, wanted
 
 
