@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -116,6 +117,7 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             image_form=ImageForm(initial={"image": team.image}),
             rollout_question=team_rollout_question(team, ""),
             live_path=f"/ws/teams/{name}/",
+            matrix_enabled=bool(settings.HICLAW_MATRIX_URL),
         ),
     )
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from controller import policy
-from controller.models import AuditRecord, DebugWorker, Event, Heartbeat, Worker
+from controller.models import AuditRecord, DebugWorker, Event, Heartbeat, Team, Worker
 from controller.services import operations
 from controller.services.apply import apply_text
 
@@ -207,3 +207,19 @@ def test_debugworker_pages_follow_the_team(login_client):
     assert "a-debug" in login_client("alice").get("/teams/team-a/").content.decode()
     assert login_client("bob").get("/debug/a-debug/").status_code == 404
     assert "a-debug" not in login_client("bob").get("/debug/").content.decode()
+
+
+def test_switched_off_services_read_disabled_not_false(login_client, settings):
+    settings.HICLAW_MATRIX_URL = ""
+    Worker.objects.filter(name="a-dev").update(
+        conditions=[
+            {"type": "MatrixReady", "status": "False", "reason": "Disabled", "message": "HICLAW_MATRIX_URL is not set"},
+            {"type": "InstanceReady", "status": "False", "reason": "NotRunning", "message": "instance is Stopped"},
+        ]
+    )
+    Team.objects.filter(name="team-a").update(team_room_id="")
+    root = login_client("root")
+    worker = root.get("/workers/a-dev/").content.decode()
+    assert 'data-value="Disabled"' in worker and worker.count('data-value="False"') == 1  # only the real failure
+    team = root.get("/teams/team-a/").content.decode()
+    assert "no team room: Matrix is not configured" in team and "not created yet" not in team
