@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.models import Manager, Team, Worker
+from controller.services.apply import apply_text
 from controller.services.lifecycle import LifecycleRefused, request_deletion, set_desired_state
 from tests.conftest import example
 
@@ -61,3 +62,21 @@ def test_a_member_cannot_be_deleted_on_its_own(apply):
     apply(example("team-alpha.yaml"))
     with pytest.raises(LifecycleRefused, match=r"remove it from that Team's spec\.workers"):
         request_deletion(Worker.objects.get(name="alpha-dev"))
+
+
+def test_changes_to_two_members_of_one_team_from_stale_rows_both_hold(db):
+    """Each member change re-reads its Team's spec: a change made from a row loaded before
+    another member's change does not undo it."""
+    apply_text(
+        "apiVersion: hiclaw.io/v1beta1\nkind: Team\nmetadata: {name: stale}\n"
+        "spec: {leader: {name: s-lead, model: q}, workers: [{name: s-one, model: q}, {name: s-two, model: q}]}\n"
+    )
+    one, two = Worker.objects.get(name="s-one"), Worker.objects.get(name="s-two")
+    assert one.team.spec == two.team.spec  # both rows now hold the team as it was
+    set_desired_state(one, "Sleeping")
+    set_desired_state(two, "Sleeping")
+    assert dict(Worker.objects.filter(team__name="stale").values_list("name", "state")) == {
+        "s-lead": "Running",
+        "s-one": "Sleeping",
+        "s-two": "Sleeping",
+    }

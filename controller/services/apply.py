@@ -69,6 +69,16 @@ def apply_patch(resource: Resource, spec: dict, *, dry_run: bool = False) -> Out
     return apply_documents(parse_objects([manifest]), dry_run=dry_run)[0]
 
 
+def change_team_spec(team: Team, change: Callable[[Team], dict]) -> Outcome:
+    """Apply the spec ``change`` makes of the Team as stored now. The row is read again and
+    locked for the change, so two changes to one team's members (two workers put to sleep
+    at once, a bulk action) never undo each other, and what ``change`` checks (a quota)
+    sees the spec it extends. ``change`` returns a new spec; it must not edit the row's."""
+    with transaction.atomic():
+        fresh = Team.objects.select_for_update().get(pk=team.pk)
+        return apply_patch(fresh, change(fresh))
+
+
 def apply_documents(documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
     """Apply every document or none; raise ``ManifestInvalid`` listing each conflict."""
     outcomes, errors = [], []

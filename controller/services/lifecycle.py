@@ -15,7 +15,7 @@ from controller.errors import CONFLICT, DomainError
 from controller.manifests.members import with_member_changed
 from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
 from controller.reconcile_queue import request_reconcile
-from controller.services.apply import Outcome, apply_patch
+from controller.services.apply import Outcome, apply_patch, change_team_spec
 
 
 class LifecycleRefused(DomainError):
@@ -36,7 +36,7 @@ def set_desired_state(resource: Resource, state: str) -> Outcome:
 
 
 def _set_member_state(worker: Worker, team: Team, state: str) -> Outcome:
-    apply_patch(team, with_member_changed(team.spec, worker.name, {"state": state}))
+    change_team_spec(team, lambda fresh: with_member_changed(fresh.spec, worker.name, {"state": state}))
     return Outcome(worker.kind, worker.name, "configured" if worker.state != state else "unchanged")
 
 

@@ -9,7 +9,6 @@ leaves the same audit trail.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,7 +33,7 @@ from controller.models import (
 )
 from controller.policy import Principal
 from controller.reconcile_queue import send_after_commit
-from controller.services.apply import Outcome, apply_documents, apply_patch
+from controller.services.apply import Outcome, apply_documents, apply_patch, change_team_spec
 from controller.services.lifecycle import request_deletion, set_desired_state
 
 _R = TypeVar("_R", bound=Resource)
@@ -102,11 +101,12 @@ def create_worker(principal: Principal, name: str, spec: dict[str, Any], *, team
         manifest = {"apiVersion": API_VERSION, "kind": "Worker", "metadata": {"name": name}, "spec": spec}
         outcome = apply_documents(parse_objects([manifest]))[0]
     else:
-        team_row = _team(team)
-        policy.check_member_quota(principal, team_row, adding=True, model=spec.get("model", ""))
-        team_spec = copy.deepcopy(team_row.spec)
-        team_spec["workers"] = [*team_spec.get("workers", []), {"name": name, **spec}]
-        apply_patch(team_row, team_spec)
+
+        def add_member(fresh: Team) -> dict:
+            policy.check_member_quota(principal, fresh, adding=True, model=spec.get("model", ""))
+            return {**fresh.spec, "workers": [*fresh.spec.get("workers", []), {"name": name, **spec}]}
+
+        change_team_spec(_team(team), add_member)
         outcome = Outcome("Worker", name, "created")
     audit(principal, "create", "Worker", name, team=team)
     return outcome
@@ -121,8 +121,12 @@ def update_worker(principal: Principal, worker: Worker, changes: dict[str, Any])
         outcome = apply_patch(worker, {**worker.spec, **changes})
     else:
         new_model = changes.get("model", worker.model)
-        policy.check_member_quota(principal, team_row, adding=False, model=new_model, old_model=worker.model)
-        apply_patch(team_row, with_member_changed(team_row.spec, worker.name, changes))
+
+        def change_member(fresh: Team) -> dict:
+            policy.check_member_quota(principal, fresh, adding=False, model=new_model, old_model=worker.model)
+            return with_member_changed(fresh.spec, worker.name, changes)
+
+        change_team_spec(team_row, change_member)
         outcome = Outcome("Worker", worker.name, "configured")
     audit(principal, "update", "Worker", worker.name, fields=sorted(changes))
     return outcome
@@ -180,9 +184,10 @@ def delete(principal: Principal, resource: Resource) -> None:
         team_row = resource.team
         if team_row.typed_spec.leader.name == resource.name:
             raise policy.Denied(f"worker/{resource.name} leads team/{team_row.name}; delete the Team instead")
-        team_spec = copy.deepcopy(team_row.spec)
-        team_spec["workers"] = [m for m in team_spec["workers"] if m["name"] != resource.name]
-        apply_patch(team_row, team_spec)
+        change_team_spec(
+            team_row,
+            lambda fresh: {**fresh.spec, "workers": [m for m in fresh.spec["workers"] if m["name"] != resource.name]},
+        )
     else:
         request_deletion(resource)
     audit(principal, "delete", resource.kind, resource.name)
