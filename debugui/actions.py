@@ -120,9 +120,9 @@ def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
     principal = principal_of(request)
     worker = queries.named_or_404(queries.visible_workers(principal), name)
     form = spec.form(request.POST) if spec.form else None
-    back = _next(request, reverse("debugui:worker", args=[name]))
+    back = next_url(request, reverse("debugui:worker", args=[name]))
     confirm = {"title": f"{spec.label}: {name}", "question": spec.question.format(name=name), "form": form}
-    return _confirmed_action(
+    return confirmed_action(
         request, confirm, back, lambda: spec.run(principal, worker, form.cleaned_data if form else {})
     )
 
@@ -132,10 +132,10 @@ def worker_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
 def push_to_team(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
     queries.named_or_404(policy.visible(principal, Team.objects.all()), name)  # a team it may not see is a 404
-    back = _next(request, reverse("debugui:team", args=[name]))
+    back = next_url(request, reverse("debugui:team", args=[name]))
     question = PUSH_QUESTION.format(what=f"every member of team {name}")
     confirm = {"title": f"Push config/skills to {name}", "question": question, "form": None}
-    return _confirmed_action(request, confirm, back, lambda: _push_team(principal, name))
+    return confirmed_action(request, confirm, back, lambda: _push_team(principal, name))
 
 
 def _push_team(principal: policy.Principal, team: str) -> str:
@@ -152,10 +152,10 @@ def team_image(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
     team = queries.named_or_404(policy.visible(principal, Team.objects.all()), name)
     form = ImageForm(request.POST)
-    back = _next(request, reverse("debugui:team", args=[name]))
+    back = next_url(request, reverse("debugui:team", args=[name]))
     image = request.POST.get("image", "")
     confirm = {"title": f"Roll out image: team {name}", "question": team_rollout_question(team, image), "form": form}
-    return _confirmed_action(request, confirm, back, lambda: _roll_out(principal, team, form.cleaned_data["image"]))
+    return confirmed_action(request, confirm, back, lambda: _roll_out(principal, team, form.cleaned_data["image"]))
 
 
 def _roll_out(principal: policy.Principal, team: Team, image: str) -> str:
@@ -173,10 +173,10 @@ def create_debugworker(request: HttpRequest, name: str) -> HttpResponse:
     principal = principal_of(request)
     queries.named_or_404(policy.visible(principal, Team.objects.all()), name)  # a team it may not see is a 404
     form = DebugWorkerForm(request.POST)
-    back = _next(request, reverse("debugui:team", args=[name]))
+    back = next_url(request, reverse("debugui:team", args=[name]))
     question = f"Create a DebugWorker for team {name}? It mirrors the workspaces of the team's members."
     confirm = {"title": f"New DebugWorker for {name}", "question": question, "form": form}
-    return _confirmed_action(
+    return confirmed_action(
         request, confirm, back, lambda: _create_debugworker(principal, name, form.cleaned_data["name"])
     )
 
@@ -191,9 +191,9 @@ def delete_debugworker(request: HttpRequest, name: str) -> HttpResponse:
         if debugworker.team_name
         else reverse("debugui:debugworkers")
     )
-    back = _next(request, fallback)
+    back = next_url(request, fallback)
     confirm = {"title": f"Delete {name}", "question": f"Delete DebugWorker {name} and its instance?", "form": None}
-    return _confirmed_action(request, confirm, back, lambda: _delete(principal, debugworker))
+    return confirmed_action(request, confirm, back, lambda: _delete(principal, debugworker))
 
 
 def _create_debugworker(principal: policy.Principal, team: str, name: str) -> str:
@@ -213,7 +213,7 @@ def _delete(principal: policy.Principal, debugworker: DebugWorker) -> str:
 
 
 # --- answers -------------------------------------------------------------------------------
-def _confirmed_action(request: HttpRequest, confirm: dict, back: str, run: Callable[[], str]) -> HttpResponse:
+def confirmed_action(request: HttpRequest, confirm: dict, back: str, run: Callable[[], str]) -> HttpResponse:
     """Check the form, ask for confirmation unless given, carry out ``run`` and answer."""
     form = confirm["form"]
     try:
@@ -224,7 +224,7 @@ def _confirmed_action(request: HttpRequest, confirm: dict, back: str, run: Calla
             return _confirm_page(request, confirm, back)
         done = _carried_out(run)
     except ActionFailed as failure:
-        return _failed(request, failure, confirm, back)
+        return failed_answer(request, failure, confirm, back)
     return _done(request, done, back)
 
 
@@ -250,7 +250,7 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.headers.get("Accept", "").startswith("application/json")
 
 
-def _next(request: HttpRequest, fallback: str) -> str:
+def next_url(request: HttpRequest, fallback: str) -> str:
     wanted = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -263,7 +263,7 @@ def _confirm_page(request: HttpRequest, confirm: dict, back: str, error: ActionF
     return render(request, "debugui/confirm.html", context, status=error.status if error else 200)
 
 
-def _failed(request: HttpRequest, failure: ActionFailed, confirm: dict, back: str) -> HttpResponse:
+def failed_answer(request: HttpRequest, failure: ActionFailed, confirm: dict, back: str) -> HttpResponse:
     if _wants_json(request):
         body = {"ok": False, "message": failure.message, **({"field": failure.field} if failure.field else {})}
         return JsonResponse(body, status=failure.status)

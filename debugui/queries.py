@@ -8,6 +8,7 @@ same fields, addressed by ``data-field`` so the browser can update them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
@@ -107,11 +108,12 @@ def sorted_by(queryset: QuerySet, request, sorts: dict[str, str], default: str =
 HEALTH_FILTERS = (heartbeat_health.OK, heartbeat_health.LATE, heartbeat_health.MISSED)
 
 
-def filtered_workers(rows: QuerySet, request) -> tuple[QuerySet, dict[str, str]]:
-    """``rows`` narrowed by the request's filters, all case-insensitive: ``q`` (part of the
-    name), ``team`` (``-``: standalone), ``phase`` and ``health`` (ok, late, missed); returns
-    the filters as read, for the form. An unknown phase or health matches nothing."""
-    wanted = {key: request.GET.get(key, "").strip() for key in ("q", "team", "phase", "health")}
+def filtered_workers(rows: QuerySet, params: Mapping[str, str]) -> tuple[QuerySet, dict[str, str]]:
+    """``rows`` narrowed by the filters in ``params`` (a request's GET or POST), all
+    case-insensitive: ``q`` (part of the name), ``team`` (``-``: standalone), ``phase`` and
+    ``health`` (ok, late, missed); returns the filters as read, for the form. An unknown
+    phase or health matches nothing."""
+    wanted = {key: (params.get(key) or "").strip() for key in ("q", "team", "phase", "health")}
     if wanted["q"]:
         rows = rows.filter(name__icontains=wanted["q"])
     if wanted["team"] == "-":

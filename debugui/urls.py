@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from debugui import actions, upgrades, views, workspaces
+from debugui import actions, bulk, upgrades, views, workspaces
 
 app_name = "debugui"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("teams/<str:name>/image/", actions.team_image, name="team-image"),
     path("teams/<str:name>/debugworkers/", actions.create_debugworker, name="create-debugworker"),
     path("workers/", views.worker_list, name="workers"),
+    path("bulk/workers/<slug:action>/", bulk.workers_bulk, name="workers-bulk"),
     path("workers/<str:name>/", views.worker_detail, name="worker"),
     path("workers/<str:name>/<slug:action>/", actions.worker_action, name="worker-action"),
     path("upgrades/", upgrades.upgrades, name="upgrades"),

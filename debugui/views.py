@@ -130,15 +130,25 @@ def _free_debug_name(team: str, debugworkers: list[DebugWorker]) -> str:
 
 
 # --- workers -------------------------------------------------------------------------------
+# The worker list's bulk actions (debugui/bulk.py): the action and its button.
+BULK_BUTTONS = (("sleep", "Sleep"), ("wake", "Wake"), ("ensure-ready", "Ensure ready"))
+
+
 @login_required
 def worker_list(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
-    rows, filters = queries.filtered_workers(queries.visible_workers(principal), request)
+    rows, filters = queries.filtered_workers(queries.visible_workers(principal), request.GET)
     rows, sort = queries.sorted_by(rows, request, queries.WORKER_SORTS)
     page = queries.page_of(rows, request)
     _with_health(page, queries.worker_health)
     context = page_context(
-        request, page=page, sort=sort, filters=filters, phases=AgentPhase.values, healths=queries.HEALTH_FILTERS
+        request,
+        page=page,
+        sort=sort,
+        filters=filters,
+        phases=AgentPhase.values,
+        healths=queries.HEALTH_FILTERS,
+        bulk_actions=BULK_BUTTONS,
     )
     return render(request, "debugui/workers.html", context)
 

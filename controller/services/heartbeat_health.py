@@ -91,11 +91,12 @@ def late_before(now: datetime) -> datetime:
     return now - timedelta(seconds=LATE_AFTER * interval_seconds())
 
 
-def health_rows(wanted: Health, now: datetime) -> Q:
+def health_rows(wanted: str, now: datetime) -> Q:
     """``health`` as a filter: the rows whose health at ``now`` is ``wanted``."""
     missed = Q(heartbeat_missed_since__isnull=False) | (judged_rows() & overdue(missed_before(now)))
     late = judged_rows() & overdue(late_before(now)) & ~missed
-    return {MISSED: missed, LATE: late, OK: ~missed & ~late}[wanted]
+    rows: dict[str, Q] = {MISSED: missed, LATE: late, OK: ~missed & ~late}
+    return rows[wanted]
 
 
 def judged_rows() -> Q:
