@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from controller.cli.client import TOKEN_FILE_VARIABLE, TOKEN_VARIABLES, Client, CLIError, settings_from_env
-from controller.cli.commands import apply, compat, get, system, upgrades, worker
+from controller.cli.commands import UsageError, apply, compat, describe, did_you_mean, get, system, upgrades, worker
 
 EPILOG = """environment:
   HICLAW_CONTROLLER_URL   the controller, e.g. http://127.0.0.1:8000 (required)
@@ -23,15 +25,30 @@ EPILOG = """environment:
 """
 
 
+# argparse's own wording for a word that is not one of a command's choices.
+INVALID_CHOICE = re.compile(r"invalid choice: '(?P<word>[^']*)' \(choose from (?P<choices>.*)\)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" added when a command or an option's value is mistyped."""
+
+    def error(self, message: str) -> NoReturn:
+        found = INVALID_CHOICE.search(message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found["choices"])
+            message += did_you_mean(found["word"], choices)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hiclaw",
         description="Drive a HiClaw controller through its REST API.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (apply, get, compat, worker, system, upgrades):
+    for area in (apply, get, describe, compat, worker, system, upgrades):
         area.register(commands)
     return parser
 
@@ -43,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.token and getattr(args, "needs_token", True):
             raise CLIError(f"no API token: set {' or '.join(TOKEN_VARIABLES)}, or {TOKEN_FILE_VARIABLE} to a file")
         return args.handler(args, Client(settings))
+    except UsageError as exc:
+        print(f"hiclaw: error: {exc.message}", file=sys.stderr)
+        return 2
     except CLIError as exc:
         for detail in exc.details:
             print(f"error: {detail}", file=sys.stderr)

@@ -7,9 +7,10 @@ status; failures are raised as ``CLIError`` and printed by ``main``.
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
 
-from controller.cli.client import Client
+from controller.cli.client import Client, CLIError
 
 Handler = Callable[[argparse.Namespace, Client], int]
 
@@ -36,3 +37,22 @@ def csv(value: str) -> list[str]:
 
 def say(line: str) -> None:
     print(line, flush=True)
+
+
+class UsageError(CLIError):
+    """A command line the parser accepted but that cannot mean anything: exit status 2, as argparse's."""
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'workers'?)`` for the closest choice, or nothing when none is close."""
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def kind_argument(value: str) -> str:
+    """A kind as typed (``worker``, ``Workers``) -> the API's plural; a typo gets a suggestion."""
+    plural = KIND_NAMES.get(value.lower())
+    if plural is None:
+        hint = did_you_mean(value, sorted(KIND_NAMES))
+        raise argparse.ArgumentTypeError(f"unknown kind {value!r}{hint or '; kinds: ' + ', '.join(sorted(SINGULAR))}")
+    return plural
