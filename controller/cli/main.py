@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from controller.cli.client import TOKEN_FILE_VARIABLE, TOKEN_VARIABLES, Client, CLIError, settings_from_env
-from controller.cli.commands import UsageError, apply, compat, describe, did_you_mean, get, system, upgrades, worker
+from controller.cli.commands import (
+    UsageError,
+    apply,
+    compat,
+    describe,
+    did_you_mean,
+    get,
+    logs,
+    system,
+    upgrades,
+    worker,
+)
 
 EPILOG = """environment:
   HICLAW_CONTROLLER_URL   the controller, e.g. http://127.0.0.1:8000 (required)
@@ -48,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (apply, get, describe, compat, worker, system, upgrades):
+    for area in (apply, get, describe, logs, compat, worker, system, upgrades):
         area.register(commands)
     return parser
 
