@@ -10,7 +10,7 @@ import pytest
 from controller import naming
 from controller.backends.base import InstanceSpec
 from controller.connections import default_connections
-from tests.cli.conftest import HICLAW, failed, ok
+from tests.cli.conftest import HICLAW, Lines, failed, ok
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,6 +33,8 @@ def test_logs_prints_the_last_lines(hiclaw):
 
 def test_logs_follow_prints_each_new_line_once(hiclaw):
     _run("a-dev", COUNTING)
+    # Started once several lines exist, so the first poll's window holds lines before the tail shown.
+    wait_until(lambda: "line 4" in hiclaw("logs", "a-dev").stdout, timeout=10)
     process = subprocess.Popen(
         [str(HICLAW), "logs", "a-dev", "-f", "--tail", "1", "--interval", "0.2"],
         env=hiclaw.env("leader-a"),
@@ -41,8 +43,8 @@ def test_logs_follow_prints_each_new_line_once(hiclaw):
         text=True,
     )
     try:
-        assert process.stdout is not None
-        seen = [process.stdout.readline().strip() for _ in range(8)]
+        lines = Lines(process)
+        seen = [lines.next().strip() for _ in range(8)]
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -28,27 +28,35 @@ def register(commands: argparse._SubParsersAction) -> None:
     logs.set_defaults(handler=show_logs)
 
 
-def fetch(client: Client, name: str, tail: int) -> list[str]:
+def fetch(client: Client, name: str, tail: int, whole_lines: bool = False) -> list[str]:
+    """The log's last lines; with ``whole_lines`` without a last line still being written (when
+    following, a half-written ``line 1`` would not match the ``line 12`` it becomes)."""
     answer = client.get(f"/workers/{name}/logs", {"tail": tail})
     if answer.get("message") and not answer.get("log"):
         raise CLIError(f"worker/{name}: {answer['message']}")
-    return answer.get("log", "").splitlines()
+    text = answer.get("log", "")
+    lines = text.splitlines()
+    return lines[:-1] if whole_lines and lines and not text.endswith("\n") else lines
 
 
 def new_lines(shown: list[str], current: list[str]) -> list[str]:
-    """The lines of ``current`` after the longest run that ends ``shown`` (all of them if none)."""
-    for overlap in range(min(len(shown), len(current)), 0, -1):
-        if shown[-overlap:] == current[:overlap]:
-            return current[overlap:]
+    """The lines of ``current`` after the latest place where it holds the lines already shown
+    (``shown`` may start before ``current`` does, or be a short tail within it); all if none."""
+    if not shown:
+        return current
+    for end in range(len(current), 0, -1):
+        overlap = min(len(shown), end)
+        if current[end - overlap : end] == shown[-overlap:]:
+            return current[end:]
     return current
 
 
 def show_logs(args: argparse.Namespace, client: Client) -> int:
-    lines = fetch(client, args.name, args.tail)
+    lines = fetch(client, args.name, args.tail, whole_lines=args.follow)
     _print(lines)
     while args.follow:
         time.sleep(max(args.interval, 0.1))
-        current = fetch(client, args.name, FOLLOW_WINDOW)
+        current = fetch(client, args.name, FOLLOW_WINDOW, whole_lines=True)
         _print(new_lines(lines, current))
         lines = current
     return 0

@@ -10,7 +10,7 @@ from controller.cli import output
 from controller.cli.client import Client
 from controller.cli.commands import debug as debug_jobs
 from controller.cli.commands import say
-from controller.cli.commands.get import COLUMNS
+from controller.cli.commands.columns import COLUMNS
 
 
 def cli_version() -> str:
