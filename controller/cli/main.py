@@ -19,10 +19,12 @@ from controller.cli.commands import (
     UsageError,
     apply,
     compat,
+    completion,
     describe,
     did_you_mean,
     get,
     logs,
+    resolve_name,
     system,
     upgrades,
     worker,
@@ -59,14 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (apply, get, describe, logs, compat, worker, system, upgrades):
+    for area in (apply, get, describe, logs, completion, compat, worker, system, upgrades):
         area.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.root_parser = parser  # `hiclaw completion` describes the whole command line
     try:
+        resolve_name(args)
+        if not getattr(args, "needs_controller", True):
+            return args.handler(args, None)
         settings = settings_from_env(os.environ)
         if not settings.token and getattr(args, "needs_token", True):
             raise CLIError(f"no API token: set {' or '.join(TOKEN_VARIABLES)}, or {TOKEN_FILE_VARIABLE} to a file")

@@ -56,3 +56,23 @@ def kind_argument(value: str) -> str:
         hint = did_you_mean(value, sorted(KIND_NAMES))
         raise argparse.ArgumentTypeError(f"unknown kind {value!r}{hint or '; kinds: ' + ', '.join(sorted(SINGULAR))}")
     return plural
+
+
+def add_name(parser: argparse.ArgumentParser, what: str = "the worker") -> None:
+    """``NAME`` or ``--name NAME``, either way (kubectl takes the name as an argument; the original
+    CLI as a flag); ``resolve_name`` merges them once parsed."""
+    parser.add_argument("name", nargs="?", metavar="NAME", help=f"{what} (or --name)")
+    parser.add_argument(
+        "--name", dest="name_flag", metavar="NAME", help="the same as NAME, as the original CLI took it"
+    )
+    parser.set_defaults(name_required=what)
+
+
+def resolve_name(args: argparse.Namespace) -> None:
+    flag = getattr(args, "name_flag", None)
+    if flag is not None and args.name is not None and flag != args.name:
+        raise UsageError(f"name: given twice, as {args.name!r} and --name {flag!r}")
+    if flag is not None:
+        args.name = flag
+    if getattr(args, "name_required", None) and not args.name:
+        raise UsageError(f"name: {args.name_required}'s name is required (NAME or --name NAME)")
