@@ -4,11 +4,12 @@ the controller's Events and the audit records of actions, scoped like every othe
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from controller.models import AuditRecord, Event
-from tests.cli.conftest import failed, ok
+from tests.cli.conftest import HICLAW, failed, ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,3 +84,17 @@ def test_the_events_endpoint_is_scoped_and_bounded(hiclaw):
     body = json.loads(ok(hiclaw("events", "worker", "solo", "-o", "json")))
     assert [(e["reason"], e["source"], e["message"]) for e in body["events"]] == [("apply", "audit", "by admin root")]
     assert failed(hiclaw("events", "worker", "solo", persona="leader-a")) == "error: worker/solo not found"
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(hiclaw):
+    process = subprocess.Popen(
+        [str(HICLAW), "describe", "team", "team-a"],
+        env=hiclaw.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # as `| head -0` would: the first write finds the pipe closed
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == ""
