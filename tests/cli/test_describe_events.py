@@ -30,6 +30,7 @@ def test_describe_shows_spec_status_conditions_and_events(hiclaw):
     assert lines[1].split() == ["Kind:", "Worker"]
     assert "Spec:" in lines and "Conditions:" in lines and "Events:" in lines
     assert "  model: qwen" in lines
+    assert "Team:           team-a" in lines and "Desired state:  Sleeping" in lines and "Health:         ok" in lines
     events = lines[lines.index("Events:") + 1 :]
     assert events[0].split() == ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"]
     reasons = [line.split()[1] for line in events[1:]]

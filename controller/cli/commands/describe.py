@@ -16,7 +16,18 @@ from controller.cli import output
 from controller.cli.client import Client
 from controller.cli.commands import SINGULAR, UsageError, kind_argument, say
 
-LABEL_WIDTH = 14
+LABEL_WIDTH = 16
+# Flat fields of the answer (a Worker's, a Manager's) worth a line of their own, when present.
+RUNTIME_FIELDS = (
+    ("team", "Team"),
+    ("state", "Desired state"),
+    ("containerState", "Container"),
+    ("health", "Health"),
+    ("lastHeartbeat", "Last heartbeat"),
+    ("restarts", "Restarts"),
+    ("lastExitCode", "Last exit code"),
+    ("lastExitReason", "Last exit"),
+)
 EVENT_HEADERS = ["type", "reason", "age", "from", "message"]
 # Kinds whose instances crash and restart; `events` with no kind walks these.
 EVENTFUL = ("workers", "managers", "debugworkers")
@@ -86,6 +97,7 @@ def render(resource: dict[str, Any], events: list[dict[str, Any]], now: datetime
     if metadata.get("deletionTimestamp"):
         lines.append(_field("Deleting since", metadata["deletionTimestamp"]))
     lines += [_field("Phase", status.get("phase")), _field("Message", status.get("message"))]
+    lines += [_field(label, resource[key]) for key, label in RUNTIME_FIELDS if key in resource]
     lines += ["Spec:", _indented(resource.get("spec") or {})]
     rest = {key: value for key, value in status.items() if key not in STATUS_SKIPPED}
     if rest:
