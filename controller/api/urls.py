@@ -15,6 +15,7 @@ from controller.api.debug_workspace import (
     DebugTargetsView,
 )
 from controller.api.heartbeats import HeartbeatView
+from controller.api.history import ResourceEventsView, WorkerLogsView
 from controller.api.lifecycle import (
     EnsureReadyView,
     IdleCheckView,
@@ -77,6 +78,7 @@ urlpatterns = [
     path("workers/<str:name>/ensure-ready", EnsureReadyView.as_view(), name="worker-ensure-ready"),
     path("workers/<str:name>/ready", ReadyReportView.as_view(), name="worker-ready"),
     path("workers/<str:name>/status", WorkerStatusView.as_view(), name="worker-status"),
+    path("workers/<str:name>/logs", WorkerLogsView.as_view(), name="worker-logs"),
     # A DebugWorker's exports and reports (controller/api/debug.py).
     path(
         "debugworkers/<str:name>/export",
@@ -96,4 +98,5 @@ for plural, kind in PLURALS.items():
     urlpatterns += [
         path(plural, ResourceListView.as_view(kind=kind, plural=plural), name=f"{plural}-list"),
         path(f"{plural}/<str:name>", ResourceDetailView.as_view(kind=kind), name=f"{plural}-detail"),
+        path(f"{plural}/<str:name>/events", ResourceEventsView.as_view(kind=kind), name=f"{plural}-events"),
     ]

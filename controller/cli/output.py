@@ -44,8 +44,18 @@ class _ManifestDumper(yaml.SafeDumper):
     """Writes multi-line text (souls, agent instructions) as ``|`` blocks people can read and edit."""
 
 
+# PyYAML quotes what it would itself read as another type (true, on, 1.4, 0755, null); these
+# it reads as text but YAML 1.1 readers elsewhere (Go's yaml.v2, older kubectl) take for booleans.
+BOOLEAN_ELSEWHERE = frozenset({"y", "n"})
+
+
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    if "\n" in value:
+        style: str | None = "|"
+    elif value.lower() in BOOLEAN_ELSEWHERE:
+        style = "'"  # the quote PyYAML uses for every other ambiguous string
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

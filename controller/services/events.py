@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -34,6 +35,18 @@ class TimelineEntry:
     text: str  # who acted, or the event's message
     warning: bool = False
     exit_code: int | None = None
+
+
+def as_json(entry: TimelineEntry) -> dict[str, Any]:
+    """An entry as the API answers it (``GET /{kind}s/{name}/events``), kubectl's event fields."""
+    return {
+        "at": entry.at.isoformat(),
+        "source": entry.source,
+        "type": EventType.WARNING.value if entry.warning else EventType.NORMAL.value,
+        "reason": entry.title,
+        "message": entry.text,
+        "exitCode": entry.exit_code,
+    }
 
 
 def timeline(kind: str, name: str, limit: int = 15) -> list[TimelineEntry]:

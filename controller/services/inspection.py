@@ -30,10 +30,10 @@ class GeneratedFile:
     modified: datetime
 
 
-def log_tail(worker: Worker) -> tuple[str, str]:
-    """(last lines the instance printed, error message)."""
+def log_tail(worker: Worker, tail: int = LOG_LINES) -> tuple[str, str]:
+    """(last ``tail`` lines the instance printed, error message)."""
     try:
-        return default_connections().backend.logs(worker.current_instance, tail=LOG_LINES), ""
+        return default_connections().backend.logs(worker.current_instance, tail=tail), ""
     except Exception as error:  # no instance yet, or an engine that is down: neither may take the page
         logger.info("worker/%s: no log tail: %s", worker.name, error)
         return "", f"No log: {error}"

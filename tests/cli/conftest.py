@@ -4,8 +4,10 @@ against a live test server, with a token per persona."""
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,22 @@ def failed(process: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, process.stderr
     assert lines[0].startswith("error: ")
     return lines[0]
+
+
+class Lines:
+    """The stdout lines of a running command, each awaited at most ``timeout`` seconds, so a
+    command that never prints fails its test instead of hanging it."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout or ():
+            self.queue.put(line)
+
+    def next(self, timeout: float = 15.0) -> str:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no line printed within {timeout:g} s") from None

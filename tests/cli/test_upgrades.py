@@ -66,3 +66,9 @@ def test_no_upgrades_says_so_on_stderr(hiclaw):
     process = hiclaw("upgrades")
     assert process.returncode == 0 and process.stdout == ""
     assert process.stderr == "No upgrades found.\n"
+
+
+def test_state_filter_ignores_case(hiclaw, upgrades):
+    for spelling in ("running", "RUNNING"):
+        assert len(json.loads(ok(hiclaw("upgrades", "list", "--state", spelling, "-o", "json")))["upgrades"]) == 2
+    assert json.loads(ok(hiclaw("upgrades", "list", "--state", "done", "-o", "json")))["upgrades"] == []

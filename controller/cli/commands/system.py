@@ -8,9 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from controller.cli import output
 from controller.cli.client import Client
+from controller.cli.commands import add_name, say
 from controller.cli.commands import debug as debug_jobs
-from controller.cli.commands import say
-from controller.cli.commands.get import COLUMNS
+from controller.cli.commands.columns import COLUMNS
 
 
 def cli_version() -> str:
@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--team", help="only this team's")
     listing.set_defaults(handler=debug_list)
     delete = debug_actions.add_parser("delete", help="delete a DebugWorker", description="Delete a DebugWorker.")
-    delete.add_argument("--name", required=True)
+    add_name(delete, "the DebugWorker")
     delete.set_defaults(handler=debug_delete)
     debug_jobs.register(debug_actions)
 

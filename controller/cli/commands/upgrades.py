@@ -49,7 +49,11 @@ def register(commands: argparse._SubParsersAction) -> argparse._SubParsersAction
 
 def _list_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=("push", "rollout"), help="only pushes or only rollouts")
-    parser.add_argument("--state", help="only upgrades in this state (Pending, Running, Paused, Done, …)")
+    parser.add_argument(
+        "--state",
+        type=str.capitalize,  # every state is one capitalised word: `--state running` finds Running
+        help="only upgrades in this state (Pending, Running, Paused, Done, …), whatever the case",
+    )
     parser.add_argument("--team", help="only this team's")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from controller.cli import output
 from controller.cli.client import APIError, Client, CLIError, TransportError
-from controller.cli.commands import say
+from controller.cli.commands import add_name, say
 
 # The HTTP call outlives the server-side wait, so the server's "timed out" answer arrives.
 ENSURE_READY_SLACK = 15.0
@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         ("sleep", "set a worker's desired state to Sleeping"),
     ):
         parser = actions.add_parser(verb, help=text, description=f"{text[0].upper()}{text[1:]}.")
-        parser.add_argument("--name", required=True)
+        add_name(parser)
         parser.set_defaults(handler=set_state, verb=verb)
 
     ensure = actions.add_parser(
@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="wake a worker and wait until it runs",
         description="Wake the worker if needed and wait until its phase is Running; exit 1 if not in time.",
     )
-    ensure.add_argument("--name", required=True)
+    add_name(ensure)
     ensure.add_argument("--timeout", type=int, default=60, help="seconds to wait, 0-300 (default 60)")
     ensure.set_defaults(handler=ensure_ready)
 
@@ -68,7 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Report the worker ready. With --heartbeat, keep posting heartbeats every --interval seconds "
         "until interrupted (SIGINT/SIGTERM) or --count heartbeats were sent.",
     )
-    ready.add_argument("--name", required=True)
+    add_name(ready)
     ready.add_argument("--heartbeat", action="store_true", help="keep sending heartbeats after the report")
     ready.add_argument("--interval", type=float, default=60.0, help="seconds between heartbeats (default 60)")
     ready.add_argument("--count", type=int, help="stop after this many heartbeats (default: until interrupted)")
