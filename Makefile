@@ -14,9 +14,11 @@ TEST_VENVS := .venvs/synapse/.installed .venvs/moto/.installed .venvs/prod/.inst
 
 .PHONY: run test test-fast test-services kube-build kube-up kube-down image image-test lint lock
 
-## Run the controller in embedded mode (SQLite, in-process Celery) on http://$HOST:$PORT
+## Run the controller in embedded mode (SQLite, in-process Celery) on http://$HOST:$PORT.
+## Workers run as local processes unless HICLAW_BACKEND says otherwise: a Docker engine on the
+## machine is no sign that the images the manifests name can be had, and a first run must work.
 run: $(VENV)/.runtime
-	$(BIN)/python manage.py hiclaw_run
+	HICLAW_BACKEND=$${HICLAW_BACKEND:-process} $(BIN)/python manage.py hiclaw_run
 
 ## Run the whole test suite: installs and starts what it needs (PostgreSQL, Redis,
 ## dockerd, chromium), builds the virtualenvs, then runs pytest on PostgreSQL.
