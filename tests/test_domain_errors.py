@@ -18,6 +18,7 @@ from controller.manifests import ManifestError, ManifestInvalid
 from controller.services.debugworkers import InvalidDebugRequest
 from controller.services.heartbeats import InvalidHeartbeat
 from controller.services.lifecycle import LifecycleRefused
+from controller.services.logins import LoginRefused
 from controller.services.rollouts import RolloutStateConflict
 from debugui.actions import ActionFailed, _carried_out, form_field
 
@@ -35,6 +36,7 @@ EXAMPLES = {
     InvalidDebugRequest: (lambda: InvalidDebugRequest("team", "must be a team name"), 400),
     InvalidHeartbeat: (lambda: InvalidHeartbeat("state", "must be one of idle, busy"), 400),
     RolloutStateConflict: (lambda: RolloutStateConflict("rollout #1 is Done; pause applies to Running rollouts"), 409),
+    LoginRefused: (lambda: LoginRefused("human", "no Human named 'ghost'"), 400),
 }
 
 

@@ -84,9 +84,13 @@ class Denied(DomainError):
 
 
 class QuotaExceeded(DomainError):
-    """422: a team permission's limit, with the numbers."""
+    """422: a team permission's limit, with the numbers; ``field`` the request field it is about."""
 
     status = UNPROCESSABLE
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 class NotFound(DomainError):
@@ -275,18 +279,23 @@ def check_member_quota(principal: Principal, team: Team, *, adding: bool, model:
     permissions = team.typed_spec.leader.permissions or Permissions()
     who = f"{principal.identity} {principal.name}"
     if adding and permissions.can_scale_workers is False:
-        raise Denied(f"{who} may not add workers: team/{team.name} has permissions.canScaleWorkers false")
+        raise Denied(
+            f"Team {team.name} does not let {who} add workers (permissions.canScaleWorkers false); an admin can"
+        )
     if not adding and model != old_model and permissions.can_switch_model is False:
-        raise Denied(f"{who} may not change a model: team/{team.name} has permissions.canSwitchModel false")
+        raise Denied(
+            f"Team {team.name} does not let {who} change a model (permissions.canSwitchModel false); an admin can"
+        )
     allowed = permissions.allowed_models
     if allowed and model not in allowed:
         listed = ", ".join(allowed)
-        raise QuotaExceeded(f"model {model!r} is not in team/{team.name} permissions.allowedModels ({listed})")
+        raise QuotaExceeded(f"{model} is not allowed for team {team.name}; allowed models: {listed}", "model")
     maximum = permissions.max_workers
     used = len(team.typed_spec.workers)
     if adding and maximum is not None and used >= maximum:
         raise QuotaExceeded(
-            f"team/{team.name} has {used} workers, permissions.maxWorkers is {maximum} (used {used}/max {maximum})"
+            f"Team {team.name} has {used} workers, the most its permissions allow (used {used}/max {maximum}); "
+            "remove one or ask an admin to raise maxWorkers"
         )
 
 

@@ -28,7 +28,8 @@ def test_model_outside_allowed_models_is_refused(as_persona):
         "/api/v1/workers", {"name": "a-3", "model": "gpt-9", "team": "team-a"}, format="json"
     )
     assert response.status_code == 422
-    assert "allowedModels" in response.json()["message"]
+    assert response.json()["message"] == "model: gpt-9 is not allowed for team team-a; allowed models: qwen, claude"
+    assert response.json()["field"] == "model"
     assert not Worker.objects.filter(name="a-3").exists()
 
 

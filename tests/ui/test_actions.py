@@ -131,7 +131,7 @@ def test_a_valid_image_goes_into_the_team_spec(login_client):
     ("value", "status", "field", "text"),
     [
         ("qwen max", 400, "model", "model: must be a model name"),
-        ("gpt-9", 422, "", "model 'gpt-9' is not in team/team-a permissions.allowedModels (qwen, claude)"),
+        ("gpt-9", 422, "model", "model: gpt-9 is not allowed for team team-a; allowed models: qwen, claude"),
     ],
 )
 def test_an_invalid_or_disallowed_model_is_refused_with_the_message(login_client, value, status, field, text):
@@ -150,7 +150,7 @@ def test_a_model_change_is_refused_when_the_team_forbids_it(login_client):
     answer = post(login_client("bob"), "/workers/b-dev/model/", model="claude")
     assert answer.status_code == 403
     assert answer.json()["message"] == (
-        "team-admin bob may not change a model: team/team-b has permissions.canSwitchModel false"
+        "Team team-b does not let team-admin bob change a model (permissions.canSwitchModel false); an admin can"
     )
     assert "canSwitchModel is false" in login_client("bob").get("/workers/b-dev/").content.decode()
 
