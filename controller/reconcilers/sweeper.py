@@ -36,7 +36,7 @@ from controller.clients.matrix import MatrixError
 from controller.connections import Connections
 from controller.models import DesiredState, MemberRole, Worker
 from controller.reconcilers.team_context import team_admin_id
-from controller.services import heartbeat_health, live
+from controller.services import events, heartbeat_health, live
 from controller.services.agent_timing import (
     current_manager_config,
     idle_timeout_seconds,
@@ -59,6 +59,15 @@ def sweep(connections: Connections, now: datetime) -> SweepReport:
     for worker in overdue_workers(now):
         if _mark_missed(worker):
             report.unhealthy.append(worker.name)
+            last = worker.last_heartbeat.isoformat() if worker.last_heartbeat else "never"
+            events.record(
+                "Worker",
+                worker.name,
+                "HeartbeatsMissed",
+                f"no heartbeat for 3 intervals (last: {last}); marked unhealthy",
+                team=worker.team_name,
+                warning=True,
+            )
             _notify_unhealthy(connections, worker)
             live.worker_changed(worker.name, worker.team_name)
     manager_config = current_manager_config()
@@ -66,6 +75,13 @@ def sweep(connections: Connections, now: datetime) -> SweepReport:
         if _idle_too_long(worker, leader_spec(worker), manager_config, now):
             set_desired_state(worker, DesiredState.SLEEPING)
             report.slept.append(worker.name)
+            events.record(
+                "Worker",
+                worker.name,
+                "Slept",
+                f"idle since {worker.idle_since:%Y-%m-%d %H:%M:%S %Z}; put to sleep by the sweeper",
+                team=worker.team_name,
+            )
             logger.info("worker/%s: idle since %s, put to sleep", worker.name, worker.idle_since)
     return report
 

@@ -13,6 +13,12 @@ from django.utils import timezone
 from controller.models import AuditRecord, Event, EventType
 
 
+def record(kind: str, name: str, reason: str, message: str, *, team: str = "", warning: bool = False) -> Event:
+    """Add an event to a resource's history (what the world or the controller did to it)."""
+    event_type = EventType.WARNING if warning else EventType.NORMAL
+    return Event.objects.create(kind=kind, name=name, team=team, type=event_type, reason=reason, message=message[:500])
+
+
 def events_of(kind: str, name: str, limit: int = 20) -> QuerySet[Event]:
     """The resource's latest events, newest first."""
     return Event.objects.filter(kind=kind, name=name).order_by("-at", "-id")[:limit]
@@ -52,7 +58,7 @@ def as_json(entry: TimelineEntry) -> dict[str, Any]:
 def timeline(kind: str, name: str, limit: int = 15) -> list[TimelineEntry]:
     """The resource's latest audit records and events together, newest first."""
     entries = [
-        TimelineEntry(record.at, "audit", record.action, f"by {record.identity} {record.actor}")
+        TimelineEntry(record.at, "audit", record.action, audit_text(record))
         for record in AuditRecord.objects.filter(target_kind=kind, target_name=name).order_by("-at")[:limit]
     ]
     entries += [
@@ -60,3 +66,14 @@ def timeline(kind: str, name: str, limit: int = 15) -> list[TimelineEntry]:
         for event in events_of(kind, name, limit)
     ]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
+
+
+def audit_text(record: AuditRecord) -> str:
+    """Who acted, and what changed when the record says: "by team-admin alice: model qwen → claude"."""
+    who = f"by {record.identity} {record.actor}"
+    changes = (record.detail or {}).get("changes") or {}
+    if not changes:
+        return who
+    return f"{who}: " + ", ".join(
+        f"{field} {before or '(none)'} → {after or '(none)'}" for field, (before, after) in changes.items()
+    )

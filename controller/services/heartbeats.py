@@ -26,7 +26,7 @@ from controller.errors import DomainError
 from controller.models import AgentState, Heartbeat, Manager, Worker
 from controller.models.manager import MANAGER_HEARTBEAT_FIELDS
 from controller.models.worker import HEARTBEAT_FIELDS
-from controller.services import live
+from controller.services import events, live
 
 MAX_VERSION, MAX_NOTE = 64, 500
 MAX_ACTIVE_TASKS = 2**31 - 1  # stored in a PostgreSQL integer column
@@ -116,6 +116,8 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
     if issubclass(model, Worker):
         rows = rows.select_related("team")
     agents = {a.name: a for a in rows.filter(name__in={r.worker for r in reports}, deletion_requested_at__isnull=True)}
+    # Marked as having missed heartbeats (Workers only): a report clears it (Worker.take_report).
+    was_marked = {name for name, a in agents.items() if getattr(a, "heartbeat_missed_since", None) is not None}
     history = [
         agents[r.worker].apply_heartbeat(
             r.state,
@@ -133,6 +135,8 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
     Heartbeat.objects.bulk_create(history, batch_size=1000)
     for agent in touched:
         if isinstance(agent, Worker):
+            if agent.name in was_marked:
+                events.record("Worker", agent.name, "HeartbeatsRecovered", "reporting again", team=agent.team_name)
             live.worker_changed(agent.name, agent.team_name)
     return len(history)
 

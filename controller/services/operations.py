@@ -128,14 +128,17 @@ def update_worker(principal: Principal, worker: Worker, changes: dict[str, Any])
 
         change_team_spec(team_row, change_member)
         outcome = Outcome("Worker", worker.name, "configured")
-    audit(principal, "update", "Worker", worker.name, fields=sorted(changes))
+    before = {field: getattr(worker, field, "") for field in changes}
+    diff = {field: [before[field], value] for field, value in changes.items() if before[field] != value}
+    audit(principal, "update", "Worker", worker.name, fields=sorted(changes), changes=diff)
     return outcome
 
 
 def set_state(principal: Principal, worker: Worker, state: str) -> Outcome:
     policy.authorize(principal, policy.LIFECYCLE, "Worker", worker.name, team=policy.team_of(worker))
+    was = worker.state
     outcome = set_desired_state(worker, state)
-    audit(principal, f"state:{state}", "Worker", worker.name)
+    audit(principal, f"state:{state}", "Worker", worker.name, changes={"state": [was, state]} if was != state else {})
     return outcome
 
 

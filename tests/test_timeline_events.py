@@ -1,0 +1,58 @@
+"""A worker's timeline tells what happened to it: heartbeats missed and recovered, sleeps by the
+sweeper, and what each action changed (a diff of the fields, not only who acted)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from controller import policy
+from controller.models import Event, Worker
+from controller.reconcilers.sweeper import sweep
+from controller.services import events, heartbeats, operations
+from controller.services.heartbeats import Report
+from tests.test_sweeper import after_start, running_team  # noqa: F401 (a fixture, used by name)
+
+pytestmark = pytest.mark.django_db
+
+
+def reasons(name: str) -> list[str]:
+    return list(Event.objects.filter(kind="Worker", name=name).order_by("at", "id").values_list("reason", flat=True))
+
+
+def test_missed_then_recovered_heartbeats_are_events_once_each(running_team, settings):  # noqa: F811 (the fixture)
+    settings.HICLAW_AGENT_HEARTBEAT_SECONDS = 30
+    driver = running_team("tl")
+    start = after_start("tl-a")
+    Worker.objects.get(name="tl-a").record_heartbeat("busy", active_tasks=1, now=start)
+    for seconds in (91, 120, 300):  # three sweeps after the outage: one event
+        sweep(driver.connections, start + timedelta(seconds=seconds))
+    assert reasons("tl-a") == ["HeartbeatsMissed"]
+    missed = Event.objects.get(name="tl-a", reason="HeartbeatsMissed")
+    assert missed.type == "Warning" and missed.team == "tl" and "marked unhealthy" in missed.message
+    heartbeats.apply_reports([Report("tl-a", "busy", 1, "", "", "", start + timedelta(seconds=301))])
+    heartbeats.apply_reports([Report("tl-a", "busy", 1, "", "", "", start + timedelta(seconds=302))])
+    assert reasons("tl-a") == ["HeartbeatsMissed", "HeartbeatsRecovered"]
+    titles = [entry.title for entry in events.timeline("Worker", "tl-a")]
+    assert titles[:2] == ["HeartbeatsRecovered", "HeartbeatsMissed"]
+
+
+def test_a_sweeper_sleep_is_an_event(running_team):  # noqa: F811 (the fixture)
+    driver = running_team("tz", idle="30m")
+    start = after_start("tz-a")
+    Worker.objects.get(name="tz-a").record_heartbeat("idle", now=start)
+    sweep(driver.connections, start + timedelta(minutes=31))
+    assert Worker.objects.get(name="tz-a").state == "Sleeping"
+    assert "Slept" in reasons("tz-a")
+    assert "put to sleep by the sweeper" in Event.objects.get(name="tz-a", reason="Slept").message
+
+
+def test_an_action_records_what_it_changed(running_team):  # noqa: F811 (the fixture)
+    running_team("td")
+    alice = policy.Principal(policy.ADMIN, "alice")
+    operations.update_worker(alice, Worker.objects.get(name="td-a"), {"model": "claude"})
+    operations.set_state(alice, Worker.objects.get(name="td-a"), "Sleeping")
+    texts = [entry.text for entry in events.timeline("Worker", "td-a") if entry.source == "audit"]
+    assert "by admin alice: state Running → Sleeping" in texts
+    assert "by admin alice: model q → claude" in texts
