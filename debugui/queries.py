@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.utils import timezone
 
 from controller import policy
-from controller.models import AgentPhase, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.models import AgentPhase, DebugWorker, Manager, MemberRole, Team, TeamPhase, Worker
 from controller.models.agent import AgentResource
 from controller.reconcilers.agent import SETTLED_PHASES
 from controller.services import heartbeat_health
@@ -80,6 +80,20 @@ def teams_with_health(principal: policy.Principal) -> QuerySet[TeamWithHealth]:
         failed=Count("members", filter=live & Q(members__phase=AgentPhase.FAILED)),
         unsettled=Count("members", filter=live & ~Q(members__phase=F("members__state"))),
     )
+
+
+def list_filter(query_string: bytes | str) -> str:
+    """The Workers list's ``?team=`` filter from a query string (the page's, or its socket's)."""
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin-1")
+    return QueryDict(query_string).get("team", "")
+
+
+def filter_by_team(rows: QuerySet[Worker], team: str) -> QuerySet[Worker]:
+    """The Workers list's filter: ``-`` for standalone workers, a name for that team's, blank for all."""
+    if team == "-":
+        return rows.filter(team__isnull=True)
+    return rows.filter(team__name=team) if team else rows
 
 
 def named_or_404(rows: QuerySet, name: str):
@@ -170,6 +184,8 @@ def worker_row(worker: Worker) -> dict[str, Any]:
     row["containerState"] = row["containerState"] or "—"
     row["image"] = row["image"] or "runtime default"
     row["skillsVersion"] = row["skillsVersion"] or "—"
+    row["runningImage"] = row["runningImage"] or "—"
+    row["runtimeLabel"] = f"{worker.runtime} {worker.runtime_version}".strip()
     row["health"] = worker_health(worker)
     row["heartbeat"] = heartbeat_view(worker)
     return row
@@ -189,10 +205,9 @@ def team_row(team: TeamWithHealth) -> dict[str, Any]:
     }
 
 
-def read_workers(principal: policy.Principal, names: set[str], team: str = "") -> list[Worker]:
-    """The named workers the principal may see (of ``team`` when given), fresh from the database."""
-    rows = visible_workers(principal).filter(name__in=names)
-    return list(rows.filter(team__name=team) if team else rows)
+def debugworker_row(debugworker: DebugWorker) -> dict[str, Any]:
+    """A DebugWorker as the DebugWorkers list and a team's page show it."""
+    return {"name": debugworker.name, "team": debugworker.team_name, "phase": debugworker.phase}
 
 
 def read_teams(principal: policy.Principal, names: set[str]) -> list[TeamWithHealth]:

@@ -20,7 +20,7 @@ from controller.manifests.schema import Permissions
 from controller.models import DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
 from controller.services import events
 from controller.services.inspection import generated_files, log_tail
-from debugui import queries
+from debugui import live_pages, queries
 from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
 from debugui.versions import member_versions, team_rollout_question, team_skills_version
@@ -43,10 +43,13 @@ def principal_of(request: HttpRequest) -> policy.Principal:
 
 
 def page_context(request: HttpRequest, **extra) -> dict:
+    """What every page's template gets; ``live_path`` (the socket of live pages) comes from
+    debugui.live_pages unless the view sets it."""
     principal = principal_of(request)
     return {
         "principal": principal,
         "is_admin": principal.identity in policy.ALL_POWERFUL,
+        "live_path": live_pages.live_path(request),
         **extra,
     }
 
@@ -64,7 +67,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     if principal.identity == policy.NOBODY:
         # A login with no team may still be one a DebugWorker is for (its allowedUsers).
         usable = policy.visible_or_usable(principal, DebugWorker.objects.all()).order_by("name")[:50]
-        return render(request, "debugui/no_role.html", page_context(request, debugworkers=usable))
+        # No team to watch: the page has no socket (the overview's would refuse this login).
+        context = page_context(request, debugworkers=usable, live_path="")
+        return render(request, "debugui/no_role.html", context)
     teams, sort = queries.sorted_by(queries.teams_with_health(principal), request, queries.TEAM_SORTS)
     page = queries.page_of(teams, request)
     _with_health(page, queries.team_health)
@@ -76,7 +81,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "debugui/overview.html",
-        page_context(request, page=page, sort=sort, counts=counts, live_path="/ws/overview/"),
+        page_context(request, page=page, sort=sort, counts=counts),
     )
 
 
@@ -114,7 +119,6 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             versions=member_versions(shown, team_skills_version(name, reported)),
             image_form=ImageForm(initial={"image": team.image}),
             rollout_question=team_rollout_question(team, ""),
-            live_path=f"/ws/teams/{name}/",
         ),
     )
 
@@ -130,12 +134,8 @@ def _free_debug_name(team: str, debugworkers: list[DebugWorker]) -> str:
 @login_required
 def worker_list(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
-    rows = queries.visible_workers(principal)
     team = request.GET.get("team", "")
-    if team == "-":
-        rows = rows.filter(team__isnull=True)
-    elif team:
-        rows = rows.filter(team__name=team)
+    rows = queries.filter_by_team(queries.visible_workers(principal), team)
     rows, sort = queries.sorted_by(rows, request, queries.WORKER_SORTS)
     page = queries.page_of(rows, request)
     _with_health(page, queries.worker_health)
@@ -172,7 +172,6 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
         model_locked=permissions.can_switch_model is False,
         image_form=ImageForm(initial={"image": worker.image}),
         model_form=ModelForm(initial={"model": worker.model}),
-        live_path=f"/ws/workers/{worker.name}/",
     )
 
 

@@ -2,10 +2,11 @@
 
 Messages name what changed, never its data: the dashboard's consumer re-reads
 the row and checks the same authorization policy before sending anything to
-a browser. Groups: ``overview`` (every change), ``team-<name>`` (a team and
-its members), ``worker-<name>`` (one worker), ``upgrades`` (every push and rollout, for
-the Upgrades page; a team's also go to its team group). Sending is best effort — a page
-that missed a message is corrected by the snapshot it gets on reconnect.
+a browser. Groups: ``overview`` (every change; the list pages listen there too),
+``team-<name>`` (a team, its members and its DebugWorkers), ``worker-<name>`` (one
+worker), ``upgrades`` (every push and rollout, for the Upgrades page; a team's also go
+to its team group). Sending is best effort — a page that missed a message is corrected
+by the snapshot it gets on reconnect.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def worker_changed(name: str, team: str = "") -> None:
 
 def team_changed(team: str) -> None:
     _after_commit([OVERVIEW_GROUP, team_group(team)], {"type": "team.changed", "team": team})
+
+
+def debugworker_changed(name: str, team: str = "") -> None:
+    """A DebugWorker was created, changed or deleted: the DebugWorkers list and its team's page."""
+    groups = [OVERVIEW_GROUP, *([team_group(team)] if team else [])]
+    _after_commit(groups, {"type": "debugworker.changed", "debugworker": name, "team": team})
 
 
 def upgrade_changed(upgrade_id: int, team: str = "") -> None:
