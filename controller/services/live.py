@@ -12,6 +12,7 @@ by the snapshot it gets on reconnect.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from asgiref.sync import async_to_sync
@@ -66,8 +67,39 @@ def upgrade_changed(upgrade_id: int, team: str = "") -> None:
     _after_commit(groups, {"type": "upgrade.changed", "upgrade": upgrade_id, "team": team})
 
 
+class NoticeBatch:
+    """The notices of one transaction (at one savepoint depth), sent by one after-commit callback.
+
+    A transaction that saves a worker several times (an apply, a reconcile) would
+    otherwise queue one callback per save, each a message to every group; here
+    repeats collapse and the rest go together. A batch is tied to the savepoints
+    open when it was made: a notice at another depth starts its own batch, so a
+    rolled-back savepoint discards only the notices made inside it."""
+
+    def __init__(self, savepoints: list[str]):
+        self.savepoints = savepoints
+        self.messages: dict[str, tuple[list[str], dict]] = {}
+
+    def add(self, groups: list[str], message: dict) -> None:
+        self.messages.setdefault(json.dumps([groups, message], sort_keys=True), (groups, message))
+
+    def __call__(self) -> None:
+        for groups, message in self.messages.values():
+            _send(groups, message)
+
+
 def _after_commit(groups: list[str], message: dict) -> None:
-    transaction.on_commit(lambda: _send(groups, message))
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _send(groups, message)  # autocommit: what changed is already committed
+        return
+    batch: NoticeBatch | None = getattr(connection, "hiclaw_live_batch", None)
+    queued = batch is not None and any(entry[1] is batch for entry in connection.run_on_commit)
+    if batch is None or not queued or batch.savepoints != connection.savepoint_ids:
+        batch = NoticeBatch(list(connection.savepoint_ids))
+        connection.hiclaw_live_batch = batch
+        transaction.on_commit(batch)
+    batch.add(groups, message)
 
 
 def _send(groups: list[str], message: dict) -> None:
