@@ -232,7 +232,7 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
         """The messages for what ``_take_pending`` handed over."""
         return self._updates(*pending)
 
-    def _updates(self, workers: set[str], teams: set[str], debugworkers: frozenset[str] = frozenset()) -> list[dict]:
+    def _updates(self, workers: set[str], teams: set[str], debugworkers: set[str] | None = None) -> list[dict]:
         messages = []
         if workers:
             rows = list(self._shown_workers().filter(name__in=workers))

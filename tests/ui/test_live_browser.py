@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from controller.models import AgentToken, Event
+from controller.models import AgentToken, Event, Worker
+from controller.services.apply import apply_text
 from tests.ui.conftest import off_the_browser_thread
 from tests.ui.test_browser import LIVE_WITHIN_MS, NO_RELOAD, open_live, post_heartbeat
 
@@ -33,6 +34,24 @@ def test_a_heartbeat_updates_the_workers_list(dashboard):
 
     expect(age).to_have_text(re.compile(r"^\d s ago$"), timeout=WITHIN)
     expect(page.locator('tr[data-worker="a-dev"] [data-field="skillsVersion"]')).to_have_text("2026.12.0")
+    assert page.evaluate(NO_RELOAD)
+
+
+def test_a_worker_added_by_apply_appears_in_the_list_and_leaves_it_when_deleted(dashboard):
+    page = open_live(dashboard, "root", "/workers/?team=-")
+    rows = page.locator("table[aria-label=Workers] tbody tr")
+    expect(rows).to_have_count(1)
+    off_the_browser_thread(
+        apply_text, "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: lonely}\nspec: {model: qwen}\n"
+    )
+    expect(rows).to_have_count(2, timeout=WITHIN)
+    added = page.locator('tr[data-worker="lonely"]')
+    expect(added.get_by_role("cell").nth(1)).to_have_text("standalone")
+    expect(added.get_by_role("button", name="Sleep lonely")).to_be_visible()
+    expect(added.locator("input[name=next]").first).to_have_value("/workers/?team=-")
+    off_the_browser_thread(lambda: Worker.objects.filter(name="lonely").delete())
+    expect(added).to_have_count(0, timeout=WITHIN)
+    expect(rows).to_have_count(1)
     assert page.evaluate(NO_RELOAD)
 
 
