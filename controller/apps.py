@@ -20,6 +20,11 @@ class ControllerConfig(AppConfig):
 
         upgrade_notices.connect()
 
+        # Every saved or deleted worker or DebugWorker, and every event about one, too.
+        from controller.services import resource_notices
+
+        resource_notices.connect()
+
         # A mirrored resource's changed status is written back to its hiclaw.io object
         # (the CRD front door; the handler does nothing unless HICLAW_WATCH_CRDS is on).
         from controller.services import crd_status

@@ -1,12 +1,16 @@
 """Live status for dashboard pages over a WebSocket (docs/dashboard.md, "Live updates").
 
-One consumer serves three routes: ``/ws/overview/`` (team summaries),
-``/ws/teams/<name>/`` (a team and its members) and ``/ws/workers/<name>/``
-(one worker). It refuses anonymous users and anything the policy does not
-let the login see, sends a full snapshot on every (re)connect, then forwards
-``worker.changed`` / ``team.changed`` notices (controller.services.live) by
-re-reading the rows through ``policy.visible``: a notice names what changed,
-never its data, and is never trusted beyond that.
+One consumer serves five routes: ``/ws/overview/`` (team summaries),
+``/ws/teams/<name>/`` (a team, its members and its DebugWorkers),
+``/ws/workers/<name>/`` (one worker), and the list pages ``/ws/workers/``
+(every visible worker, or those of ``?team=``) and ``/ws/debugworkers/``. It
+refuses anonymous users and anything the policy does not let the login see,
+sends a full snapshot on every (re)connect, then forwards ``worker.changed`` /
+``team.changed`` / ``debugworker.changed`` notices (controller.services.live)
+by re-reading the rows through ``policy.visible``: a notice names what
+changed, never its data, and is never trusted beyond that. A row the page was
+not shown yet is sent like any other; the page fetches its HTML over HTTP (with
+the same policy), and a row that left the login's view is reported gone.
 
 Access is not fixed at connect: before every push and every request the
 login's principal is derived again from its session (debugui.access), and the
@@ -31,7 +35,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
 from controller import policy
-from controller.models import Team, Worker
+from controller.models import DebugWorker, Team, Worker
 from controller.services import live
 from debugui import access, queries
 
@@ -50,10 +54,18 @@ class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
 
 
 class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
+    def __init__(self, *args, page: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Given by the route (``as_asgi(page=...)``) for the list pages: "workers" or "debugworkers".
+        self.page = page
+
     async def connect(self) -> None:
         live.serve_on(asyncio.get_running_loop())
         route = self.scope["url_route"]["kwargs"]
         self.team, self.worker = route.get("team", ""), route.get("worker", "")
+        self.list_filters = queries.list_filter(self.scope.get("query_string", b""))
+        self.known_debugworkers: set[str] = set()
+        self.pending_debugworkers: set[str] = set()
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.known_workers: set[str] = set()
@@ -99,12 +111,18 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
     # --- notices from controller.services.live -----------------------------------------
     async def worker_changed(self, event: dict) -> None:
         worker, team = str(event.get("worker") or ""), str(event.get("team") or "")
-        if worker and not self.team and not self.worker:
-            worker = ""  # the overview shows teams only
+        if worker and not (self.team or self.worker or self.page == "workers"):
+            worker = ""  # the overview shows teams only, the DebugWorkers list no workers
         self._pending(worker, team)
 
     async def team_changed(self, event: dict) -> None:
         self._pending("", str(event.get("team") or ""))
+
+    async def debugworker_changed(self, event: dict) -> None:
+        name = str(event.get("debugworker") or "")
+        if name and not self.closing and (self.team or self.page == "debugworkers"):
+            self.pending_debugworkers.add(name)
+            self._schedule_flush()
 
     async def upgrade_changed(self, event: dict) -> None:
         """Team groups carry upgrade notices too; these pages show no upgrades (the
@@ -115,7 +133,7 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             return
         if worker:
             self.pending_workers.add(worker)
-        if team and not self.worker:
+        if team and not self.worker and not self.page:
             self.pending_teams.add(team)
         self._schedule_flush()
 
@@ -124,13 +142,13 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             self.flush_task = asyncio.ensure_future(self._flush())
 
     def _has_pending(self) -> bool:
-        return bool(self.pending_workers or self.pending_teams)
+        return bool(self.pending_workers or self.pending_teams or self.pending_debugworkers)
 
     def _take_pending(self) -> tuple:
         """What to read for the next push (the arguments of ``_updates``), and nothing pending after."""
-        workers, teams = self.pending_workers, self.pending_teams
-        self.pending_workers, self.pending_teams = set(), set()
-        return workers, teams
+        pending = self.pending_workers, self.pending_teams, self.pending_debugworkers
+        self.pending_workers, self.pending_teams, self.pending_debugworkers = set(), set(), set()
+        return pending
 
     async def _flush(self) -> None:
         try:
@@ -166,38 +184,58 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             return policy.visible(self.principal, Team.objects.filter(name=self.team)).exists()
         if self.worker:
             return policy.visible(self.principal, Worker.objects.filter(name=self.worker)).exists()
-        return self.principal.identity != policy.NOBODY
+        # A login with no team role may still use DebugWorkers named for it (their allowedUsers).
+        return self.page == "debugworkers" or self.principal.identity != policy.NOBODY
 
     def _groups_of_route(self) -> list[str]:
+        """The team's or the worker's own group; the overview and the list pages hear every change."""
         if self.team:
             return [live.team_group(self.team)]
         return [live.worker_group(self.worker)] if self.worker else [live.OVERVIEW_GROUP]
 
+    def _shown_workers(self):
+        """The workers this page lists, for the login now (of the team, or of the list's filter)."""
+        rows = queries.visible_workers(self.principal)
+        if self.team:
+            return rows.filter(team__name=self.team)
+        if self.worker:
+            return rows.filter(name=self.worker)
+        return queries.filtered_workers(rows, self.list_filters)[0] if self.page == "workers" else rows.none()
+
+    def _shown_debugworkers(self):
+        if self.team:
+            return policy.visible(self.principal, DebugWorker.objects.filter(team_name=self.team))
+        if self.page == "debugworkers":
+            return policy.visible_or_usable(self.principal, DebugWorker.objects.all())
+        return DebugWorker.objects.none()
+
     def _snapshot(self) -> dict:
         if self.team:
             teams = queries.read_teams(self.principal, {self.team})
-            workers = list(queries.visible_workers(self.principal).filter(team__name=self.team))
-        elif self.worker:
-            teams, workers = [], queries.read_workers(self.principal, {self.worker})
+        elif self.worker or self.page:
+            teams = []
         else:
-            teams, workers = list(queries.teams_with_health(self.principal)), []
+            teams = list(queries.teams_with_health(self.principal))
+        workers = list(self._shown_workers())
+        debugworkers = list(self._shown_debugworkers())
         self.known_workers = {worker.name for worker in workers}
+        self.known_debugworkers = {debugworker.name for debugworker in debugworkers}
         return {
             "type": "snapshot",
             "now": timezone.now().isoformat(),
             "teams": [queries.team_row(team) for team in teams],
             "workers": [queries.worker_row(worker) for worker in workers],
+            "debugworkers": [queries.debugworker_row(debugworker) for debugworker in debugworkers],
         }
 
     def _read_pending(self, pending: tuple) -> list[dict]:
         """The messages for what ``_take_pending`` handed over."""
         return self._updates(*pending)
 
-    def _updates(self, workers: set[str], teams: set[str]) -> list[dict]:
+    def _updates(self, workers: set[str], teams: set[str], debugworkers: set[str] | None = None) -> list[dict]:
         messages = []
         if workers:
-            scope = {self.worker} if self.worker else workers
-            rows = queries.read_workers(self.principal, workers & scope, team=self.team)
+            rows = list(self._shown_workers().filter(name__in=workers))
             for worker in rows:
                 messages.append({"type": "worker", "worker": queries.worker_row(worker)})
             seen = {worker.name for worker in rows}
@@ -205,6 +243,13 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             for name in sorted((workers & self.known_workers) - seen):
                 messages.append({"type": "worker.gone", "name": name})
             self.known_workers = (self.known_workers - workers) | seen
+        if debugworkers:
+            found = list(self._shown_debugworkers().filter(name__in=debugworkers))
+            messages += [{"type": "debugworker", "debugworker": queries.debugworker_row(d)} for d in found]
+            seen = {debugworker.name for debugworker in found}
+            for name in sorted((debugworkers & self.known_debugworkers) - seen):
+                messages.append({"type": "debugworker.gone", "name": name})
+            self.known_debugworkers = (self.known_debugworkers - debugworkers) | seen
         if teams:
             scope = {self.team} if self.team else teams
             for team in queries.read_teams(self.principal, teams & scope):

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.utils import timezone
 
 from controller import policy
-from controller.models import AgentPhase, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.models import AgentPhase, DebugWorker, Manager, MemberRole, Team, TeamPhase, Worker
 from controller.models.agent import AgentResource
 from controller.reconcilers.agent import SETTLED_PHASES
 from controller.services import heartbeat_health
@@ -83,6 +83,15 @@ def teams_with_health(principal: policy.Principal) -> QuerySet[TeamWithHealth]:
     )
 
 
+def list_filter(query_string: bytes | str) -> dict[str, str]:
+    """The Workers list's filters (``filtered_workers``) from a query string (the page's, or its
+    socket's), the empty ones left out."""
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin-1")
+    params = QueryDict(query_string)
+    return {key: params[key] for key in FILTER_KEYS if params.get(key)}
+
+
 def named_or_404(rows: QuerySet, name: str):
     """The row named ``name`` among ``rows`` (already filtered by the policy), else a 404: the
     answer a missing one gets, so a page never tells that a row out of scope exists."""
@@ -106,6 +115,7 @@ def sorted_by(queryset: QuerySet, request, sorts: dict[str, str], default: str =
 
 
 HEALTH_FILTERS = (heartbeat_health.OK, heartbeat_health.LATE, heartbeat_health.MISSED)
+FILTER_KEYS = ("q", "team", "phase", "health")  # the Workers list's filters
 
 
 def filtered_workers(rows: QuerySet, params: Mapping[str, str]) -> tuple[QuerySet, dict[str, str]]:
@@ -113,7 +123,7 @@ def filtered_workers(rows: QuerySet, params: Mapping[str, str]) -> tuple[QuerySe
     case-insensitive: ``q`` (part of the name), ``team`` (``-``: standalone), ``phase`` and
     ``health`` (ok, late, missed); returns the filters as read, for the form. An unknown
     phase or health matches nothing."""
-    wanted = {key: (params.get(key) or "").strip() for key in ("q", "team", "phase", "health")}
+    wanted = {key: (params.get(key) or "").strip() for key in FILTER_KEYS}
     if wanted["q"]:
         rows = rows.filter(name__icontains=wanted["q"])
     if wanted["team"] == "-":
@@ -195,6 +205,8 @@ def worker_row(worker: Worker) -> dict[str, Any]:
     row["containerState"] = row["containerState"] or "—"
     row["image"] = row["image"] or "runtime default"
     row["skillsVersion"] = row["skillsVersion"] or "—"
+    row["runningImage"] = row["runningImage"] or "—"
+    row["runtimeLabel"] = f"{worker.runtime} {worker.runtime_version}".strip()
     row["health"] = worker_health(worker)
     row["heartbeat"] = heartbeat_view(worker)
     return row
@@ -214,10 +226,9 @@ def team_row(team: TeamWithHealth) -> dict[str, Any]:
     }
 
 
-def read_workers(principal: policy.Principal, names: set[str], team: str = "") -> list[Worker]:
-    """The named workers the principal may see (of ``team`` when given), fresh from the database."""
-    rows = visible_workers(principal).filter(name__in=names)
-    return list(rows.filter(team__name=team) if team else rows)
+def debugworker_row(debugworker: DebugWorker) -> dict[str, Any]:
+    """A DebugWorker as the DebugWorkers list and a team's page show it."""
+    return {"name": debugworker.name, "team": debugworker.team_name, "phase": debugworker.phase}
 
 
 def read_teams(principal: policy.Principal, names: set[str]) -> list[TeamWithHealth]:

@@ -9,7 +9,9 @@ from debugui.workspace_consumer import WorkspaceConsumer
 websocket_urlpatterns = [
     path("ws/overview/", LiveStatusConsumer.as_asgi()),
     path("ws/teams/<str:team>/", LiveStatusConsumer.as_asgi()),
+    path("ws/workers/", LiveStatusConsumer.as_asgi(page="workers")),
     path("ws/workers/<str:worker>/", LiveStatusConsumer.as_asgi()),
+    path("ws/debugworkers/", LiveStatusConsumer.as_asgi(page="debugworkers")),
     path("ws/upgrades/", UpgradesConsumer.as_asgi()),
     path("ws/debug/<str:name>/", WorkspaceConsumer.as_asgi()),
     # Last: an unmatched path is closed (4404) instead of raising in the router.

@@ -30,6 +30,5 @@ def upgrades(request: HttpRequest) -> HttpResponse:
         page=page,
         required=required[:NAMES_SHOWN],
         required_count=len(required),
-        live_path="/ws/upgrades/",
     )
     return render(request, "debugui/upgrades.html", context)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from debugui import actions, bulk, upgrades, views, workspaces
+from debugui import actions, bulk, live_rows, upgrades, views, workspaces
 
 app_name = "debugui"
 urlpatterns = [
@@ -14,10 +14,14 @@ urlpatterns = [
     path("workers/", views.worker_list, name="workers"),
     path("bulk/workers/<slug:action>/", bulk.workers_bulk, name="workers-bulk"),
     path("workers/<str:name>/", views.worker_detail, name="worker"),
+    # Fragments the live pages fetch; before the actions, whose <action> would match "row".
+    path("workers/<str:name>/row/", live_rows.worker_row, name="worker-row"),
+    path("workers/<str:name>/events/", live_rows.worker_events, name="worker-events"),
     path("workers/<str:name>/<slug:action>/", actions.worker_action, name="worker-action"),
     path("upgrades/", upgrades.upgrades, name="upgrades"),
     path("debug/", views.debugworker_list, name="debugworkers"),
     path("debug/<str:name>/", views.debugworker_detail, name="debugworker"),
+    path("debug/<str:name>/row/", live_rows.debugworker_row, name="debugworker-row"),
     path("debug/<str:name>/delete/", actions.delete_debugworker, name="delete-debugworker"),
     path("debug/<str:name>/workspaces/", workspaces.browser, name="debug-workspaces"),
     path("debug/<str:name>/workspaces/file/", workspaces.file_fragment, name="debug-file"),

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.http import urlencode
 
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
@@ -22,7 +23,7 @@ from controller.manifests.schema import Permissions
 from controller.models import AgentPhase, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
 from controller.services import events, logins
 from controller.services.inspection import generated_files, log_tail
-from debugui import queries
+from debugui import live_pages, queries
 from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
 from debugui.versions import member_versions, team_rollout_question, team_skills_version
@@ -45,10 +46,13 @@ def principal_of(request: HttpRequest) -> policy.Principal:
 
 
 def page_context(request: HttpRequest, **extra) -> dict:
+    """What every page's template gets; ``live_path`` (the socket of live pages) comes from
+    debugui.live_pages unless the view sets it."""
     principal = principal_of(request)
     return {
         "principal": principal,
         "is_admin": principal.identity in policy.ALL_POWERFUL,
+        "live_path": live_pages.live_path(request),
         **extra,
     }
 
@@ -66,7 +70,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     if principal.identity == policy.NOBODY:
         # A login with no team may still be one a DebugWorker is for (its allowedUsers).
         usable = policy.visible_or_usable(principal, DebugWorker.objects.all()).order_by("name")[:50]
-        return render(request, "debugui/no_role.html", page_context(request, debugworkers=usable))
+        # No team to watch: the page has no socket (the overview's would refuse this login).
+        context = page_context(request, debugworkers=usable, live_path="")
+        return render(request, "debugui/no_role.html", context)
     teams, sort = queries.sorted_by(queries.teams_with_health(principal), request, queries.TEAM_SORTS)
     page = queries.page_of(teams, request)
     _with_health(page, queries.team_health)
@@ -78,7 +84,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "debugui/overview.html",
-        page_context(request, page=page, sort=sort, counts=counts, live_path="/ws/overview/"),
+        page_context(request, page=page, sort=sort, counts=counts),
     )
 
 
@@ -116,7 +122,6 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             versions=member_versions(shown, team_skills_version(name, reported)),
             image_form=ImageForm(initial={"image": team.image}),
             rollout_question=team_rollout_question(team, ""),
-            live_path=f"/ws/teams/{name}/",
             matrix_enabled=bool(settings.HICLAW_MATRIX_URL),
         ),
     )
@@ -149,6 +154,7 @@ def worker_list(request: HttpRequest) -> HttpResponse:
         phases=AgentPhase.values,
         healths=queries.HEALTH_FILTERS,
         bulk_actions=BULK_BUTTONS,
+        filter_query=urlencode({key: value for key, value in filters.items() if value}),
     )
     return render(request, "debugui/workers.html", context)
 
@@ -183,7 +189,6 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
         model_locked=permissions.can_switch_model is False,
         image_form=ImageForm(initial={"image": worker.image}),
         model_form=ModelForm(initial={"model": worker.model}),
-        live_path=f"/ws/workers/{worker.name}/",
     )
 
 

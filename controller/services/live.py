@@ -2,15 +2,17 @@
 
 Messages name what changed, never its data: the dashboard's consumer re-reads
 the row and checks the same authorization policy before sending anything to
-a browser. Groups: ``overview`` (every change), ``team-<name>`` (a team and
-its members), ``worker-<name>`` (one worker), ``upgrades`` (every push and rollout, for
-the Upgrades page; a team's also go to its team group). Sending is best effort — a page
-that missed a message is corrected by the snapshot it gets on reconnect.
+a browser. Groups: ``overview`` (every change; the list pages listen there too),
+``team-<name>`` (a team, its members and its DebugWorkers), ``worker-<name>`` (one
+worker), ``upgrades`` (every push and rollout, for the Upgrades page; a team's also go
+to its team group). Sending is best effort — a page that missed a message is corrected
+by the snapshot it gets on reconnect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from asgiref.sync import async_to_sync
@@ -51,6 +53,12 @@ def team_changed(team: str) -> None:
     _after_commit([OVERVIEW_GROUP, team_group(team)], {"type": "team.changed", "team": team})
 
 
+def debugworker_changed(name: str, team: str = "") -> None:
+    """A DebugWorker was created, changed or deleted: the DebugWorkers list and its team's page."""
+    groups = [OVERVIEW_GROUP, *([team_group(team)] if team else [])]
+    _after_commit(groups, {"type": "debugworker.changed", "debugworker": name, "team": team})
+
+
 def upgrade_changed(upgrade_id: int, team: str = "") -> None:
     """An upgrade or one of its targets changed. Sent by the model signals
     (controller.services.upgrade_notices) on every save; a queryset ``update()`` sends
@@ -59,8 +67,39 @@ def upgrade_changed(upgrade_id: int, team: str = "") -> None:
     _after_commit(groups, {"type": "upgrade.changed", "upgrade": upgrade_id, "team": team})
 
 
+class NoticeBatch:
+    """The notices of one transaction (at one savepoint depth), sent by one after-commit callback.
+
+    A transaction that saves a worker several times (an apply, a reconcile) would
+    otherwise queue one callback per save, each a message to every group; here
+    repeats collapse and the rest go together. A batch is tied to the savepoints
+    open when it was made: a notice at another depth starts its own batch, so a
+    rolled-back savepoint discards only the notices made inside it."""
+
+    def __init__(self, savepoints: list[str]):
+        self.savepoints = savepoints
+        self.messages: dict[str, tuple[list[str], dict]] = {}
+
+    def add(self, groups: list[str], message: dict) -> None:
+        self.messages.setdefault(json.dumps([groups, message], sort_keys=True), (groups, message))
+
+    def __call__(self) -> None:
+        for groups, message in self.messages.values():
+            _send(groups, message)
+
+
 def _after_commit(groups: list[str], message: dict) -> None:
-    transaction.on_commit(lambda: _send(groups, message))
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _send(groups, message)  # autocommit: what changed is already committed
+        return
+    batch: NoticeBatch | None = getattr(connection, "hiclaw_live_batch", None)
+    queued = batch is not None and any(entry[1] is batch for entry in connection.run_on_commit)
+    if batch is None or not queued or batch.savepoints != connection.savepoint_ids:
+        batch = NoticeBatch(list(connection.savepoint_ids))
+        connection.hiclaw_live_batch = batch
+        transaction.on_commit(batch)
+    batch.add(groups, message)
 
 
 def _send(groups: list[str], message: dict) -> None:

@@ -85,7 +85,7 @@ def worker_action(context, worker: str, action: str, style: str = "") -> dict:
         "target": worker,
         "action": action,
         "style": style,
-        "next": context["request"].get_full_path(),
+        "next": context.get("next_path") or context["request"].get_full_path(),
         "csrf_token": context.get("csrf_token"),
     }
 
@@ -100,6 +100,6 @@ def team_push(context, team: str) -> dict:
         "target": team,
         "action": "push",
         "style": "secondary",
-        "next": context["request"].get_full_path(),
+        "next": context.get("next_path") or context["request"].get_full_path(),
         "csrf_token": context.get("csrf_token"),
     }

@@ -1,0 +1,51 @@
+"""Which WebSocket each dashboard page listens on: one table for every page.
+
+A page is live when ``page_context`` finds its URL name here; its template does
+nothing for it (base.html puts the path on ``<body data-live>``, static/hiclaw/live.js
+connects). Keeping the table in one place is what makes a new page live, or
+deliberately not: tests/ui/test_live_pages.py fails for a dashboard page that is in
+neither ``LIVE_PAGES`` nor ``STATIC_PAGES``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from django.http import HttpRequest
+
+from debugui import queries
+
+# URL name -> socket path; ``{name}`` is the page's own ``name`` argument.
+LIVE_PAGES = {
+    "overview": "/ws/overview/",
+    "team": "/ws/teams/{name}/",
+    "workers": "/ws/workers/",
+    "worker": "/ws/workers/{name}/",
+    "debugworkers": "/ws/debugworkers/",
+    "upgrades": "/ws/upgrades/",
+}
+# Pages with nothing that changes on its own while open (or, for a DebugWorker's workspaces,
+# a socket of their own), and the fragments the live pages fetch.
+STATIC_PAGES = {
+    "debugworker",
+    "debug-workspaces",
+    "debug-file",
+    "debug-job",
+    "managers",
+    "manager",
+    "humans",
+    "worker-row",
+    "worker-events",
+    "debugworker-row",
+}
+
+
+def live_path(request: HttpRequest) -> str:
+    """The socket path of the page ``request`` asks for, "" when it has none."""
+    match = request.resolver_match
+    if match is None or match.url_name not in LIVE_PAGES:
+        return ""
+    template = LIVE_PAGES[match.url_name]
+    path = template.format(name=quote(str(match.kwargs.get("name", "")), safe=""))
+    filters = queries.list_filter(request.META.get("QUERY_STRING", "")) if match.url_name == "workers" else {}
+    return f"{path}?{urlencode(filters)}" if filters else path
