@@ -196,3 +196,21 @@ def test_heartbeat_status_and_text_colours_keep_aa_contrast(everything, dashboar
         if ratio < minimum:
             low[selector] = round(ratio, 2)
     assert low == {}, f"below WCAG AA in {scheme} mode: {low}"
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_skip_link_and_focus_rings_stay(everything, dashboard, size):
+    page = dashboard.page("alice", size=size)
+    page.goto(dashboard.url + "/teams/team-a/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    box = skip.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= size[0]  # on screen once focused
+    expect(skip).to_have_css("outline-style", "solid")
+    more = page.get_by_label("More actions for a-dev")
+    more.focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")  # focus by keyboard, which is what :focus-visible rings
+    expect(more).to_be_focused()
+    expect(more).to_have_css("outline-style", "solid")
