@@ -22,6 +22,7 @@ from controller.models import Worker
 from controller.services import operations
 from controller.services.apply import apply_text
 from tests.conftest import ROOT
+from tests.ui.conftest import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,8 +62,13 @@ def everything(debugworker) -> None:
     apply_text(
         "apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: default}\nspec: {model: claude}\n---\n"
         "apiVersion: hiclaw.io/v1beta1\nkind: Human\nmetadata: {name: bert}\n"
-        "spec: {displayName: Bert Longname-Example, permissionLevel: 2, accessibleTeams: [team-a, team-b]}\n"
+        "spec: {displayName: Bert Longname-Example, permissionLevel: 2, accessibleTeams: [team-a, team-b]}\n---\n"
+        # A long name and a long image, as real ones are: the lists must not widen with them.
+        "apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: storefront-release-engineer-2}\n"
+        "spec: {model: claude-sonnet-long-context,"
+        " image: registry.example.org/platform/hiclaw-worker-agent:1.4.0-rc.2}\n"
     )
+    settle(["storefront-release-engineer-2"])
 
 
 @pytest.fixture
