@@ -174,8 +174,9 @@ class Dashboard:
     def __init__(self, browser, url: str, cookies: dict[str, str]):
         self.browser, self.url, self.cookies = browser, url, cookies
 
-    def page(self, login: str | None = None):
-        context = self.browser.new_context(viewport={"width": 1366, "height": 860})
+    def page(self, login: str | None = None, size: tuple[int, int] = (1366, 860), scheme: str = "light"):
+        width, height = size
+        context = self.browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
         context.set_default_timeout(10_000)
         if login is not None:
             cookie = {"name": "sessionid", "value": self.cookies[login], "url": self.url}
