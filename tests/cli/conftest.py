@@ -87,6 +87,13 @@ class CLI:
             timeout=60,
         )
 
+    def start(self, *args: str, persona: str = "admin") -> subprocess.Popen:
+        """The command running in the background (``--watch``, ``-f``): the caller reads its
+        output with ``Lines`` and stops it."""
+        return subprocess.Popen(
+            [str(HICLAW), *args], env=self.env(persona), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
 
 @pytest.fixture
 def hiclaw(live_server, world) -> CLI:

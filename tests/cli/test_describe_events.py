@@ -4,12 +4,11 @@ the controller's Events and the audit records of actions, scoped like every othe
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from controller.models import AuditRecord, Event
-from tests.cli.conftest import HICLAW, failed, ok
+from tests.cli.conftest import failed, ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,13 +87,7 @@ def test_the_events_endpoint_is_scoped_and_bounded(hiclaw):
 
 
 def test_a_reader_that_goes_away_gets_no_traceback(hiclaw):
-    process = subprocess.Popen(
-        [str(HICLAW), "describe", "team", "team-a"],
-        env=hiclaw.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = hiclaw.start("describe", "team", "team-a")
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # as `| head -0` would: the first write finds the pipe closed
     assert process.wait(timeout=60) == 141

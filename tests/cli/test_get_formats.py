@@ -9,7 +9,7 @@ import time
 import pytest
 
 from controller.models import Worker
-from tests.cli.conftest import HICLAW, Lines, failed, ok
+from tests.cli.conftest import Lines, failed, ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = ["a-dev", "a-lead", "b-dev", "b-lead", "solo"]
@@ -77,13 +77,7 @@ def test_get_all(hiclaw):
 
 
 def test_watch_prints_rows_again_as_they_change(hiclaw):
-    process = subprocess.Popen(
-        [str(HICLAW), "get", "workers", "--team", "team-a", "--watch", "--interval", "0.3"],
-        env=hiclaw.env("leader-a"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = hiclaw.start("get", "workers", "--team", "team-a", "--watch", "--interval", "0.3", persona="leader-a")
     try:
         lines = Lines(process)
         first = [lines.next() for _ in range(3)]

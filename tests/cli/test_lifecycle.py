@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from controller.models import AuditRecord, DebugWorker, Heartbeat, Upgrade, Worker
-from tests.cli.conftest import HICLAW, failed, ok
+from tests.cli.conftest import failed, ok
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -185,10 +184,8 @@ def test_status_and_version(hiclaw):
 
 
 def test_heartbeat_loop_ends_cleanly_on_sigterm(hiclaw):
-    command = [str(HICLAW), "worker", "report-ready", "--name", "a-dev", "--heartbeat", "--interval", "30"]
-    process = subprocess.Popen(
-        command, env=hiclaw.env("worker-a"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    command = ["worker", "report-ready", "--name", "a-dev", "--heartbeat", "--interval", "30"]
+    process = hiclaw.start(*command, persona="worker-a")
     try:
         assert process.stdout.readline() == "worker/a-dev reported ready\n"
         first = Heartbeat.objects.filter(worker__name="a-dev", note="")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from controller import naming
 from controller.backends.base import InstanceSpec
 from controller.connections import default_connections
-from tests.cli.conftest import HICLAW, Lines, failed, ok
+from tests.cli.conftest import Lines, failed, ok
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,13 +34,7 @@ def test_logs_follow_prints_each_new_line_once(hiclaw):
     _run("a-dev", COUNTING)
     # Started once several lines exist, so the first poll's window holds lines before the tail shown.
     wait_until(lambda: "line 4" in hiclaw("logs", "a-dev").stdout, timeout=10)
-    process = subprocess.Popen(
-        [str(HICLAW), "logs", "a-dev", "-f", "--tail", "1", "--interval", "0.2"],
-        env=hiclaw.env("leader-a"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = hiclaw.start("logs", "a-dev", "-f", "--tail", "1", "--interval", "0.2", persona="leader-a")
     try:
         lines = Lines(process)
         seen = [lines.next().strip() for _ in range(8)]

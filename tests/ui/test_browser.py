@@ -25,6 +25,31 @@ LIVE_WITHIN_MS = 2000
 NO_RELOAD = "() => window.__stillTheSamePage === true"
 
 
+class DroppableSockets:
+    """The page's WebSockets, through a proxy in the test that can drop them and hold
+    reconnections back as a restarting server would."""
+
+    def __init__(self, page):
+        self.opened: list = []
+        self.down = False
+        page.route_web_socket(re.compile(r"/ws/"), self._proxy)
+
+    def _proxy(self, socket) -> None:
+        if self.down:
+            socket.close()
+            return
+        socket.connect_to_server()
+        self.opened.append(socket)
+
+    def drop(self) -> None:
+        """Close the open socket and refuse reconnections until ``restore``."""
+        self.down = True
+        self.opened[-1].close()
+
+    def restore(self) -> None:
+        self.down = False
+
+
 def open_live(dashboard, login: str, path: str):
     page = dashboard.page(login)
     page.goto(dashboard.url + path)
@@ -182,33 +207,21 @@ def test_upgrades_debugworker_and_no_role_pages(dashboard):
 def test_the_page_reconnects_after_a_drop_and_catches_up(dashboard):
     token = off_the_browser_thread(lambda: AgentToken.mint("worker", "a-qa", team="team-a")[1])
     page = dashboard.page("alice")
-    # The page's WebSocket goes through a proxy in the test, which can drop it and hold
-    # reconnections back as a restarting server would.
-    sockets, down = [], {"now": False}
-
-    def proxy(socket) -> None:
-        if down["now"]:
-            socket.close()
-            return
-        socket.connect_to_server()
-        sockets.append(socket)
-
-    page.route_web_socket(re.compile(r"/ws/"), proxy)
+    sockets = DroppableSockets(page)
     page.goto(dashboard.url + "/teams/team-a/")
     status = page.locator("[data-live-status]")
     expect(status).to_have_text("live")
     page.evaluate("() => { window.__stillTheSamePage = true; }")
 
-    down["now"] = True
-    sockets[-1].close()
+    sockets.drop()
     expect(status).to_have_text("reconnecting…")
     # Missed while the connection was down: the snapshot sent on reconnect brings it.
     assert post_heartbeat(dashboard.url, token, skillsVersion="2026.12.5") == 202
-    down["now"] = False
+    sockets.restore()
     expect(status).to_have_text("live", timeout=10_000)
     skills = page.locator('tr[data-worker="a-qa"] [data-field="skillsVersion"]')
     expect(skills).to_have_text("2026.12.5", timeout=LIVE_WITHIN_MS)
-    assert len(sockets) == 2
+    assert len(sockets.opened) == 2
     assert page.evaluate(NO_RELOAD)
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from controller.models import AgentToken, Event, Worker
 from controller.services.apply import apply_text
 from tests.ui.conftest import off_the_browser_thread
-from tests.ui.test_browser import LIVE_WITHIN_MS, NO_RELOAD, open_live, post_heartbeat
+from tests.ui.test_browser import LIVE_WITHIN_MS, NO_RELOAD, DroppableSockets, open_live, post_heartbeat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,29 +112,19 @@ def test_a_changed_model_and_a_crash_show_on_the_worker_page(dashboard):
 
 def test_a_dropped_connection_shows_a_banner_until_it_is_back(dashboard):
     page = dashboard.page("alice")
-    sockets, down = [], {"now": False}
-
-    def proxy(socket) -> None:
-        if down["now"]:
-            socket.close()
-            return
-        socket.connect_to_server()
-        sockets.append(socket)
-
-    page.route_web_socket(re.compile(r"/ws/"), proxy)
+    sockets = DroppableSockets(page)
     page.goto(dashboard.url + "/workers/")
     expect(page.locator("[data-live-status]")).to_have_text("live")
     banner = page.get_by_role("status").filter(has_text="Live updates paused")
     expect(banner).to_have_count(0)
 
-    down["now"] = True
-    sockets[-1].close()
+    sockets.drop()
     expect(banner).to_have_text("Live updates paused — reconnecting…")
     expect(page.locator("body")).to_have_class(re.compile(r"\blive-paused\b"))
     dot = page.locator('tr[data-worker="a-dev"] [data-field="health"]')
     assert dot.evaluate("(el) => getComputedStyle(el).filter") == "grayscale(1)"
 
-    down["now"] = False
+    sockets.restore()
     expect(page.locator("[data-live-status]")).to_have_text("live", timeout=10_000)
     expect(banner).to_have_count(0)
     expect(page.locator("body")).not_to_have_class(re.compile(r"\blive-paused\b"))
