@@ -77,7 +77,8 @@ def teams_with_health(principal: policy.Principal) -> QuerySet[TeamWithHealth]:
         ready_workers=Count("members", filter=worker & running),
         leader_ready=Count("members", filter=live & running & Q(members__role=MemberRole.TEAM_LEADER)),
         unhealthy=Count("members", filter=live & Q(members__heartbeat_missed_since__isnull=False)),
-        idle=Count("members", filter=live & running & Q(members__idle_since__isnull=False)),
+        # Workers only, like ready/total: a leader is never put to sleep, its idle time is no news.
+        idle=Count("members", filter=worker & running & Q(members__idle_since__isnull=False)),
         failed=Count("members", filter=live & Q(members__phase=AgentPhase.FAILED)),
         unsettled=Count("members", filter=live & ~Q(members__phase=F("members__state"))),
     )

@@ -223,3 +223,16 @@ def test_switched_off_services_read_disabled_not_false(login_client, settings):
     assert 'data-value="Disabled"' in worker and worker.count('data-value="False"') == 1  # only the real failure
     team = root.get("/teams/team-a/").content.decode()
     assert "no team room: Matrix is not configured" in team and "not created yet" not in team
+
+
+def test_overview_counts_agree_and_times_carry_their_zone(login_client):
+    # The leader idles too: Idle counts workers only, like Ready / workers.
+    Worker.objects.filter(name="a-lead").update(idle_since=timezone.now())
+    root = login_client("root")
+    overview = root.get("/").content.decode()
+    row = re.search(r'<tr data-team="team-a".*?</tr>', overview, re.S).group(0)
+    assert re.search(r'data-field="idle">1<', row)
+    Heartbeat.objects.create(worker=Worker.objects.get(name="a-dev"), state="idle")
+    worker = root.get("/workers/a-dev/").content.decode()
+    assert re.search(r"\d\d:\d\d:\d\d UTC</td>", worker)
+    assert "Skills version" in root.get("/workers/").content.decode()
