@@ -92,7 +92,7 @@ def test_a_changed_model_and_a_crash_show_on_the_worker_page(dashboard):
     page = open_live(dashboard, "alice", "/workers/a-dev/")
     spec_model = page.locator("section[aria-labelledby=spec-title] [data-field=model]")
     expect(spec_model).to_have_text("qwen")
-    page.get_by_label("Model", exact=True).fill("claude")
+    page.get_by_label("Model", exact=True).select_option("claude")
     page.get_by_role("button", name="Change model").click()
     confirm(page, "Change model")
     expect(page.locator("#flash")).to_contain_text("model set to claude")

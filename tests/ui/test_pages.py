@@ -124,7 +124,7 @@ def test_worker_page_shows_spec_conditions_heartbeats_events_and_files(login_cli
     assert "state:Sleeping" in html
     assert "No files in storage yet." in html or "Storage did not answer" not in html
     assert "kind: Worker" in html  # the manifest
-    assert 'list="allowed-models"' in html and '<option value="claude">' in html
+    assert "<option selected>qwen</option><option>claude</option>" in html  # a choice among the allowed models
 
 
 def test_worker_page_shows_restarts_last_exit_and_instance_events_among_the_audit_records(login_client):
@@ -236,3 +236,12 @@ def test_overview_counts_agree_and_times_carry_their_zone(login_client):
     worker = root.get("/workers/a-dev/").content.decode()
     assert re.search(r"\d\d:\d\d:\d\d UTC</td>", worker)
     assert "Skills version" in root.get("/workers/").content.decode()
+
+
+def test_a_members_page_says_its_fields_belong_to_the_team_and_offers_the_allowed_models(login_client):
+    page = login_client("alice").get("/workers/a-dev/").content.decode()
+    assert "a-dev is a member of team team-a: its image and model live in the Team's spec" in page
+    assert '<select name="model" id="id_model"' in page
+    assert "<option selected>qwen</option><option>claude</option>" in page
+    solo = login_client("root").get("/workers/solo/").content.decode()
+    assert "data-owned-by-team" not in solo and '<input type="text" name="model"' in solo
