@@ -26,12 +26,16 @@ function show(form, ok, message, field) {
     form.querySelector(`[name="${CSS.escape(field)}"]`)?.setAttribute("aria-invalid", "true");
     return;
   }
-  const flash = document.getElementById("flash");
+  // The answer goes beside the control that asked, and the previous answer (wherever it was)
+  // goes away: one answer on the page, where the hand is.
+  document.querySelectorAll("[data-action-result]").forEach((el) => el.remove());
+  document.getElementById("flash")?.replaceChildren();
   const note = document.createElement("p");
-  note.className = `note ${ok ? "success" : "error"}`;
+  note.className = `note action-result ${ok ? "success" : "error"}`;
   note.setAttribute("role", ok ? "status" : "alert");
+  note.dataset.actionResult = "";
   note.textContent = message;
-  flash.replaceChildren(note);
+  form.after(note);
 }
 
 async function submit(form, button) {

@@ -207,12 +207,18 @@ async function follow(holder) {
 function showAnswer(form, ok, message, field) {
   form.querySelectorAll("[data-error-for]").forEach((el) => (el.textContent = ""));
   const inline = field && form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+  document.querySelectorAll("[data-action-result]").forEach((el) => el.remove());
+  if (!ok && inline) {
+    inline.textContent = message;
+    return;
+  }
+  // Beside the form that asked, as actions.js answers the other forms.
   const note = document.createElement("p");
-  note.className = `note ${ok ? "success" : "error"}`;
+  note.className = `note action-result ${ok ? "success" : "error"}`;
   note.setAttribute("role", ok ? "status" : "alert");
+  note.dataset.actionResult = "";
   note.textContent = message;
-  if (!ok && inline) inline.textContent = message;
-  else document.getElementById("flash").replaceChildren(note);
+  form.after(note);
 }
 
 async function startJob(form, button) {

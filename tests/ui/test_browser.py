@@ -119,7 +119,11 @@ def test_sleep_asks_for_confirmation_and_the_phase_turns_sleeping_live(dashboard
     dashboard.screenshot(page, "confirm-sleep")
     dialog.get_by_role("button", name="Sleep").click()
 
-    expect(page.locator("#flash")).to_contain_text("a-qa: sleeping (desired state Sleeping)")
+    result = page.locator("[data-action-result]")
+    expect(result).to_contain_text("a-qa: sleeping (desired state Sleeping)")
+    # Beside the control that asked: inside the worker's own row, right after its form.
+    expect(row.locator("[data-action-result]")).to_have_count(1)
+    assert result.evaluate("(el) => el.previousElementSibling.matches('form.act-sleep')")
     expect(row.locator('[data-field="state"]')).to_have_text("Sleeping", timeout=LIVE_WITHIN_MS)
     expect(row.locator('[data-field="phase"]')).to_have_text("Running")
     # No Celery worker runs here: the reconcile the action queued is run by hand, and
@@ -243,3 +247,12 @@ def test_the_heartbeat_age_turns_late_then_missed_as_it_ticks(dashboard, setting
     expect(heartbeat).to_have_class(re.compile(r"\bhb-missed\b"), timeout=10_000)
     expect(heartbeat.locator(".hb-label")).to_have_text("missed")
     assert page.evaluate(NO_RELOAD)
+
+
+def test_an_actions_answer_replaces_the_previous_one_beside_its_own_control(dashboard):
+    page = open_live(dashboard, "alice", "/teams/team-a/")
+    for worker in ("a-qa", "a-dev"):
+        page.locator(f'tr[data-worker="{worker}"]').get_by_role("button", name=f"Sleep {worker}").click()
+        page.get_by_role("dialog").get_by_role("button", name="Sleep").click()
+        expect(page.locator(f'tr[data-worker="{worker}"] [data-action-result]')).to_contain_text(f"{worker}: sleeping")
+    expect(page.locator("[data-action-result]")).to_have_count(1)  # a-qa's answer went with the next action

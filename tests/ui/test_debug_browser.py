@@ -106,7 +106,7 @@ def test_a_report_is_started_and_followed_until_it_is_done(debugworker, dashboar
     page.get_by_label("Hours back").fill("6")
     page.get_by_label("Worker (reports only)").select_option("a-qa")
     page.get_by_role("button", name="Generate report").click()
-    expect(page.locator("#flash")).to_contain_text("report queued")
+    expect(page.locator("[data-action-result]")).to_contain_text("report queued")
     job = page.locator("[data-jobs] article").first
     expect(job).to_contain_text("of a-qa, last 6 h")
     job_id = job.get_attribute("data-job")

@@ -95,7 +95,7 @@ def test_a_changed_model_and_a_crash_show_on_the_worker_page(dashboard):
     page.get_by_label("Model", exact=True).select_option("claude")
     page.get_by_role("button", name="Change model").click()
     confirm(page, "Change model")
-    expect(page.locator("#flash")).to_contain_text("model set to claude")
+    expect(page.locator("[data-action-result]")).to_contain_text("model set to claude")
 
     expect(spec_model).to_have_text("claude", timeout=WITHIN)
     events = page.locator("section[aria-labelledby=audit-title] .events")

@@ -20,7 +20,7 @@ def test_push_to_a_team_from_its_page(dashboard):
     expect(dialog).to_contain_text("every member of team team-a")
     expect(dialog).to_contain_text("nothing restarts")
     dialog.get_by_role("button", name="Push config/skills to team").click()
-    expect(page.locator("#flash")).to_contain_text("push #")
-    expect(page.locator("#flash")).to_contain_text("to 4 workers queued; nothing restarts")
+    expect(page.locator("[data-action-result]")).to_contain_text("push #")
+    expect(page.locator("[data-action-result]")).to_contain_text("to 4 workers queued; nothing restarts")
     pushes = off_the_browser_thread(lambda: list(Upgrade.objects.values_list("kind", "target")))
     assert pushes == [("push", "team-a")]
