@@ -15,6 +15,10 @@ from celery import current_app
 from django.db import transaction
 
 RECONCILE_TASK = "controller.tasks.reconcile_resource"
+# Many resources of one kind in one message: a bulk apply of N resources sends
+# ceil(N / RECONCILE_CHUNK) messages instead of N (controller.tasks.reconcile_many).
+RECONCILE_MANY_TASK = "controller.tasks.reconcile_many"
+RECONCILE_CHUNK = 100
 ROLLOUT_TASK = "controller.tasks.advance_rollout"
 # A message header with the Unix time the task is due (queued, plus any countdown): the
 # task observes how late it started (hiclaw_reconcile_queue_lag_seconds). A header, not an
@@ -30,6 +34,25 @@ def enqueue(kind: str, name: str, *, from_resync: bool = False, countdown: float
     """Queue a reconcile of ``kind``/``name`` now."""
     kwargs = {"from_resync": True} if from_resync else {}
     _send(current_app.signature(RECONCILE_TASK, args=(kind, name), kwargs=kwargs), countdown)
+
+
+def enqueue_many(kind: str, names: list[str], *, countdown: float | None = None) -> None:
+    """Queue reconciles of ``kind`` for every one of ``names`` now: one message per chunk of
+    ``RECONCILE_CHUNK`` names; a single name goes as the one-resource task, as before."""
+    if len(names) == 1:
+        enqueue(kind, names[0], countdown=countdown)
+        return
+    for start in range(0, len(names), RECONCILE_CHUNK):
+        chunk = list(names[start : start + RECONCILE_CHUNK])
+        _send(current_app.signature(RECONCILE_MANY_TASK, args=(kind, chunk)), countdown)
+
+
+def request_reconciles(kind: str, names: list[str]) -> None:
+    """Queue reconciles of ``kind``/``names`` once the current transaction commits, in a
+    bounded number of messages (``enqueue_many``); nothing is queued if it rolls back."""
+    unique = list(dict.fromkeys(names))  # each once, in the order asked
+    if unique:
+        transaction.on_commit(lambda: enqueue_many(kind, unique))
 
 
 def send_after_commit(task: str, *args: object) -> None:
