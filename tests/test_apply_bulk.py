@@ -23,7 +23,13 @@ from controller import policy, tasks
 from controller.manifests import ManifestInvalid, parse
 from controller.manifests.bounds import ManifestLoader
 from controller.models import AuditRecord, Team, Worker
-from controller.reconcile_queue import RECONCILE_CHUNK, RECONCILE_MANY_TASK, RECONCILE_TASK
+from controller.reconcile_queue import (
+    RECONCILE_CHUNK,
+    RECONCILE_MANY_TASK,
+    RECONCILE_SPREAD,
+    RECONCILE_TASK,
+    enqueue_many,
+)
 from controller.services import live, operations
 from controller.services.apply_rows import BATCH
 from tests.helpers import lock_held_elsewhere, manifest, to_yaml
@@ -94,6 +100,21 @@ def reconcile_messages(published: list[dict]) -> list[dict]:
     return [m for m in published if m["task"] in (RECONCILE_TASK, RECONCILE_MANY_TASK)]
 
 
+def queued(published: list[dict], kind: str = "Worker") -> list[str]:
+    """The names of ``kind`` whose reconcile the messages ask for, each as often as asked."""
+    names: list[str] = []
+    for message in reconcile_messages(published):
+        if message["args"][0] == kind:
+            many = message["task"] == RECONCILE_MANY_TASK
+            names += list(message["args"][1]) if many else [message["args"][1]]
+    return sorted(names)
+
+
+def most_messages(names: int) -> int:
+    """What ``reconcile_queue.enqueue_many`` may send for ``names`` names."""
+    return max(RECONCILE_SPREAD, math.ceil(names / RECONCILE_CHUNK))
+
+
 # --- cost: bounded per apply -------------------------------------------------------------
 def test_applying_200_workers_costs_what_10_do_but_for_insert_batches(apply_as, published, notices):
     _, small = apply_as(workers(10))
@@ -102,11 +123,12 @@ def test_applying_200_workers_costs_what_10_do_but_for_insert_batches(apply_as, 
     _, large = apply_as(workers(210, start=10))
     assert Worker.objects.count() == 210
     assert len(large) - len(small) <= growth_allowed(10, 200, Worker, AuditRecord)
-    # One message per chunk of names, one live notice per apply.
-    assert small_messages == 1 and len(published) == math.ceil(200 / RECONCILE_CHUNK)
+    # A few messages, each naming a chunk of the Workers (spread over the Celery threads),
+    # however many there are; one live notice per apply.
+    assert small_messages <= RECONCILE_SPREAD and len(published) <= RECONCILE_SPREAD
     assert small_notices == len(notices) == 1
     assert all(m["task"] == RECONCILE_MANY_TASK for m in published)
-    assert sorted(name for m in published for name in m["args"][1]) == [f"w{i:04d}" for i in range(10, 210)]
+    assert queued(published) == [f"w{i:04d}" for i in range(10, 210)]
 
 
 def test_a_team_of_200_members_costs_what_one_of_10_does_but_for_insert_batches(apply_as, published, notices):
@@ -118,7 +140,8 @@ def test_a_team_of_200_members_costs_what_one_of_10_does_but_for_insert_batches(
     assert Worker.objects.filter(team__name="big").count() == 201
     assert len(large) - len(small) <= growth_allowed(11, 201, Worker)
     # The Team's reconcile, and its members' in chunks.
-    assert small_messages == 2 and len(reconcile_messages(published)) == 1 + math.ceil(201 / RECONCILE_CHUNK)
+    assert small_messages <= 1 + RECONCILE_SPREAD and len(reconcile_messages(published)) <= 1 + most_messages(201)
+    assert queued(published, "Team") == ["big"] and len(queued(published)) == 201
     assert len(notices) == 1
 
 
@@ -131,7 +154,7 @@ def test_changing_and_removing_200_members_costs_a_bounded_number_of_statements(
     # Reads, one UPDATE per kind (sent for all rows at once), the audit insert, transaction control.
     assert len(statements) <= 12
     # The Team's own spec changed too: its reconcile, and its members' in chunks.
-    assert len(reconcile_messages(published)) == 1 + math.ceil(201 / RECONCILE_CHUNK)
+    assert len(reconcile_messages(published)) <= 1 + most_messages(201) and len(queued(published)) == 201
     _, statements = apply_as(team(0))
     assert Worker.objects.filter(team__name="big", deletion_requested_at__isnull=False).count() == 200
     assert len(statements) <= 12
@@ -189,7 +212,7 @@ def test_a_changed_subset_is_written_and_queued_alone(apply_as, published, notic
     )
     outcomes, _ = apply_as(text)
     assert {outcome.name for outcome in outcomes if outcome.action == "configured"} == changed
-    assert [(m["task"], sorted(m["args"][1])) for m in published] == [(RECONCILE_MANY_TASK, sorted(changed))]
+    assert queued(published) == sorted(changed) and len(published) == len(changed)  # one each: too few to chunk
     rows = {worker.name: worker for worker in Worker.objects.all()}
     assert {name for name, row in rows.items() if row.generation == 2} == changed
     assert {name for name, row in rows.items() if row.updated_at != before[name]} == changed
@@ -211,6 +234,13 @@ def test_a_change_too_big_to_name_asks_pages_to_refresh(apply_as, notices):
 
 
 # --- reconcile_many ----------------------------------------------------------------------
+def test_ten_thousand_reconciles_go_in_chunks_of_at_most_a_hundred(published):
+    names = [f"w{i:05d}" for i in range(10_000)]
+    enqueue_many("Worker", names)
+    assert len(published) == 10_000 // RECONCILE_CHUNK
+    assert all(len(m["args"][1]) <= RECONCILE_CHUNK for m in published) and queued(published) == names
+
+
 def test_reconcile_many_reconciles_every_name_and_queues_a_busy_one_again(apply_as, published):
     apply_as(workers(4))
     published.clear()
