@@ -12,7 +12,8 @@ can be counted), and the script prints:
 - settled: seconds from the start of the apply until every Worker's status shows its
   generation observed in phase Sleeping (``wait_settled``: the reconciles have run).
 
-Production mode: PostgreSQL (``--database-url``; created when missing), Redis as broker and
+Production mode: PostgreSQL (a new database named after ``--database-url``'s with a random
+suffix, dropped at the end, so no other rows are reconciled meanwhile), Redis as broker and
 channel layer (``--redis-url``: a Redis database of its own, emptied at start and end), a
 ``celery worker --pool threads --concurrency 4`` and ``celery beat`` in processes of their
 own, the process backend (Sleeping Workers start nothing). No web process: the apply runs
@@ -26,7 +27,7 @@ Run from the repository root (PostgreSQL and Redis must answer)::
     .venv/bin/python bench/apply_bulk.py                          # 1,000 and 10,000, both modes
     .venv/bin/python bench/apply_bulk.py --sizes 1000 --modes production
     .venv/bin/python bench/apply_bulk.py --database-url postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_bulk \\
-        --redis-url redis://127.0.0.1:6379/13
+        --redis-url redis://127.0.0.1:6379/7
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -46,7 +49,8 @@ from typing import Any
 from environment import ROOT, configure, unwind_on_sigterm
 
 DEFAULT_DATABASE_URL = "postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_bulk"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+# A Redis database no test empties (tests/ use 9-15; a flushed queue loses the reconciles).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 PREFIX = "bulk"
 MANIFEST = """\
 apiVersion: hiclaw.io/v1beta1
@@ -98,7 +102,7 @@ def wait_settled(names: list[str], since: float, timeout: float, phase: str = "S
 
 @contextmanager
 def counted() -> Any:
-    """Count statements, broker messages and live notices made inside the block."""
+    """Count statements, broker messages and live notices made inside the block by this thread."""
     from celery.signals import before_task_publish
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -107,12 +111,15 @@ def counted() -> Any:
 
     counts = {"messages": 0, "notices": 0}
     send = live._send
+    # Only this thread's: in embedded mode the Celery threads in this process send tasks
+    # (beat) and notices (the passes that start once the apply commits) meanwhile.
+    applying = threading.get_ident()
 
     def on_publish(**_: object) -> None:
-        counts["messages"] += 1
+        counts["messages"] += threading.get_ident() == applying
 
     def counting_send(groups: list[str], message: dict) -> None:
-        counts["notices"] += 1
+        counts["notices"] += threading.get_ident() == applying
         send(groups, message)
 
     before_task_publish.connect(on_publish, weak=False)
@@ -129,9 +136,6 @@ def counted() -> Any:
 def one_apply(mode: str, size: int, workdir: Path, settle_timeout: float) -> Figures:
     from django.core.management import call_command
 
-    from controller.models import Worker
-
-    Worker.objects.filter(name__startswith=f"{PREFIX}-").delete()  # Sleeping: no instance to remove
     names = [f"{PREFIX}-{size}-{index:05d}" for index in range(size)]
     manifest = workdir / f"workers-{size}.yaml"
     manifest.write_text("---\n".join(MANIFEST.format(name=name) for name in names))
@@ -149,7 +153,8 @@ def production(workdir: Path, args: argparse.Namespace) -> Callable[[], None]:
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
-    configure(workdir / "data", args.database_url, HICLAW_BACKEND="process", REDIS_URL=args.redis_url)
+    database_url = f"{args.database_url}_{uuid.uuid4().hex[:8]}"
+    configure(workdir / "data", database_url, HICLAW_BACKEND="process", REDIS_URL=args.redis_url)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     celery = [sys.executable, "-m", "celery", "-A", "hiclaw_site"]
     threads = str(args.celery_threads)
@@ -168,8 +173,22 @@ def production(workdir: Path, args: argparse.Namespace) -> Callable[[], None]:
             except subprocess.TimeoutExpired:
                 process.kill()
         redis.Redis.from_url(args.redis_url).flushdb()
+        drop_database(database_url)
 
     return stop
+
+
+def drop_database(database_url: str) -> None:
+    import dj_database_url
+    import psycopg
+    from django.db import connections
+    from psycopg import sql
+
+    connections.close_all()
+    params = dj_database_url.parse(database_url)
+    server = {"host": params["HOST"], "port": params["PORT"], "user": params["USER"], "password": params["PASSWORD"]}
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(params["NAME"])))
 
 
 def embedded(workdir: Path, args: argparse.Namespace) -> Callable[[], None]:
@@ -191,9 +210,7 @@ def run_mode(args: argparse.Namespace) -> None:
         stack.callback(start(workdir, args))
         for size in args.sizes:
             print(one_apply(args.run_mode, size, workdir, args.settle_timeout).line(), flush=True)
-        from controller.models import Worker
-
-        Worker.objects.filter(name__startswith=f"{PREFIX}-").delete()
+        # The rows go with the scratch database (production) or the temp data dir (embedded).
 
 
 def main() -> None:
