@@ -129,6 +129,9 @@ def test_one_fresh_heartbeat_is_drawn_on_a_minute_wide_axis():
     drawn = chart(beats(5, tasks=1, state="busy"))
     assert len(drawn.bars) == 1 and drawn.gaps == []
     assert drawn.x_ticks[0].label == "14:29:00 UTC" and drawn.x_ticks[-1].label == "14:30:00 UTC"
+    # Labels at the very edges start or end there, so they stay inside the axis.
+    assert (drawn.x_ticks[0].anchor, drawn.x_ticks[-1].anchor) == ("start", "end")
+    assert {t.anchor for t in drawn.x_ticks[1:-1]} == {"middle"}
     assert drawn.label.startswith("1 heartbeat from 14:29:55 to 14:29:55 UTC: 1 busy, 0 idle, at most 1 active task;")
 
 
