@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from debugui import actions, bulk, live_rows, upgrades, views, workspaces
+from debugui import actions, bulk, live_chart, live_rows, upgrades, views, workspaces
 
 app_name = "debugui"
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     # Fragments the live pages fetch; before the actions, whose <action> would match "row".
     path("workers/<str:name>/row/", live_rows.worker_row, name="worker-row"),
     path("workers/<str:name>/events/", live_rows.worker_events, name="worker-events"),
+    path("workers/<str:name>/heartbeats/", live_chart.worker_heartbeats, name="worker-heartbeats"),
     path("workers/<str:name>/<slug:action>/", actions.worker_action, name="worker-action"),
     path("upgrades/", upgrades.upgrades, name="upgrades"),
     path("debug/", views.debugworker_list, name="debugworkers"),
