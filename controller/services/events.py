@@ -60,6 +60,14 @@ class TimelineEntry:
     exit_code: int | None = None
     about: str = ""  # the resource it is about ("worker/alpha-dev"), in a team's timeline
 
+    @property
+    def about_kind(self) -> str:
+        return self.about.partition("/")[0]
+
+    @property
+    def about_name(self) -> str:
+        return self.about.partition("/")[2]
+
 
 def as_json(entry: TimelineEntry) -> dict[str, Any]:
     """An entry as the API answers it (``GET /{kind}s/{name}/events``), kubectl's event fields."""
