@@ -36,6 +36,7 @@ STATIC_PAGES = {
     "humans",
     "worker-row",
     "worker-events",
+    "team-events",
     "debugworker-row",
 }
 
