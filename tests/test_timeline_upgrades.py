@@ -12,7 +12,7 @@ from django.utils import timezone
 from controller.models import Event, Worker
 from controller.models.upgrade import TargetState, UpgradeState
 from controller.reconcilers import pushes
-from controller.services import events, operations
+from controller.services import events, live, operations
 from controller.services.apply import apply_text
 from tests.rollout_helpers import bring_up, step, team_yaml, the_rollout
 from tests.test_rollout import V1, V2, quick_rollouts, roll_out  # noqa: F401 (a fixture, used by name)
@@ -107,3 +107,22 @@ def test_phase_changes_and_a_wake_are_one_event_each(embedded_driver):
     reasons = list(Event.objects.filter(name="tlp-lead").order_by("at", "id").values_list("reason", "message"))
     assert reasons[-2:] == [("PhaseChanged", "phase Running → Sleeping"), ("Woke", "phase Sleeping → Running")]
     assert len(reasons) == 3
+
+
+def test_a_settled_push_target_tells_the_pages_showing_its_events(
+    driver,  # noqa: F811 (the fixture)
+    team,  # noqa: F811 (the fixture)
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    sent: list[tuple[list[str], dict]] = []
+    monkeypatch.setattr(live, "_send", lambda groups, message: sent.append((groups, message)))
+    push = operations.request_push(ADMIN, worker=f"{TEAM}-a")
+    # A target that fails writes nothing to the worker's row: its event alone is the news.
+    Worker.objects.filter(name=f"{TEAM}-a").update(deletion_requested_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        pushes.run(push.pk, driver.connections)
+    changed = [
+        (groups, m) for groups, m in sent if m == {"type": "worker.changed", "worker": f"{TEAM}-a", "team": TEAM}
+    ]
+    assert changed and f"team-{TEAM}" in changed[0][0] and f"worker-{TEAM}-a" in changed[0][0]

@@ -42,7 +42,7 @@ from controller.reconcilers import agent_files
 from controller.reconcilers.base import TemporaryError
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.worker import WorkerReconciler
-from controller.services import events, live, skills_catalogue
+from controller.services import events, skills_catalogue
 from controller.services.notices import send_notice
 
 logger = logging.getLogger(__name__)
@@ -128,8 +128,8 @@ def _run_target(connections: Connections, push: Upgrade, target: UpgradeTarget) 
         target.save(update_fields=["state", "message", "finished_at"])
         failed = target.state == TargetState.FAILED
         reason = "PushFailed" if failed else "ConfigPushed"
-        event = events.record_on_worker(target.worker, reason, f"push #{push.pk}: {target.message}", warning=failed)
-    live.worker_changed(event.name, event.team)  # its page and its team's refetch their Recent events
+        # Its live notice (controller.services.resource_notices) goes after this commit.
+        events.record_on_worker(target.worker, reason, f"push #{push.pk}: {target.message}", warning=failed)
 
 
 def push_to_worker(connections: Connections, push: Upgrade, name: str) -> str:
