@@ -37,6 +37,7 @@ STATIC_PAGES = {
     "worker-row",
     "worker-events",
     "worker-heartbeats",
+    "team-events",
     "debugworker-row",
 }
 

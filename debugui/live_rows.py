@@ -17,10 +17,10 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from controller import policy
-from controller.models import DebugWorker
+from controller.models import DebugWorker, Team
 from controller.services import events
 from debugui import queries
-from debugui.views import AUDIT_EVENTS, principal_of
+from debugui.views import AUDIT_EVENTS, TEAM_EVENTS_EMPTY, principal_of
 
 
 def _next_path(request: HttpRequest) -> str:
@@ -46,6 +46,14 @@ def worker_events(request: HttpRequest, name: str) -> HttpResponse:
     """The worker page's Recent events list, after a change or a recorded event."""
     worker = queries.named_or_404(queries.visible_workers(principal_of(request)), name)
     context = {"timeline": events.timeline("Worker", worker.name, AUDIT_EVENTS)}
+    return render(request, "debugui/_worker_events.html", context)
+
+
+@login_required
+def team_events(request: HttpRequest, name: str) -> HttpResponse:
+    """The team page's Recent events list: the Team's and its members' entries."""
+    team = queries.named_or_404(policy.visible(principal_of(request), Team.objects.all()), name)
+    context = {"timeline": events.team_timeline(team.name, AUDIT_EVENTS), "empty": TEAM_EVENTS_EMPTY}
     return render(request, "debugui/_worker_events.html", context)
 
 

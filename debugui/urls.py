@@ -8,6 +8,7 @@ app_name = "debugui"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("teams/<str:name>/", views.team_detail, name="team"),
+    path("teams/<str:name>/events/", live_rows.team_events, name="team-events"),
     path("teams/<str:name>/push/", actions.push_to_team, name="team-push"),
     path("teams/<str:name>/image/", actions.team_image, name="team-image"),
     path("teams/<str:name>/debugworkers/", actions.create_debugworker, name="create-debugworker"),

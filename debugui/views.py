@@ -29,6 +29,7 @@ from debugui.heartbeat_card import card_context
 from debugui.versions import member_versions, team_rollout_question, team_skills_version
 
 AUDIT_EVENTS = 15
+TEAM_EVENTS_EMPTY = "No recorded actions or events on this team or its members."
 
 
 class _PrincipalRequest(HttpRequest):
@@ -123,6 +124,8 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             image_form=ImageForm(initial={"image": team.image}),
             rollout_question=team_rollout_question(team, ""),
             matrix_enabled=bool(settings.HICLAW_MATRIX_URL),
+            timeline=events.team_timeline(team.name, AUDIT_EVENTS),
+            timeline_empty=TEAM_EVENTS_EMPTY,
         ),
     )
 
