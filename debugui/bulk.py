@@ -94,6 +94,7 @@ def _same_count(request: HttpRequest, matched: int) -> None:
             "Check the list and confirm again.",
             409,
             "count",
+            count=matched,
         )
 
 

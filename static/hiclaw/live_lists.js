@@ -36,19 +36,23 @@ function showList(body) {
   if (note) note.hidden = !empty;
 }
 
-function countBy(body, delta) {
-  const card = cardOf(body);
+// Set every count of the card to `count(before)`, and the bulk forms' questions with them.
+function setCounts(card, count) {
   for (const el of card.querySelectorAll("[data-live-count]")) {
-    const count = String(Math.max(0, Number(el.dataset.liveCount) + delta));
-    el.dataset.liveCount = count;
-    if (el instanceof HTMLInputElement) el.value = count;
-    else el.textContent = count;
+    const now = String(Math.max(0, count(Number(el.dataset.liveCount))));
+    el.dataset.liveCount = now;
+    if (el instanceof HTMLInputElement) el.value = now;
+    else el.textContent = now;
   }
   for (const form of card.querySelectorAll("form[data-count-question]")) {
-    const count = Number(form.querySelector("[data-live-count]")?.dataset.liveCount ?? 0);
-    const noun = `${form.dataset.countNoun}${count === 1 ? "" : "s"}`;
-    form.dataset.confirm = form.dataset.countQuestion.replace("{count}", `${count} ${noun}`);
+    const now = Number(form.querySelector("[data-live-count]")?.dataset.liveCount ?? 0);
+    const noun = `${form.dataset.countNoun}${now === 1 ? "" : "s"}`;
+    form.dataset.confirm = form.dataset.countQuestion.replace("{count}", `${now} ${noun}`);
   }
+}
+
+function countBy(body, delta) {
+  setCounts(cardOf(body), (before) => before + delta);
 }
 
 // Whether a row named `name` is shown on this page of the list (see the top).
@@ -177,5 +181,13 @@ document.addEventListener("hiclaw:live", ({ detail: message }) => {
     if (message.type === "snapshot" && Array.isArray(message[`${kind}s`])) snapshot(kind, message[`${kind}s`]);
     else if (message.type === kind && known.has(kind)) rowSeen(kind, message[kind]);
     else if (message.type === `${kind}.gone`) rowGone(kind, message.name);
+  }
+});
+
+// A bulk action refused because the filters match another count by now: the answer's count
+// becomes the one the next confirmation asks about.
+document.addEventListener("hiclaw:answered", ({ target, detail: answer }) => {
+  if (target instanceof HTMLFormElement && target.dataset.countQuestion && Number.isInteger(answer?.count)) {
+    setCounts(target.closest("section") || document, () => answer.count);
   }
 });
