@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from controller.models import DebugWorker, Human, Manager
+from controller.services import heartbeats
 from controller.services.apply import apply_text
 from tests.ui.test_consumers import run, session_cookie
 from tests.ui.test_live_lists import connected, next_of
@@ -57,6 +58,22 @@ def test_a_managers_page_hears_its_phase_and_not_another_managers(world):
         assert await page.receive_nothing(0.6)
         await database_sync_to_async(_phase(Manager, "default", "Running"))()
         assert (await next_of(page, "manager"))["manager"]["phase"] == "Running"
+        await page.disconnect()
+
+    run(scenario)
+
+
+def test_a_managers_heartbeat_reaches_its_page(world):
+    apply_text(MANAGER)
+    cookie = session_cookie(world["root"])
+    report = heartbeats.parse_report("default", {"state": "idle", "runtimeVersion": "1.2.3"}, kind=heartbeats.MANAGER)
+
+    async def scenario():
+        page, snapshot = await connected("/ws/managers/default/", cookie)
+        assert snapshot["managers"][0]["lastHeartbeat"] is None
+        await database_sync_to_async(heartbeats.apply_reports)([report])
+        row = (await next_of(page, "manager"))["manager"]
+        assert row["lastHeartbeat"] == report.at.isoformat() and row["version"] == "1.2.3"
         await page.disconnect()
 
     run(scenario)
