@@ -11,14 +11,15 @@ forms return to (the fragment's own address is no page).
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from controller import policy
-from controller.models import DebugWorker, Team
-from controller.services import events
+from controller.models import DebugWorker, Human, Manager, Team
+from controller.services import events, logins
 from debugui import queries
 from debugui.views import AUDIT_EVENTS, TEAM_EVENTS_EMPTY, principal_of
 
@@ -68,3 +69,20 @@ def debugworker_row(request: HttpRequest, name: str) -> HttpResponse:
     debugworker = queries.named_or_404(rows, name)
     template = "debugui/_team_debugworker_row.html" if team else "debugui/_debugworker_row.html"
     return render(request, template, {"d": debugworker, "next_path": _next_path(request)})
+
+
+@login_required
+def manager_row(request: HttpRequest, name: str) -> HttpResponse:
+    """A row of the Managers list (admins only, as the policy has it)."""
+    manager = queries.named_or_404(policy.visible(principal_of(request), Manager.objects.all()), name)
+    manager.health = queries.manager_health(manager)
+    return render(request, "debugui/_manager_row.html", {"m": manager})
+
+
+@login_required
+def human_row(request: HttpRequest, name: str) -> HttpResponse:
+    """A row of the Humans list, its login as the list shows it."""
+    human = queries.named_or_404(policy.visible(principal_of(request), Human.objects.select_related("user")), name)
+    same_name = set(get_user_model().objects.filter(username=name).values_list("username", flat=True))
+    human.login = logins.login_of(human, same_name)
+    return render(request, "debugui/_human_row.html", {"h": human})

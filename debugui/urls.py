@@ -31,5 +31,7 @@ urlpatterns = [
     path("debug/<str:name>/jobs/<str:job>/", workspaces.job_fragment, name="debug-job"),
     path("managers/", views.manager_list, name="managers"),
     path("managers/<str:name>/", views.manager_detail, name="manager"),
+    path("managers/<str:name>/row/", live_rows.manager_row, name="manager-row"),
     path("humans/", views.human_list, name="humans"),
+    path("humans/<str:name>/row/", live_rows.human_row, name="human-row"),
 ]
