@@ -117,22 +117,39 @@ function upsert(kind, row) {
   updateRows(`[data-${kind}="${CSS.escape(row.name)}"]`, row);
 }
 
-// Cards with data-events-url (a worker's Recent events, a team's timeline) refetch their
-// list ([data-live-events]) after a change to a row of the page, at most every 0.3 s.
-let eventsTimer = null;
-function refreshEvents() {
-  if (eventsTimer || !document.querySelector("[data-events-url]")) return;
-  eventsTimer = setTimeout(() => {
-    eventsTimer = null;
-    document.querySelectorAll("[data-events-url]").forEach(async (card) => {
-      try {
-        const answer = await fetch(card.dataset.eventsUrl, { credentials: "same-origin" });
-        const list = card.querySelector("[data-live-events]");
-        if (answer.status === 200 && list) list.outerHTML = await answer.text();
-      } catch (error) {
-        console.warn("events not refreshed", error);
-      }
-    });
+// Parts of a page fetched again after a change to a row of the page, at most every 0.3 s:
+// a card with data-events-url (a worker's Recent events, a team's timeline) replaces its list
+// ([data-live-events]); a heartbeat chart card (data-chart-url) replaces itself, keeping its
+// "Last reports" table open if it was.
+const FRAGMENTS = [
+  ["[data-events-url]", (card) => card.dataset.eventsUrl, (card) => card.querySelector("[data-live-events]")],
+  ["[data-chart-url]", (card) => card.dataset.chartUrl, (card) => card],
+];
+let refreshTimer = null;
+
+async function refreshFragment(url, target) {
+  try {
+    const answer = await fetch(url, { credentials: "same-origin" });
+    if (answer.status !== 200 || !target?.isConnected) return;
+    const wasOpen = target.querySelector("details")?.open;
+    const template = document.createElement("template");
+    template.innerHTML = (await answer.text()).trim();
+    const fresh = template.content.firstElementChild;
+    if (!fresh) return;
+    if (wasOpen) fresh.querySelector("details")?.setAttribute("open", "");
+    target.replaceWith(fresh);
+  } catch (error) {
+    console.warn("live fragment not refreshed", url, error);
+  }
+}
+
+function refreshFragments() {
+  if (refreshTimer || !FRAGMENTS.some(([selector]) => document.querySelector(selector))) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    for (const [selector, urlOf, targetOf] of FRAGMENTS) {
+      document.querySelectorAll(selector).forEach((card) => refreshFragment(urlOf(card), targetOf(card)));
+    }
   }, 300);
 }
 
@@ -143,13 +160,13 @@ function applyMessage(message) {
     if (message.now) clockOffsetMs = Date.parse(message.now) - Date.now();
     message.teams?.forEach((team) => updateRows(`[data-team="${CSS.escape(team.name)}"]`, team));
     for (const kind of KINDS) (message[`${kind}s`] || []).forEach((row) => upsert(kind, row));
-    refreshEvents();
+    refreshFragments();
   } else if (message.type === "team") {
     updateRows(`[data-team="${CSS.escape(message.team.name)}"]`, message.team);
-    refreshEvents();
+    refreshFragments();
   } else if (KINDS.includes(message.type)) {
     upsert(message.type, message[message.type]);
-    refreshEvents();
+    refreshFragments();
   }
   // Rows that come and go (*.gone, rows a list lacks) are live_lists.js's, from the same message.
 }
