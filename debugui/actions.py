@@ -41,8 +41,9 @@ ENSURE_READY_WAIT = 5.0  # seconds a request waits for Running; the page shows t
 class ActionFailed(Exception):
     """An action did not happen: ``message`` says why, ``status`` is the HTTP status."""
 
-    def __init__(self, message: str, status: int, field: str = ""):
+    def __init__(self, message: str, status: int, field: str = "", **extra):
         self.message, self.status, self.field = message, status, field
+        self.extra = extra  # more for the page script to read from a JSON answer (a bulk action's count)
         super().__init__(message)
 
 
@@ -266,6 +267,7 @@ def _confirm_page(request: HttpRequest, confirm: dict, back: str, error: ActionF
 def failed_answer(request: HttpRequest, failure: ActionFailed, confirm: dict, back: str) -> HttpResponse:
     if _wants_json(request):
         body = {"ok": False, "message": failure.message, **({"field": failure.field} if failure.field else {})}
+        body.update(failure.extra)
         return JsonResponse(body, status=failure.status)
     return _confirm_page(request, confirm, back, failure)
 

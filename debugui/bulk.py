@@ -4,8 +4,11 @@ confirmation.
 The form on ``/workers/`` posts the list's filters (``q``, ``team``, ``phase``,
 ``health``). Without ``confirmed`` the confirmation page names the matching workers
 and posts them back by name, so what is confirmed is what is acted on even if the
-filter would match others by then. Each worker goes through the same operation,
-and so the same authorization policy, as its own button; one refused worker does
+filter would match others by then. The page's own dialog confirms the count the list
+shows (kept current live) and posts it as ``count`` with the filters: when the filters
+match another number by then, nothing is done and the answer says the current count.
+Each worker goes through the same operation, and so the same authorization policy, as
+its own button; one refused worker does
 not stop the others, and the answer says what happened to each.
 """
 
@@ -56,6 +59,7 @@ def workers_bulk(request: HttpRequest, action: str) -> HttpResponse:
     back = next_url(request, reverse("debugui:workers"))
     try:
         workers = _chosen(principal, request)
+        _same_count(request, len(workers))
     except ActionFailed as failure:
         return failed_answer(request, failure, {"title": title, "question": "", "form": None}, back)
     names = [worker.name for worker in workers]
@@ -76,6 +80,22 @@ def _chosen(principal: policy.Principal, request: HttpRequest) -> list[Worker]:
     if len(workers) > MOST:
         raise ActionFailed(f"these filters match more than {MOST} workers: narrow them first", 400)
     return workers
+
+
+def _same_count(request: HttpRequest, matched: int) -> None:
+    """Refuse a confirmation of the filters given for another number of workers than they match now."""
+    confirmed = request.POST.get("count", "")
+    if not request.POST.get("confirmed") or request.POST.getlist("name") or not confirmed.isdigit():
+        return
+    if int(confirmed) != matched:
+        noun = "worker" if matched == 1 else "workers"
+        raise ActionFailed(
+            f"These filters match {matched} {noun} now, not the {confirmed} you confirmed: nothing was done. "
+            "Check the list and confirm again.",
+            409,
+            "count",
+            count=matched,
+        )
 
 
 def _run(principal: policy.Principal, action: str, workers: list[Worker]) -> str:

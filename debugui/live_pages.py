@@ -22,21 +22,25 @@ LIVE_PAGES = {
     "workers": "/ws/workers/",
     "worker": "/ws/workers/{name}/",
     "debugworkers": "/ws/debugworkers/",
+    "debugworker": "/ws/debugworkers/{name}/",
+    "managers": "/ws/managers/",
+    "manager": "/ws/managers/{name}/",
+    "humans": "/ws/humans/",
     "upgrades": "/ws/upgrades/",
 }
-# Pages with nothing that changes on its own while open (or, for a DebugWorker's workspaces,
-# a socket of their own), and the fragments the live pages fetch.
+# A DebugWorker's workspaces (a socket of their own, debugui.workspace_consumer), its file
+# and job fragments, and the fragments the live pages fetch.
 STATIC_PAGES = {
-    "debugworker",
     "debug-workspaces",
     "debug-file",
     "debug-job",
-    "managers",
-    "manager",
-    "humans",
     "worker-row",
     "worker-events",
+    "worker-heartbeats",
+    "team-events",
     "debugworker-row",
+    "manager-row",
+    "human-row",
 }
 
 

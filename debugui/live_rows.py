@@ -11,16 +11,17 @@ forms return to (the fragment's own address is no page).
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from controller import policy
-from controller.models import DebugWorker
-from controller.services import events
+from controller.models import DebugWorker, Human, Manager, Team
+from controller.services import events, logins
 from debugui import queries
-from debugui.views import AUDIT_EVENTS, principal_of
+from debugui.views import AUDIT_EVENTS, TEAM_EVENTS_EMPTY, principal_of
 
 
 def _next_path(request: HttpRequest) -> str:
@@ -50,6 +51,14 @@ def worker_events(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @login_required
+def team_events(request: HttpRequest, name: str) -> HttpResponse:
+    """The team page's Recent events list: the Team's and its members' entries."""
+    team = queries.named_or_404(policy.visible(principal_of(request), Team.objects.all()), name)
+    context = {"timeline": events.team_timeline(team.name, AUDIT_EVENTS), "empty": TEAM_EVENTS_EMPTY}
+    return render(request, "debugui/_worker_events.html", context)
+
+
+@login_required
 def debugworker_row(request: HttpRequest, name: str) -> HttpResponse:
     """A row of the DebugWorkers list, or with ``?team=`` of that team page's DebugWorkers card."""
     principal, team = principal_of(request), request.GET.get("team", "")
@@ -60,3 +69,20 @@ def debugworker_row(request: HttpRequest, name: str) -> HttpResponse:
     debugworker = queries.named_or_404(rows, name)
     template = "debugui/_team_debugworker_row.html" if team else "debugui/_debugworker_row.html"
     return render(request, template, {"d": debugworker, "next_path": _next_path(request)})
+
+
+@login_required
+def manager_row(request: HttpRequest, name: str) -> HttpResponse:
+    """A row of the Managers list (admins only, as the policy has it)."""
+    manager = queries.named_or_404(policy.visible(principal_of(request), Manager.objects.all()), name)
+    manager.health = queries.manager_health(manager)
+    return render(request, "debugui/_manager_row.html", {"m": manager})
+
+
+@login_required
+def human_row(request: HttpRequest, name: str) -> HttpResponse:
+    """A row of the Humans list, its login as the list shows it."""
+    human = queries.named_or_404(policy.visible(principal_of(request), Human.objects.select_related("user")), name)
+    same_name = set(get_user_model().objects.filter(username=name).values_list("username", flat=True))
+    human.login = logins.login_of(human, same_name)
+    return render(request, "debugui/_human_row.html", {"h": human})

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, QueryDict
 from django.utils import timezone
 
 from controller import policy
-from controller.models import AgentPhase, DebugWorker, Manager, MemberRole, Team, TeamPhase, Worker
+from controller.models import AgentPhase, DebugWorker, Human, Manager, MemberRole, Team, TeamPhase, Worker
 from controller.models.agent import AgentResource
 from controller.reconcilers.agent import SETTLED_PHASES
 from controller.services import heartbeat_health
@@ -43,7 +44,7 @@ class MemberCounts(TypedDict):
 
 TeamWithHealth: TypeAlias = "WithAnnotations[Team, MemberCounts]"
 
-PAGE_SIZE = 50
+PAGE_SIZE = 50  # rows a list page shows; HICLAW_DASHBOARD_PAGE_SIZE overrides it
 HEARTBEAT_CHART_POINTS = 60
 
 # ?sort= keys of worker tables and the columns they order by.
@@ -140,9 +141,10 @@ def filtered_workers(rows: QuerySet, params: Mapping[str, str]) -> tuple[QuerySe
     return rows, wanted
 
 
-def page_of(queryset: QuerySet, request, size: int = PAGE_SIZE) -> Page:
+def page_of(queryset: QuerySet, request, size: int | None = None) -> Page:
     """One page (``?page=``): a count and a slice, two queries however long the list."""
-    return Paginator(queryset, size).get_page(request.GET.get("page"))
+    rows = size or int(getattr(settings, "HICLAW_DASHBOARD_PAGE_SIZE", PAGE_SIZE))
+    return Paginator(queryset, rows).get_page(request.GET.get("page"))
 
 
 # --- health ----------------------------------------------------------------------------
@@ -228,8 +230,47 @@ def team_row(team: TeamWithHealth) -> dict[str, Any]:
 
 
 def debugworker_row(debugworker: DebugWorker) -> dict[str, Any]:
-    """A DebugWorker as the DebugWorkers list and a team's page show it."""
-    return {"name": debugworker.name, "team": debugworker.team_name, "phase": debugworker.phase}
+    """A DebugWorker as the DebugWorkers list, a team's page and its own page show it."""
+    return {
+        "name": debugworker.name,
+        "team": debugworker.team_name,
+        "phase": debugworker.phase,
+        "containerState": debugworker.container_state or "—",
+        "message": debugworker.message,
+    }
+
+
+def manager_row(manager: Manager) -> dict[str, Any]:
+    """A Manager as the Managers list and its own page show it."""
+    last = manager.last_heartbeat
+    return {
+        "name": manager.name,
+        "phase": manager.phase,
+        "state": manager.state,
+        "containerState": manager.container_state or "—",
+        "model": manager.model,
+        "image": manager.image or "runtime default",
+        "version": manager.version or "—",
+        "message": manager.message,
+        "health": manager_health(manager),
+        "lastHeartbeat": last.isoformat() if last else None,
+        "heartbeat": heartbeat_view(manager),
+    }
+
+
+def human_row(human: Human, login: str) -> dict[str, Any]:
+    """A Human as the Humans page shows it; ``login`` from controller.services.logins.login_of."""
+    spec = human.spec or {}
+    return {
+        "name": human.name,
+        "displayName": spec.get("displayName") or "—",
+        "level": f"{human.permission_level} ({human.get_permission_level_display()})",
+        "teams": ", ".join(spec.get("accessibleTeams") or []) or "—",
+        "workers": ", ".join(spec.get("accessibleWorkers") or []) or "—",
+        "phase": human.phase,
+        "message": human.message,
+        "login": login or "—",
+    }
 
 
 def read_teams(principal: policy.Principal, names: set[str]) -> list[TeamWithHealth]:

@@ -20,15 +20,16 @@ from django.utils.http import urlencode
 from controller import policy
 from controller.manifests import dump_yaml, to_manifest
 from controller.manifests.schema import Permissions
-from controller.models import AgentPhase, DebugWorker, Heartbeat, Human, Manager, MemberRole, Worker
+from controller.models import AgentPhase, DebugWorker, Human, Manager, MemberRole, Worker
 from controller.services import events, logins
 from controller.services.inspection import generated_files, log_tail
 from debugui import live_pages, queries
-from debugui.charts import heartbeat_chart
 from debugui.forms import DebugWorkerForm, ImageForm, ModelForm
+from debugui.heartbeat_card import card_context
 from debugui.versions import member_versions, team_rollout_question, team_skills_version
 
 AUDIT_EVENTS = 15
+TEAM_EVENTS_EMPTY = "No recorded actions or events on this team or its members."
 
 
 class _PrincipalRequest(HttpRequest):
@@ -123,6 +124,8 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
             image_form=ImageForm(initial={"image": team.image}),
             rollout_question=team_rollout_question(team, ""),
             matrix_enabled=bool(settings.HICLAW_MATRIX_URL),
+            timeline=events.team_timeline(team.name, AUDIT_EVENTS),
+            timeline_empty=TEAM_EVENTS_EMPTY,
         ),
     )
 
@@ -168,8 +171,6 @@ def worker_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 def worker_context(request: HttpRequest, worker: Worker) -> dict:
     _with_health([worker], queries.worker_health)
-    recent = Heartbeat.objects.filter(worker=worker).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
-    heartbeats = list(recent)[::-1]
     permissions = (worker.team.typed_spec.leader.permissions if worker.team is not None else None) or Permissions()
     logs, log_error = log_tail(worker)
     files, files_error = generated_files(worker)
@@ -177,8 +178,7 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
         request,
         worker=worker,
         conditions=worker.status_manifest()["conditions"],
-        chart=heartbeat_chart(heartbeats),
-        heartbeats=heartbeats[::-1][:10],
+        **card_context(worker=worker),
         timeline=events.timeline("Worker", worker.name, AUDIT_EVENTS),
         logs=logs,
         log_error=log_error,
@@ -235,15 +235,12 @@ HEALTH_NOTES = {
 def manager_detail(request: HttpRequest, name: str) -> HttpResponse:
     manager = queries.named_or_404(policy.visible(principal_of(request), Manager.objects.all()), name)
     manager.health = queries.manager_health(manager)
-    recent = Heartbeat.objects.filter(manager=manager).order_by("-received_at")[: queries.HEARTBEAT_CHART_POINTS]
-    heartbeats = list(recent)[::-1]
     context = page_context(
         request,
         manager=manager,
         interval=queries.manager_interval(manager),
         health_note=HEALTH_NOTES[queries.manager_health(manager)],
-        chart=heartbeat_chart(heartbeats),
-        heartbeats=heartbeats[::-1][:10],
+        **card_context(manager=manager),
     )
     return render(request, "debugui/manager.html", context)
 

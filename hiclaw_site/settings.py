@@ -278,6 +278,8 @@ HICLAW_HEARTBEAT_HISTORY_DAYS = env_int("HICLAW_HEARTBEAT_HISTORY_DAYS", 7)
 HICLAW_HEARTBEAT_HISTORY_MAX = env_int("HICLAW_HEARTBEAT_HISTORY_MAX", 500)
 # Instance events (crashes, restarts) kept, in days (pruned hourly).
 HICLAW_EVENT_HISTORY_DAYS = env_int("HICLAW_EVENT_HISTORY_DAYS", 30)
+# Rows a dashboard list shows a page (tests make it small to have several pages).
+HICLAW_DASHBOARD_PAGE_SIZE = env_int("HICLAW_DASHBOARD_PAGE_SIZE", 50, minimum=1)
 # How long a verified agent token is trusted by the heartbeat fast path before it is
 # looked up again (so a revoked token stops working within this many seconds there).
 HICLAW_TOKEN_CACHE_SECONDS = env_int("HICLAW_TOKEN_CACHE_SECONDS", 30)

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from controller.backends.base import WorkerBackend
 from controller.models import AgentToken, Event
-from controller.services import watchers
+from controller.services import events, watchers
 from tests import reconcile_worker
 from tests.helpers import wait_until
 
@@ -102,7 +102,9 @@ def kill_and_time(client: APIClient, name: str, kill: Callable[[], None], backen
 
 
 def crashes(name: str) -> list[Event]:
-    return retrying(lambda: list(Event.objects.filter(kind="Worker", name=name).order_by("at", "id")))
+    """The worker's crash and restart events (its phase changes are events too, not counted here)."""
+    rows = Event.objects.filter(kind="Worker", name=name).exclude(reason__in=events.PHASE_REASONS)
+    return retrying(lambda: list(rows.order_by("at", "id")))
 
 
 def reasons(name: str) -> list[str]:

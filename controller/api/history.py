@@ -34,6 +34,9 @@ EventSerializer = inline_serializer(
         "reason": serializers.CharField(help_text="Crashed, OOMKilled, Restarted; or the action: apply, delete, …"),
         "message": serializers.CharField(help_text="the event's message, or who acted"),
         "exitCode": serializers.IntegerField(allow_null=True),
+        "about": serializers.CharField(
+            required=False, help_text="a Team's events only: the resource the entry is about (team/…, worker/…)"
+        ),
     },
 )
 
@@ -75,7 +78,8 @@ def bounded_int(request, field: str, default: int, maximum: int) -> int:
 
 
 class ResourceEventsView(AgentAPIView):
-    """A resource's Events and the audit records of actions on it, newest first."""
+    """A resource's Events and the audit records of actions on it, newest first. A Team's are
+    the team's timeline: its own and its members' (and its DebugWorkers'), each naming its resource."""
 
     kind: str = ""
     schema = _EventsSchema()
@@ -87,7 +91,10 @@ class ResourceEventsView(AgentAPIView):
     def get(self, request, name: str):
         limit = bounded_int(request, "limit", DEFAULT_EVENTS, MAX_EVENTS)
         resource = lookup(self.principal, self.kind, name)
-        entries = events.timeline(self.kind, resource.name, limit)
+        if self.kind == "Team":
+            entries = events.team_timeline(resource.name, limit)
+        else:
+            entries = events.timeline(self.kind, resource.name, limit)
         return Response({"kind": self.kind, "name": resource.name, "events": [events.as_json(e) for e in entries]})
 
 

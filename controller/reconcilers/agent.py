@@ -106,7 +106,7 @@ class AgentReconciler(Generic[_A]):
         else:
             result = self.settled(agent)
         if agent.phase != phase_before:
-            self.phase_changed(agent)
+            self.phase_changed(agent, phase_before)
         self.announce(agent)
         return result
 
@@ -127,7 +127,7 @@ class AgentReconciler(Generic[_A]):
     def announce(self, agent: _A) -> None:
         """Tell live pages a pass ran (kinds shown on the dashboard override this)."""
 
-    def phase_changed(self, agent: _A) -> None:
+    def phase_changed(self, agent: _A, before: str) -> None:
         """Kinds whose phase others summarise (a team member's) override this."""
 
     def settled(self, agent: _A) -> Result:

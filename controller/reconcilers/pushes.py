@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.db import transaction
 from django.utils import timezone
 
 from controller import naming
@@ -41,7 +42,7 @@ from controller.reconcilers import agent_files
 from controller.reconcilers.base import TemporaryError
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.worker import WorkerReconciler
-from controller.services import skills_catalogue
+from controller.services import events, skills_catalogue
 from controller.services.notices import send_notice
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,14 @@ def _run_target(connections: Connections, push: Upgrade, target: UpgradeTarget) 
         target.state, target.message = TargetState.FAILED, f"{type(error).__name__}: see the controller's log"
         logger.exception("push #%s to %s failed", push.pk, target.worker)
     target.finished_at = timezone.now()
-    target.save(update_fields=["state", "message", "finished_at"])
+    # The outcome and its event on the worker's timeline go together: a re-delivered task skips
+    # a settled target, and one that died before this point records nothing yet, so one each.
+    with transaction.atomic():
+        target.save(update_fields=["state", "message", "finished_at"])
+        failed = target.state == TargetState.FAILED
+        reason = "PushFailed" if failed else "ConfigPushed"
+        # Its live notice (controller.services.resource_notices) goes after this commit.
+        events.record_on_worker(target.worker, reason, f"push #{push.pk}: {target.message}", warning=failed)
 
 
 def push_to_worker(connections: Connections, push: Upgrade, name: str) -> str:

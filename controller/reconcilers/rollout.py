@@ -39,6 +39,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection as db_connection
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -63,6 +64,7 @@ from controller.models.token import AGENT_IDENTITIES
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.rollout_plan import worker_busy
 from controller.reconcilers.worker import WorkerReconciler
+from controller.services import events
 from controller.services.notices import send_notice
 
 logger = logging.getLogger(__name__)
@@ -174,9 +176,14 @@ def _requeue_workers(upgrade: Upgrade, connections: Connections) -> None:
         connections.enqueue("Worker", name)  # phases back from Updating, conditions say why
 
 
-def _finish(target: UpgradeTarget, state: str, message: str, now) -> None:
+def _finish(target: UpgradeTarget, state: str, message: str, now, *, event: str = "", said: str = "") -> None:
+    """Settle the target; with ``event``, an Event on the worker saying so (``said``), saved
+    together with the state so a repeated look (which skips settled targets) never adds another."""
     target.state, target.message, target.finished_at = state, message, now
-    target.save(update_fields=["state", "message", "finished_at"])
+    with transaction.atomic():
+        target.save(update_fields=["state", "message", "finished_at"])
+        if event:
+            events.record_on_worker(target.worker, event, said or message, warning=state == TargetState.FAILED)
 
 
 def new_instance_name(worker: str, image: str) -> str:
@@ -283,7 +290,7 @@ class TargetStep:
         message = (
             f"new instance on {self.upgrade.image} {why} within {limit} s; {worker.name} keeps {self.target.from_image}"
         )
-        _finish(self.target, TargetState.FAILED, message, now)
+        _finish(self.target, TargetState.FAILED, message, now, event="RolloutFailed", said=self._said(message))
         logger.warning("rollout #%s: %s", self.upgrade.pk, message)
 
     def _drop_new(self) -> None:
@@ -313,8 +320,19 @@ class TargetStep:
                 container_state=status.state,
                 instance_started_at=status.started_at or self.connections.clock(),
             )
-        _finish(self.target, TargetState.DONE, f"on {self.upgrade.image}", self.connections.clock())
+        said = self._said(f"{self.target.from_image or '(unknown)'} → {self.upgrade.image}")
+        _finish(
+            self.target,
+            TargetState.DONE,
+            f"on {self.upgrade.image}",
+            self.connections.clock(),
+            event="RolledOut",
+            said=said,
+        )
         self.connections.enqueue("Worker", worker.name)
+
+    def _said(self, message: str) -> str:
+        return f"rollout #{self.upgrade.pk}: {message}"
 
 
 STALE_LOOKS = 5  # polls without a look before the resync queues a rollout again

@@ -23,7 +23,7 @@ from controller.reconcilers.base import Result, TemporaryError, mark_failed, mar
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.rooms import converge_room, ensure_account, matrix_errors
 from controller.reconcilers.team_context import team_admin_id, team_admin_name
-from controller.services import live
+from controller.services import events, live
 from controller.services.apply import apply_documents
 from controller.services.lifecycle import request_deletion
 
@@ -50,8 +50,11 @@ class TeamReconciler:
             result = mark_failed(team, error.condition, error.reason, error.message, team.phase)
             self.save(team)
             return result
+        before = team.phase
         mark_settled(team, team_phase(members))
         self.save(team)
+        if team.phase != before:
+            events.record_phase("Team", team.name, before, team.phase, team=team.name)
         live.team_changed(team.name)
         return Result()
 

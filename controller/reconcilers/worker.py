@@ -19,7 +19,7 @@ from controller.reconcilers.agent_files import AgentWiring, agent_files
 from controller.reconcilers.base import Result, TemporaryError
 from controller.reconcilers.rollout_plan import active_target, rollout_for
 from controller.reconcilers.team_context import channel_policy, leader_agents_md, team_admin_id
-from controller.services import live
+from controller.services import events, live
 
 RUNTIME_IMAGES = {
     "openclaw": "HICLAW_WORKER_IMAGE",
@@ -119,7 +119,8 @@ class WorkerReconciler(AgentReconciler[Worker]):
     def default_image(self, worker: Worker) -> str:
         return getattr(settings, RUNTIME_IMAGES[worker.runtime])
 
-    def phase_changed(self, worker: Worker) -> None:
+    def phase_changed(self, worker: Worker, before: str) -> None:
+        events.record_phase("Worker", worker.name, before, worker.phase, team=worker.team_name)
         # The team's phase and readiness summarise its members'.
         if worker.team is not None:
             self.connections.enqueue("Team", worker.team.name)

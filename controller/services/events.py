@@ -7,16 +7,33 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from controller.models import AuditRecord, Event, EventType
+from controller.models import AuditRecord, Event, EventType, Worker
 
 
 def record(kind: str, name: str, reason: str, message: str, *, team: str = "", warning: bool = False) -> Event:
     """Add an event to a resource's history (what the world or the controller did to it)."""
     event_type = EventType.WARNING if warning else EventType.NORMAL
     return Event.objects.create(kind=kind, name=name, team=team, type=event_type, reason=reason, message=message[:500])
+
+
+def record_on_worker(name: str, reason: str, message: str, *, warning: bool = False) -> Event:
+    """An event on worker ``name``, with its team looked up (an upgrade target knows only the name)."""
+    team = Worker.objects.filter(name=name).values_list("team__name", flat=True).first() or ""
+    return record("Worker", name, reason, message, team=team, warning=warning)
+
+
+PHASE_REASONS = ("PhaseChanged", "Woke")  # what record_phase records, for readers that want the rest
+
+
+def record_phase(kind: str, name: str, before: str, after: str, *, team: str = "") -> Event:
+    """A pass moved the resource's phase: "Woke" for Sleeping → Running, else "PhaseChanged".
+    Called once per pass that changes it, so a retried failing pass (the same phase) adds none."""
+    reason = "Woke" if (before, after) == ("Sleeping", "Running") else "PhaseChanged"
+    message = f"phase {before or '(none)'} → {after}"
+    return record(kind, name, reason, message, team=team, warning=after == "Failed")
 
 
 def events_of(kind: str, name: str, limit: int = 20) -> QuerySet[Event]:
@@ -41,6 +58,15 @@ class TimelineEntry:
     text: str  # who acted, or the event's message
     warning: bool = False
     exit_code: int | None = None
+    about: str = ""  # the resource it is about ("worker/alpha-dev"), in a team's timeline
+
+    @property
+    def about_kind(self) -> str:
+        return self.about.partition("/")[0]
+
+    @property
+    def about_name(self) -> str:
+        return self.about.partition("/")[2]
 
 
 def as_json(entry: TimelineEntry) -> dict[str, Any]:
@@ -52,6 +78,7 @@ def as_json(entry: TimelineEntry) -> dict[str, Any]:
         "reason": entry.title,
         "message": entry.text,
         "exitCode": entry.exit_code,
+        **({"about": entry.about} if entry.about else {}),
     }
 
 
@@ -64,6 +91,28 @@ def timeline(kind: str, name: str, limit: int = 15) -> list[TimelineEntry]:
     entries += [
         TimelineEntry(event.at, "event", event.reason, event.message, event.type == EventType.WARNING, event.exit_code)
         for event in events_of(kind, name, limit)
+    ]
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
+
+
+def team_timeline(team: str, limit: int = 15) -> list[TimelineEntry]:
+    """The latest entries of the Team and of its members together, newest first, each naming
+    the resource it is about. Two queries whatever the number of members: events carry their
+    team, and the members' audit records are found through a subquery of their names."""
+    members = Worker.objects.filter(team__name=team).values("name")
+    audits = AuditRecord.objects.filter(
+        Q(target_kind="Team", target_name=team) | Q(target_kind="Worker", target_name__in=members)
+    ).order_by("-at")[:limit]
+    rows = Event.objects.filter(Q(team=team) | Q(kind="Team", name=team)).order_by("-at", "-id")[:limit]
+    entries = [
+        TimelineEntry(r.at, "audit", r.action, audit_text(r), about=f"{r.target_kind.lower()}/{r.target_name}")
+        for r in audits
+    ]
+    entries += [
+        TimelineEntry(
+            e.at, "event", e.reason, e.message, e.type == EventType.WARNING, e.exit_code, f"{e.kind.lower()}/{e.name}"
+        )
+        for e in rows
     ]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
 

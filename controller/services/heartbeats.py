@@ -138,6 +138,8 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
             if agent.name in was_marked:
                 events.record("Worker", agent.name, "HeartbeatsRecovered", "reporting again", team=agent.team_name)
             live.worker_changed(agent.name, agent.team_name)
+        else:
+            live.record_changed("manager", agent.name)  # the Managers pages
     return len(history)
 
 

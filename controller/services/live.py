@@ -5,10 +5,13 @@ the row and checks the same authorization policy before sending anything to
 a browser. Groups: ``overview`` (every change; the list pages listen there too),
 ``team-<name>`` (a team, its members and its DebugWorkers), ``worker-<name>`` (one
 worker), ``upgrades`` (every push and rollout, for the Upgrades page; a team's also go
-to its team group), and ``changes``, which every live status page hears too: a bulk change
-(an apply) sends there one ``resources.changed`` message naming all it changed
-(``coalesced``), instead of a message per resource per group. Sending is best effort — a
-page that missed a message is corrected by the snapshot it gets on reconnect.
+to its team group), per kind of record shown on pages of its own (``record_group``:
+``managers``, ``humans``, ``debugworkers``), which the Managers and Humans pages and a
+DebugWorker's page hear, and ``changes``, which every live status page hears too: a bulk
+change (an apply) sends there one ``resources.changed`` message naming all the workers,
+teams and DebugWorkers it changed (``coalesced``), instead of a message per resource per
+group. Sending is best effort — a page that missed a message is corrected by the snapshot
+it gets on reconnect.
 """
 
 from __future__ import annotations
@@ -53,6 +56,16 @@ def worker_group(worker: str) -> str:
     return f"worker-{worker}"
 
 
+def record_group(kind: str) -> str:
+    """The group of every Manager, Human or DebugWorker ("manager", "human", "debugworker")."""
+    return f"{kind}s"
+
+
+def record_changed(kind: str, name: str) -> None:
+    """A Manager, Human (or its dashboard login) or DebugWorker was created, changed or deleted."""
+    _after_commit([record_group(kind)], {"type": "record.changed", "kind": kind, "name": name})
+
+
 def worker_changed(name: str, team: str = "") -> None:
     groups = [OVERVIEW_GROUP, worker_group(name), *([team_group(team)] if team else [])]
     _after_commit(groups, {"type": "worker.changed", "worker": name, "team": team})
@@ -66,6 +79,7 @@ def debugworker_changed(name: str, team: str = "") -> None:
     """A DebugWorker was created, changed or deleted: the DebugWorkers list and its team's page."""
     groups = [OVERVIEW_GROUP, *([team_group(team)] if team else [])]
     _after_commit(groups, {"type": "debugworker.changed", "debugworker": name, "team": team})
+    record_changed("debugworker", name)
 
 
 def upgrade_changed(upgrade_id: int, team: str = "") -> None:

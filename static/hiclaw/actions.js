@@ -52,6 +52,8 @@ async function submit(form, button) {
     });
     const answer = await response.json().catch(() => ({ ok: false, message: `The server answered ${response.status}.` }));
     show(form, response.ok && answer.ok, answer.message, answer.field);
+    // Page scripts read the answer too (live_lists.js takes a bulk action's current count from it).
+    form.dispatchEvent(new CustomEvent("hiclaw:answered", { bubbles: true, detail: answer }));
   } catch (error) {
     show(form, false, `The request failed: ${error.message}. Check the connection and try again.`);
   } finally {

@@ -8,11 +8,9 @@
 // idle) are rendered here from ISO timestamps and re-ticked every second, and a
 // heartbeat age's colour follows its health as it ticks (heartbeatHealth).
 //
-// Rows come and go too: a list body marked data-live-rows="worker" (or
-// "debugworker") with data-row-url fetches the HTML of a row it lacks from the
-// server (the same partial and the same access check as the page), and drops a
-// row reported gone. A worker's page refetches its Recent events after each
-// change. While the socket is down a banner says so and body.live-paused greys
+// Rows that come and go are live_lists.js's: it hears every message as a
+// "hiclaw:live" event (so do page scripts such as upgrades.js). A card with
+// data-events-url refetches its events after each change. While the socket is down a banner says so and body.live-paused greys
 // the values, which would otherwise look current.
 
 const RECONNECT_MIN_MS = 1000;
@@ -115,116 +113,62 @@ function updateRows(selector, row) {
   }
 }
 
-const fetching = new Set(); // "kind:name" of rows being fetched, so a burst fetches once
-
-function listBody(kind) {
-  return document.querySelector(`tbody[data-live-rows="${kind}"]`);
+function upsert(kind, row) {
+  updateRows(`[data-${kind}="${CSS.escape(row.name)}"]`, row);
 }
 
-// The card's table is shown when it has rows, its "none" note when it has none.
-function showList(body) {
-  const card = body.closest("section") || document;
-  const empty = !body.querySelector("tr");
-  const table = body.closest(".scroll") || body.closest("table");
-  if (table) table.hidden = empty;
-  const note = card.querySelector("[data-live-empty]");
-  if (note) note.hidden = !empty;
-}
+// Parts of a page fetched again after a change to a row of the page, at most every 0.3 s:
+// a card with data-events-url (a worker's Recent events, a team's timeline) replaces its list
+// ([data-live-events]); a heartbeat chart card (data-chart-url) replaces itself, keeping its
+// "Last reports" table open if it was.
+const FRAGMENTS = [
+  ["[data-events-url]", (card) => card.dataset.eventsUrl, (card) => card.querySelector("[data-live-events]")],
+  ["[data-chart-url]", (card) => card.dataset.chartUrl, (card) => card],
+];
+let refreshTimer = null;
 
-async function addRow(kind, name) {
-  const body = listBody(kind);
-  const key = `${kind}:${name}`;
-  if (!body || fetching.has(key)) return;
-  fetching.add(key);
+async function refreshFragment(url, target) {
   try {
-    const url = new URL(body.dataset.rowUrl.replace("/NAME/", `/${encodeURIComponent(name)}/`), location.href);
-    url.searchParams.set("next", location.pathname + location.search);
-    const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
-    if (answer.status !== 200 || body.querySelector(`tr[data-${kind}="${CSS.escape(name)}"]`)) return;
+    const answer = await fetch(url, { credentials: "same-origin" });
+    if (answer.status !== 200 || !target?.isConnected) return;
+    const wasOpen = target.querySelector("details")?.open;
     const template = document.createElement("template");
     template.innerHTML = (await answer.text()).trim();
-    const row = template.content.querySelector("tr");
-    if (!row) return;
-    // In name order (the lists' default); a reload sorts by the page's own order.
-    const after = [...body.querySelectorAll(`tr[data-${kind}]`)].find((tr) => tr.dataset[kind] > name);
-    body.insertBefore(row, after || null);
-    row.classList.add("flash-update");
-    showList(body);
+    const fresh = template.content.firstElementChild;
+    if (!fresh) return;
+    if (wasOpen) fresh.querySelector("details")?.setAttribute("open", "");
+    target.replaceWith(fresh);
   } catch (error) {
-    console.warn("live row not added", error);
-  } finally {
-    fetching.delete(key);
+    console.warn("live fragment not refreshed", url, error);
   }
 }
 
-function removeRow(kind, name) {
-  for (const tr of document.querySelectorAll(`tbody[data-live-rows] tr[data-${kind}="${CSS.escape(name)}"]`)) {
-    const body = tr.parentElement;
-    tr.remove();
-    showList(body);
-  }
-  // A row outside a live list (the leader's table) is marked instead.
-  document.querySelectorAll(`tr[data-${kind}="${CSS.escape(name)}"]`).forEach((tr) => tr.classList.add("gone"));
-}
-
-function upsert(kind, row) {
-  const selector = `[data-${kind}="${CSS.escape(row.name)}"]`;
-  if (!document.querySelector(selector) && listBody(kind)) addRow(kind, row.name);
-  updateRows(selector, row);
-}
-
-// After a reconnect: rows added meanwhile are fetched, rows gone meanwhile dropped.
-function reconcileList(kind, rows) {
-  const body = listBody(kind);
-  if (!body) return;
-  const names = new Set(rows.map((row) => row.name));
-  body.querySelectorAll(`tr[data-${kind}]`).forEach((tr) => names.has(tr.dataset[kind]) || removeRow(kind, tr.dataset[kind]));
-}
-
-let eventsTimer = null;
-function refreshEvents() {
-  const card = document.querySelector("[data-events-url]");
-  if (!card || eventsTimer) return;
-  eventsTimer = setTimeout(async () => {
-    eventsTimer = null;
-    try {
-      const answer = await fetch(card.dataset.eventsUrl, { credentials: "same-origin" });
-      const list = card.querySelector("[data-live-events]");
-      if (answer.status === 200 && list) list.outerHTML = await answer.text();
-    } catch (error) {
-      console.warn("events not refreshed", error);
+function refreshFragments() {
+  if (refreshTimer || !FRAGMENTS.some(([selector]) => document.querySelector(selector))) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    for (const [selector, urlOf, targetOf] of FRAGMENTS) {
+      document.querySelectorAll(selector).forEach((card) => refreshFragment(urlOf(card), targetOf(card)));
     }
   }, 300);
 }
 
+const KINDS = ["worker", "debugworker", "manager", "human"];
+
 function applyMessage(message) {
-  switch (message.type) {
-    case "snapshot":
-      if (message.now) clockOffsetMs = Date.parse(message.now) - Date.now();
-      message.teams.forEach((team) => updateRows(`[data-team="${CSS.escape(team.name)}"]`, team));
-      reconcileList("worker", message.workers);
-      message.workers.forEach((worker) => upsert("worker", worker));
-      reconcileList("debugworker", message.debugworkers || []);
-      (message.debugworkers || []).forEach((debugworker) => upsert("debugworker", debugworker));
-      refreshEvents();
-      break;
-    case "worker":
-      upsert("worker", message.worker);
-      refreshEvents();
-      break;
-    case "debugworker":
-      upsert("debugworker", message.debugworker);
-      break;
-    case "team":
-      updateRows(`[data-team="${CSS.escape(message.team.name)}"]`, message.team);
-      break;
-    case "worker.gone":
-      removeRow("worker", message.name);
-      break;
-    case "debugworker.gone":
-      removeRow("debugworker", message.name);
-      break;
+  if (message.type === "snapshot") {
+    if (message.now) clockOffsetMs = Date.parse(message.now) - Date.now();
+    message.teams?.forEach((team) => updateRows(`[data-team="${CSS.escape(team.name)}"]`, team));
+    for (const kind of KINDS) (message[`${kind}s`] || []).forEach((row) => upsert(kind, row));
+    refreshFragments();
+  } else if (message.type === "team") {
+    updateRows(`[data-team="${CSS.escape(message.team.name)}"]`, message.team);
+    refreshFragments();
+  } else if (KINDS.includes(message.type)) {
+    upsert(message.type, message[message.type]);
+    refreshFragments();
   }
+  // Rows that come and go (*.gone, rows a list lacks) are live_lists.js's, from the same message.
 }
 
 // The lost-connection banner: shown while reconnecting, removed once live again.

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from controller import policy, reconcilers
 from controller.models import AgentToken, Heartbeat, Upgrade, Worker
-from controller.services import operations
+from controller.services import events, operations
 from controller.services.apply import apply_text
 from tests.ui.conftest import PASSWORD, off_the_browser_thread
 
@@ -107,6 +107,16 @@ def test_a_heartbeat_posted_through_the_api_updates_the_open_team_page(dashboard
     skills = page.locator('tr[data-worker="a-dev"] [data-field="skillsVersion"]')
     expect(skills).to_have_text("2026.12.0", timeout=LIVE_WITHIN_MS)
     assert page.evaluate(NO_RELOAD)
+
+    def history() -> None:  # what the team's timeline card shows (and the README's screenshot)
+        events.record("Worker", "a-qa", "Slept", "idle for 42 min; the sweeper put it to sleep", team="team-a")
+        events.record("Worker", "a-ops", "HeartbeatsMissed", "no heartbeat for 3 min", team="team-a", warning=True)
+        events.record("Worker", "a-dev", "ConfigPushed", "skills 2026.12.0 written", team="team-a")
+
+    off_the_browser_thread(history)
+    timeline = page.locator("[data-events-url] [data-live-events]")
+    expect(timeline).to_contain_text("ConfigPushed", timeout=LIVE_WITHIN_MS)
+    expect(timeline).to_contain_text("HeartbeatsMissed")
     dashboard.screenshot(page, "team")
 
 
@@ -169,6 +179,7 @@ def test_worker_page_shows_an_invalid_image_beside_the_field(dashboard):
                 runtime_version="reference-0.1.0",
             )
             for index in range(40)
+            if not 20 <= index < 27  # silent for 4 min: a gap on the chart
         )
 
     off_the_browser_thread(history)

@@ -23,6 +23,7 @@ from controller.services import operations
 from controller.services.apply import apply_text
 from tests.conftest import ROOT
 from tests.ui.conftest import settle
+from tests.ui.test_heartbeat_chart_page import reports_with_a_gap
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,6 +57,7 @@ def everything(debugworker) -> None:
     now = timezone.now()
     Worker.objects.filter(name="a-dev").update(last_heartbeat=now - timedelta(seconds=10))
     Worker.objects.filter(name="a-qa").update(last_heartbeat=now - timedelta(seconds=60))
+    reports_with_a_gap("a-dev")  # the worker page's chart, with its axes and a gap
     root = policy.Principal(policy.ADMIN, "root")
     operations.request_push(root, team="team-a")
     operations.request_push(root, worker="a-ops")
@@ -95,6 +97,31 @@ def test_no_page_scrolls_sideways(everything, dashboard, shots, size, scheme):
             overflowing[name] = (extra, spilling)
         page.screenshot(path=str(shots / f"{name}-{size[0]}-{scheme}.png"), full_page=True)
     assert overflowing == {}, f"pages wider than the {size[0]} px window, by px, and tables that spill: {overflowing}"
+
+
+# Boxes of the heartbeat chart's axis labels, the plot's, and the labels' own text width.
+CHART_LABELS = """() => {
+    const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; };
+    const shown = (sel) => [...document.querySelectorAll(sel)].filter((el) => el.getClientRects().length > 0);
+    return {plot: box(document.querySelector(".chart-bars")), x: shown(".chart-x text").map(box),
+            y: shown(".chart-y span").map(box)};
+}"""
+
+
+@pytest.mark.parametrize("size", [PHONE, LAPTOP, DESKTOP], ids=["phone", "laptop", "desktop"])
+def test_the_heartbeat_charts_labels_stay_apart_and_beside_the_plot(everything, dashboard, size):
+    page = dashboard.page("alice", size=size)
+    page.goto(dashboard.url + "/workers/a-dev/")
+    expect(page.locator("svg[role=img] rect.gap")).to_have_count(1)
+    expect(page.locator("svg[role=img]")).to_have_attribute("aria-label", re.compile(r"; 1 gap \("))
+    found = page.evaluate(CHART_LABELS)
+    left, right, top, bottom = found["plot"]
+    assert len(found["x"]) >= 3 and len(found["y"]) == 2, found  # 0 and 3 tasks
+    for a, b in zip(found["x"], found["x"][1:], strict=False):
+        assert a[1] + 4 <= b[0], f"time labels touch at {size[0]} px: {found['x']}"
+    assert all(left - 1 <= x[0] and x[1] <= right + 1 and x[2] >= bottom for x in found["x"]), found
+    assert all(y[1] <= left and top - 1 <= y[2] and y[3] <= bottom + 1 for y in found["y"]), found
+    assert 4.8 * 16 <= bottom - top <= 6.2 * 16  # its CSS height: not stretched with the width
 
 
 def test_a_phone_shows_each_worker_as_a_card_with_name_status_heartbeat_and_action(everything, dashboard):

@@ -37,6 +37,26 @@ def test_a_heartbeat_updates_the_workers_list(dashboard):
     assert page.evaluate(NO_RELOAD)
 
 
+def test_a_heartbeat_redraws_the_worker_pages_chart(dashboard):
+    token = off_the_browser_thread(lambda: AgentToken.mint("worker", "a-dev", team="team-a")[1])
+    page = open_live(dashboard, "alice", "/workers/a-dev/")
+    caption = page.locator("[data-live-chart] figcaption")
+    expect(caption).to_contain_text("No heartbeats received yet.")
+
+    assert post_heartbeat(dashboard.url, token, state="busy", activeTasks=2) == 202
+
+    expect(caption).to_contain_text("1 heartbeat from", timeout=WITHIN)
+    plot = page.locator("[data-live-chart] svg[role=img]")
+    expect(plot).to_have_attribute("aria-label", re.compile(r"1 busy, 0 idle, at most 2 active tasks"))
+    page.locator("[data-live-chart] details summary").click()
+
+    assert post_heartbeat(dashboard.url, token, state="idle", activeTasks=0) == 202
+
+    expect(caption).to_contain_text("2 heartbeats from", timeout=WITHIN)
+    expect(page.locator("[data-live-chart] details")).to_have_attribute("open", "")  # an open table stays open
+    assert page.evaluate(NO_RELOAD)
+
+
 def test_a_worker_added_by_apply_appears_in_the_list_and_leaves_it_when_deleted(dashboard):
     page = open_live(dashboard, "root", "/workers/?team=-")
     rows = page.locator("table[aria-label=Workers] tbody tr")

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.urls import URLPattern
 
+from controller.services.apply import apply_text
 from debugui import live_pages
 from debugui.urls import urlpatterns
 
@@ -41,6 +42,8 @@ def test_every_dashboard_page_is_either_live_or_known_not_to_be():
         ("/workers/a-dev/", "/ws/workers/a-dev/"),
         ("/debug/", "/ws/debugworkers/"),
         ("/upgrades/", "/ws/upgrades/"),
+        ("/humans/", "/ws/humans/"),
+        ("/managers/", "/ws/managers/"),
     ],
 )
 def test_list_and_detail_pages_carry_their_socket(login_client, path, socket):
@@ -48,9 +51,21 @@ def test_list_and_detail_pages_carry_their_socket(login_client, path, socket):
     assert f'data-live="{socket}"' in html
 
 
-def test_a_page_of_nothing_live_and_the_no_role_page_have_no_socket(login_client):
-    assert "data-live=" not in login_client("alice").get("/humans/").content.decode()
+def test_the_no_role_page_and_a_workspace_browser_have_no_dashboard_socket(login_client, debugworker):
     assert "data-live=" not in login_client("carol").get("/").content.decode()
+    assert "data-live=" not in login_client("root").get("/debug/a-debug/workspaces/").content.decode()
+    assert 'data-live="/ws/debugworkers/a-debug/"' in login_client("root").get("/debug/a-debug/").content.decode()
+
+
+def test_manager_and_human_rows_are_fetched_under_the_same_policy(login_client):
+    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Manager\nmetadata: {name: default}\nspec: {model: qwen}\n")
+    root, alice, bob = login_client("root"), login_client("alice"), login_client("bob")
+    assert root.get("/managers/default/row/").content.decode().startswith('<tr data-manager="default"')
+    assert 'data-live="/ws/managers/default/"' in root.get("/managers/default/").content.decode()
+    human = root.get("/humans/alice/row/").content.decode()
+    assert human.startswith('<tr data-human="alice"') and "alice (linked)" in human
+    assert alice.get("/managers/default/row/").status_code == 404  # Managers: admins only
+    assert bob.get("/humans/alice/row/").status_code == 404  # a Human of team-a, not of bob's team
 
 
 def test_a_worker_row_is_the_pages_partial_under_the_same_policy(login_client):

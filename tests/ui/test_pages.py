@@ -120,7 +120,7 @@ def test_worker_page_shows_spec_conditions_heartbeats_events_and_files(login_cli
     html = login_client("alice").get("/workers/a-dev/").content.decode()
     assert "Unreachable" in html and "minio timed out" in html
     assert "HeartbeatReceived" in html  # the Healthy condition
-    assert 'class="busy"' in html and "1 heartbeats" in html
+    assert 'class="busy"' in html and "1 heartbeat from" in html
     assert "state:Sleeping" in html
     assert "No files in storage yet." in html or "Storage did not answer" not in html
     assert "kind: Worker" in html  # the manifest

@@ -2,7 +2,8 @@
 (spec, status, conditions, recent events), kubectl-describe style, and the event history alone.
 
 Events come from ``GET /{kind}s/{name}/events``: the controller's Events (crashes with their exit
-code, OOM kills, restarts) and the audit records of actions on the resource, newest first.
+code, OOM kills, restarts) and the audit records of actions on the resource, newest first. A
+Team's are its members' too, each naming its resource (``about``), shown as the OBJECT column.
 """
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ def render(resource: dict[str, Any], events: list[dict[str, Any]], now: datetime
     lines.append("Conditions:")
     lines.append(_indented_table(["type", "status", "reason", "last-transition", "message"], _conditions(status, now)))
     lines.append("Events:")
-    lines.append(_indented_table(EVENT_HEADERS, event_rows(events, now)))
+    if any(event.get("about") for event in events):  # a Team's: its members' too, each named
+        named = [{**event, "object": event.get("about", "")} for event in events]
+        lines.append(_indented_table(["object", *EVENT_HEADERS], event_rows(named, now, with_object=True)))
+    else:
+        lines.append(_indented_table(EVENT_HEADERS, event_rows(events, now)))
     return "\n".join(lines)
 
 
@@ -149,7 +154,7 @@ def list_events(args: argparse.Namespace, client: Client) -> int:
     events = []
     for plural, name in targets:
         for event in fetch_events(client, plural, name, args.limit):
-            events.append({**event, "object": f"{SINGULAR[plural]}/{name}"})
+            events.append({**event, "object": event.get("about") or f"{SINGULAR[plural]}/{name}"})
     events.sort(key=lambda event: event.get("at") or "", reverse=True)
     if args.output == "json":
         say(output.to_json({"events": events}))
