@@ -18,8 +18,9 @@ from django.utils import timezone
 from controller import metrics, reconcilers
 from controller.connections import default_connections
 from controller.models import KINDS
-from controller.reconcile_queue import DUE_HEADER, enqueue, enqueue_rollout
-from controller.reconcilers import pushes, rollout
+from controller.reconcile_queue import DUE_HEADER, enqueue, enqueue_many, enqueue_rollout
+from controller.reconcilers import BUSY_RETRY_SECONDS, pushes, rollout
+from controller.reconcilers.base import Result
 from controller.reconcilers.locks import resource_lock
 from controller.reconcilers.resync import resync
 from controller.reconcilers.sweeper import sweep
@@ -36,16 +37,44 @@ ROLLOUT_KIND = "Rollout"
 
 @shared_task(bind=True)
 def reconcile_resource(self, kind: str, name: str, from_resync: bool = False) -> None:
+    result = _observed_pass(kind, name, from_resync, _due_at(self.request))
+    if result.requeue_after is not None:
+        enqueue(kind, name, countdown=result.requeue_after)
+
+
+@shared_task(bind=True)
+def reconcile_many(self, kind: str, names: list[str]) -> None:
+    """The pass of ``reconcile_resource`` for each of ``names`` (a bulk apply's chunk), one
+    after another, each under its own resource lock. Names that ask for another pass (busy:
+    another pass holds the lock; a failure's backoff) are queued again together, one message
+    per countdown; a name whose pass raised goes back on its own, as a ``reconcile_resource``,
+    so one bad resource neither stops the rest of the chunk nor is silently dropped."""
+    due_at = _due_at(self.request)
+    again: dict[float, list[str]] = {}
+    for name in names:
+        try:
+            result = _observed_pass(kind, str(name), False, due_at)
+        except Exception:
+            logger.exception("reconcile of %s/%s raised; queued again on its own", kind, name)
+            enqueue(kind, str(name), countdown=BUSY_RETRY_SECONDS)
+            continue
+        if result.requeue_after is not None:
+            again.setdefault(result.requeue_after, []).append(str(name))
+    for countdown, later in again.items():
+        enqueue_many(kind, later, countdown=countdown)
+
+
+def _observed_pass(kind: str, name: str, from_resync: bool, due_at: object) -> Result:
+    """One reconcile pass, with its queue lag and outcome recorded in the metrics."""
     label = kind if kind in KINDS else "unknown"  # a label value from a fixed set, whatever the message says
-    metrics.observe_queue_lag(label, _due_at(self.request))
+    metrics.observe_queue_lag(label, due_at)
     with metrics.reconcile_observed(label) as observed:
         result = reconcilers.reconcile(kind, name, from_resync=from_resync)
         if result.failed:
             observed.result = metrics.ERROR
         elif result.requeue_after is not None:
             observed.result = metrics.REQUEUE
-    if result.requeue_after is not None:
-        enqueue(kind, name, countdown=result.requeue_after)
+    return result
 
 
 def _due_at(request) -> object:

@@ -124,6 +124,29 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
             self.pending_debugworkers.add(name)
             self._schedule_flush()
 
+    async def resources_changed(self, event: dict) -> None:
+        """A bulk change (an apply; ``live.coalesced``) names all it changed in one message on
+        the ``changes`` group every page joins: what this page's own groups would have carried
+        is taken like single notices; a change too big to name is answered with a snapshot."""
+        if event.get("refresh"):
+            await self.receive_json({"type": "snapshot"})
+            return
+        for worker, team in event.get("workers") or []:
+            if self._hears(worker, team):
+                await self.worker_changed({"worker": worker, "team": team})
+        for team in event.get("teams") or []:
+            if self._hears("", team):
+                await self.team_changed({"team": team})
+        for debugworker, team in event.get("debugworkers") or []:
+            if self._hears("", team):
+                await self.debugworker_changed({"debugworker": debugworker, "team": team})
+
+    def _hears(self, worker: str, team: str) -> bool:
+        """Whether this page's own groups carry a notice about ``worker`` ("" for none) of ``team``."""
+        if self.worker:
+            return bool(worker) and worker == self.worker
+        return not self.team or team == self.team
+
     async def upgrade_changed(self, event: dict) -> None:
         """Team groups carry upgrade notices too; these pages show no upgrades (the
         Upgrades page's consumer, debugui.upgrades_consumer, does)."""
@@ -188,10 +211,11 @@ class LiveStatusConsumer(AsyncJsonWebsocketConsumer):
         return self.page == "debugworkers" or self.principal.identity != policy.NOBODY
 
     def _groups_of_route(self) -> list[str]:
-        """The team's or the worker's own group; the overview and the list pages hear every change."""
+        """The team's or the worker's own group; the overview and the list pages hear every change.
+        And ``changes``, where a bulk change's one message goes (``resources_changed``)."""
         if self.team:
-            return [live.team_group(self.team)]
-        return [live.worker_group(self.worker)] if self.worker else [live.OVERVIEW_GROUP]
+            return [live.team_group(self.team), live.CHANGES_GROUP]
+        return [live.worker_group(self.worker) if self.worker else live.OVERVIEW_GROUP, live.CHANGES_GROUP]
 
     def _shown_workers(self):
         """The workers this page lists, for the login now (of the team, or of the list's filter)."""

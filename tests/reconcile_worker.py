@@ -34,6 +34,10 @@ class ReconcileWorker:
         else:
             self.queue.put((kind, name))
 
+    def enqueue_many(self, kind: str, names: list[str], *, countdown: float | None = None) -> None:
+        for name in names:
+            self.enqueue(kind, name, countdown=countdown)
+
     def _run(self) -> None:
         try:
             while not self.stop.is_set():
@@ -57,5 +61,6 @@ def start(monkeypatch) -> ReconcileWorker:
     """Send every reconcile queued from now on to a new worker thread; stop it with ``stop.set()``."""
     worker = ReconcileWorker()
     monkeypatch.setattr(reconcile_queue, "enqueue", worker.enqueue)
+    monkeypatch.setattr(reconcile_queue, "enqueue_many", worker.enqueue_many)
     worker.thread.start()
     return worker

@@ -10,6 +10,7 @@ local process, and its status comes back through the status-write task (run eage
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from pathlib import Path
 
@@ -263,6 +264,31 @@ def test_startup_sweep_deletes_only_resources_whose_object_is_gone(front_door):
     front_door.create(worker_object("crd-later"))
     wait_until(lambda: worker_named("crd-later"), 30, "a later object to be mirrored (the delete was handled)")
     assert worker_named("api-made").deletion_requested_at is None
+
+
+def test_objects_listed_at_start_are_applied_together(lazy_front_door, caplog):
+    """The start-up listing of a kind goes through one apply, whatever its length."""
+    for index in range(5):
+        lazy_front_door.create(worker_object(f"listed-{index}"))
+    with caplog.at_level(logging.INFO, logger="controller.services.crd_apply"):
+        lazy_front_door.start()
+        for index in range(5):
+            lazy_front_door.status_when("Worker", f"listed-{index}", lambda status, obj: status.get("phase"), "status")
+    assert any("5 Worker objects mirrored" in record.getMessage() for record in caplog.records)
+    assert read(lambda: AuditRecord.objects.filter(target_name__startswith="listed-").count()) == 5
+
+
+def test_an_invalid_object_in_the_listing_is_refused_alone(lazy_front_door):
+    """One invalid object of a listing sends each through on its own: it is refused, the rest apply."""
+    for index in range(3):
+        lazy_front_door.create(worker_object(f"listed-{index}"))
+    lazy_front_door.create(worker_object("listed-bad", modle="typo"))
+    lazy_front_door.start()
+    obj = lazy_front_door.status_when("Worker", "listed-bad", lambda status, obj: _refusal(status), "the refusal")
+    assert "spec.modle" in obj["status"]["message"]
+    for index in range(3):
+        wait_until(lambda index=index: worker_named(f"listed-{index}"), 60, f"listed-{index} to be mirrored")
+    assert worker_named("listed-bad") is None
 
 
 def test_the_mirror_works_with_the_chart_service_account(

@@ -53,7 +53,11 @@ class AgentTokenQuerySet(models.QuerySet):
 
     def revoke_agent(self, identity: str, subject: str) -> int:
         """Revoke every active token of the agent ``subject`` (of any identity it may have held)."""
-        held = self.active().filter(identity__in=AGENT_IDENTITIES[identity], subject=subject)
+        return self.revoke_agents(identity, [subject])
+
+    def revoke_agents(self, identity: str, subjects: list[str]) -> int:
+        """``revoke_agent`` for many agents of one identity, in one statement."""
+        held = self.active().filter(identity__in=AGENT_IDENTITIES[identity], subject__in=subjects)
         return held.update(revoked_at=timezone.now())
 
 

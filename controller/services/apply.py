@@ -1,8 +1,12 @@
 """Apply manifests: write desired state, all documents or none, then queue reconciles.
 
-Nothing here talks to an external system. Every changed resource gets a
-reconcile queued after the transaction commits; a dry run goes through the
-same checks and rolls back.
+Nothing here talks to an external system. The rows the documents name are locked and read
+in one query per kind, each document is checked and applied to them in memory, in order,
+and only when every one was accepted are they written, with bulk statements
+(``controller.services.apply_rows``). Every changed resource gets a reconcile queued after
+the transaction commits, a bounded number of broker messages per kind
+(``reconcile_queue.request_reconciles``), and live pages get one notice for the whole apply
+(``live.coalesced``). A dry run goes through the same checks and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,19 +21,9 @@ from django.utils import timezone
 from controller import policy
 from controller.manifests import Document, ManifestError, ManifestInvalid, parse, parse_objects
 from controller.manifests.members import member_specs
-from controller.models import (
-    KINDS,
-    ROLE_ANNOTATION,
-    TEAM_ANNOTATION,
-    AgentToken,
-    DebugWorker,
-    Identity,
-    Resource,
-    Team,
-    Worker,
-)
-from controller.reconcile_queue import request_reconcile
+from controller.models import KINDS, ROLE_ANNOTATION, TEAM_ANNOTATION, DebugWorker, Resource, Team, Worker
 from controller.services import live
+from controller.services.apply_rows import ApplyRows
 
 _R = TypeVar("_R", bound=Resource)
 
@@ -82,25 +76,26 @@ def change_team_spec(team: Team, change: Callable[[Team], dict]) -> Outcome:
 def apply_documents(documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
     """Apply every document or none; raise ``ManifestInvalid`` listing each conflict."""
     outcomes, errors = [], []
-    with transaction.atomic():
+    with transaction.atomic(), live.coalesced():
+        rows = ApplyRows.locked_for(documents)
         for document in documents:
             try:
-                outcomes.append(Outcome(document.kind, document.name, _APPLIERS[document.kind](document)))
+                action = _APPLIERS[document.kind](rows, document)
+                outcomes.append(Outcome(document.kind, document.name, action))
             except Refused as refusal:
                 errors.append(
                     ManifestError(document.index, refusal.field, refusal.rule, refusal.message, document.resource)
                 )
-        if errors or dry_run:
-            # Discards the writes and the reconciles queued for after commit.
-            transaction.set_rollback(True)
+        if not (errors or dry_run):
+            rows.flush()
     if errors:
         raise ManifestInvalid(errors)
     return outcomes
 
 
 # --- per kind ---------------------------------------------------------------------------
-def _apply_worker(document: Document) -> str:
-    existing = _locked(Worker, document.name)
+def _apply_worker(rows: ApplyRows, document: Document) -> str:
+    existing: Worker | None = rows.get(Worker, document.name)
     if existing is not None and existing.team is not None:
         # A member's spec is derived from its Team; an unchanged export of it
         # applies as a no-op, anything else must go through the Team.
@@ -119,19 +114,16 @@ def _apply_worker(document: Document) -> str:
             "team-member",
             "team membership is set by listing the worker in a Team's spec.workers, not by this annotation",
         )
-    return _upsert(Worker, document, existing)
+    return _upsert(rows, Worker, document)
 
 
-def _apply_team(document: Document) -> str:
-    existing = _locked(Team, document.name)
-    action = _upsert(Team, document, existing)
-    team = existing or Team.objects.get(name=document.name)
-    members_changed = _sync_members(team, document)
+def _apply_team(rows: ApplyRows, document: Document) -> str:
+    action = _upsert(rows, Team, document)
+    members_changed = _sync_members(rows, rows.get(Team, document.name), document)
     return CONFIGURED if action == UNCHANGED and members_changed else action
 
 
-def _apply_debugworker(document: Document) -> str:
-    existing = _locked(DebugWorker, document.name)
+def _apply_debugworker(rows: ApplyRows, document: Document) -> str:
     try:
         # Whoever applies: the team it debugs and the workers it mirrors must agree.
         policy.check_debug_targets(document.spec, document.annotations)
@@ -146,14 +138,14 @@ def _apply_debugworker(document: Document) -> str:
         resource.matrix_access_token = token
         return True
 
-    return _upsert(DebugWorker, document, existing, extra=keep_token)
+    return _upsert(rows, DebugWorker, document, extra=keep_token)
 
 
-def _apply_plain(model: type[Resource]) -> Callable[[Document], str]:
-    return lambda document: _upsert(model, document, _locked(model, document.name))
+def _apply_plain(model: type[Resource]) -> Callable[[ApplyRows, Document], str]:
+    return lambda rows, document: _upsert(rows, model, document)
 
 
-_APPLIERS: dict[str, Callable[[Document], str]] = {
+_APPLIERS: dict[str, Callable[[ApplyRows, Document], str]] = {
     "Worker": _apply_worker,
     "Team": _apply_team,
     "DebugWorker": _apply_debugworker,
@@ -163,16 +155,13 @@ _APPLIERS: dict[str, Callable[[Document], str]] = {
 
 
 # --- shared steps -----------------------------------------------------------------------
-def _locked(model: type[_R], name: str) -> _R | None:
-    return model.objects.select_for_update().filter(name=name).first()
-
-
 def _upsert(
+    rows: ApplyRows,
     model: type[_R],
     document: Document,
-    existing: _R | None,
     extra: Callable[[_R], bool] | None = None,
 ) -> str:
+    existing: _R | None = rows.get(model, document.name)
     if existing is not None and existing.deletion_requested_at is not None:
         raise Refused(
             "metadata.name", "deleting", f"{document.resource} is being deleted; apply it again once it is gone"
@@ -186,68 +175,51 @@ def _upsert(
         changed = True
     if existing is None:
         resource.index_spec()
-        resource.save()
-        _changed(resource)
+        rows.create(resource)
         return CREATED
     if changed or metadata_changed:
         resource.index_spec()
-        resource.save()
-        _changed(resource)
+        rows.update(resource)
         return CONFIGURED
     return UNCHANGED
 
 
-def _changed(resource: Resource) -> None:
-    """A resource's desired state changed: reconcile it and tell live pages."""
-    request_reconcile(resource)
-    if isinstance(resource, Worker):
-        live.worker_changed(resource.name, resource.team_name)
-    elif isinstance(resource, Team):
-        live.team_changed(resource.name)
-
-
-def _sync_members(team: Team, document: Document) -> bool:
+def _sync_members(rows: ApplyRows, team: Team, document: Document) -> bool:
     """Make the Team's Worker rows match its spec. Returns whether any changed."""
-    desired = member_specs(document.spec)
-    current = {worker.name: worker for worker in Worker.objects.select_for_update().filter(team=team)}
-    others = {
-        worker.name: worker
-        for worker in Worker.objects.filter(name__in=[m.name for m in desired])
-        .exclude(team=team)
-        .select_related("team")
-    }
+    current = dict(rows.members_of(team))
     changed = False
-    for member in desired:
-        if member.name in others:
-            owner = others[member.name].team
+    for member in member_specs(document.spec):
+        worker: Worker | None = rows.get(Worker, member.name)
+        if worker is not None and member.name not in current:
+            owner = worker.team
             holder = f"a member of team/{owner.name}" if owner else "a standalone worker"
             raise Refused(
                 member.field, "name-taken", f"worker name {member.name!r} is taken by {holder}; choose another name"
             )
-        worker = current.pop(member.name, None) or Worker(name=member.name, team=team)
+        current.pop(member.name, None)
+        is_new = worker is None
+        worker = worker or Worker(name=member.name, team=team)
         annotations = {TEAM_ANNOTATION: team.name, ROLE_ANNOTATION: member.role}
-        is_new = worker.pk is None
         if not is_new and worker.role != member.role:
             # A leader re-applied as a worker (or the reverse) keeps none of its old powers.
-            AgentToken.objects.revoke_agent(Identity.WORKER, worker.name)
+            rows.revoke(worker.name)
         dirty = worker.set_spec(member.spec) | (worker.role != member.role) | (worker.annotations != annotations)
         dirty |= worker.deletion_requested_at is not None  # re-added while being removed
         if is_new or dirty:
             worker.role, worker.annotations, worker.deletion_requested_at = member.role, annotations, None
             worker.index_spec()
-            worker.save()
-            _changed(worker)
+            rows.create(worker) if is_new else rows.update(worker)
             changed = True
     for removed in current.values():
-        AgentToken.objects.revoke_agent(Identity.WORKER, removed.name)
+        rows.revoke(removed.name)
         if removed.deletion_requested_at is None:
             removed.deletion_requested_at = timezone.now()
-            removed.save(update_fields=["deletion_requested_at", "updated_at"])
-            request_reconcile(removed)
+            rows.update(removed)
             changed = True
     if changed:
         # The leader's generated team context lists the members.
-        leader = Worker.objects.filter(team=team, role="team_leader").first()
+        leaders = (w for w in rows.members_of(team).values() if w.role == "team_leader" and not w.deletion_requested_at)
+        leader = next(leaders, None)
         if leader is not None:
-            request_reconcile(leader)
+            rows.reconcile(leader)
     return changed

@@ -102,6 +102,30 @@ def mirror(api: CustomObjectsApi, obj: dict[str, Any]) -> str:
     return outcome.action
 
 
+def mirror_listed(api: CustomObjectsApi, objs: list[dict[str, Any]]) -> dict[str, str]:
+    """Apply the objects of one kind's listing (at start, after a broken watch) as one apply:
+    one transaction and a bounded number of statements and messages, whatever their number.
+    When any of them is invalid, foreign or refused, they go one by one through ``mirror``,
+    so each refusal is reported on its own object and the others apply. Returns the action
+    of each, by name."""
+    if len(objs) < 2:
+        return {obj["metadata"]["name"]: mirror(api, obj) for obj in objs}
+    kind, namespace = objs[0]["kind"], objs[0]["metadata"]["namespace"]
+    names = [obj["metadata"]["name"] for obj in objs]
+    try:
+        documents = parse_objects([manifest_of(obj) for obj in objs])
+        if any(not is_mirrored(resource) for resource in KINDS[kind].objects.filter(name__in=names)):
+            raise LookupError("a resource of that name was not mirrored")
+        outcomes = operations.apply_as(principal(namespace), documents)
+    except (ManifestInvalid, DomainError, LookupError):
+        return {obj["metadata"]["name"]: mirror(api, obj) for obj in objs}
+    resources = {resource.name: resource for resource in KINDS[kind].objects.filter(name__in=names)}
+    for obj in objs:
+        patch_status(api, obj, desired_status(resources[obj["metadata"]["name"]], obj.get("status") or {}))
+    logger.info("%d %s objects mirrored from namespace %s at once", len(objs), kind, namespace)
+    return {outcome.name: outcome.action for outcome in outcomes}
+
+
 def _describe(invalid: ManifestInvalid) -> str:
     """Every error as ``field: message [rule]``: the object holds one manifest, so no document number."""
     return "; ".join(f"{error.field}: {error.message} [{error.rule}]" for error in invalid.errors)

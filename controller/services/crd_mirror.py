@@ -73,8 +73,10 @@ class KindMirror:
             self.api.list_namespaced_custom_object(crd_kube.GROUP, crd_kube.VERSION, self.namespace, self.plural),
         )
         close_old_connections()
-        for obj in listing["items"]:
-            self.changed(obj)
+        listed = [obj for obj in listing["items"] if not self.seen(obj)]
+        actions = crd_apply.mirror_listed(self.api, [self.completed(obj) for obj in listed])
+        for obj in listed:
+            self.record(obj, actions[obj["metadata"]["name"]])
         present = {obj["metadata"]["name"] for obj in listing["items"]}
         crd_apply.sweep(self.kind, present, self.namespace)
         self.applied = {name: seen for name, seen in self.applied.items() if name in present}
@@ -92,23 +94,36 @@ class KindMirror:
             crd_apply.forget(self.kind, obj["metadata"]["name"], self.namespace)
 
     def changed(self, obj: dict[str, Any]) -> None:
-        metadata = obj["metadata"]
-        seen = (
-            metadata.get("uid"),
-            metadata.get("generation"),
-            repr(sorted((metadata.get("labels") or {}).items())),
-            repr(sorted((metadata.get("annotations") or {}).items())),
-        )
-        if self.applied.get(metadata["name"]) == seen:
-            return
+        if not self.seen(obj):
+            self.record(obj, crd_apply.mirror(self.api, self.completed(obj)))
+
+    def seen(self, obj: dict[str, Any]) -> bool:
+        """Whether ``obj`` was applied as it is: events that change neither spec (generation)
+        nor labels and annotations apply nothing."""
+        return self.applied.get(obj["metadata"]["name"]) == _fingerprint(obj)
+
+    def completed(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj.setdefault("kind", self.kind)
         obj.setdefault("apiVersion", f"{crd_kube.GROUP}/{crd_kube.VERSION}")
-        action = crd_apply.mirror(self.api, obj)
+        return obj
+
+    def record(self, obj: dict[str, Any], action: str) -> None:
+        name = obj["metadata"]["name"]
         if action == crd_apply.REFUSED:
-            self.refused[metadata["name"]] = obj
+            self.refused[name] = obj
         else:
-            self.refused.pop(metadata["name"], None)
-            self.applied[metadata["name"]] = seen
+            self.refused.pop(name, None)
+            self.applied[name] = _fingerprint(obj)
+
+
+def _fingerprint(obj: dict[str, Any]) -> tuple:
+    metadata = obj["metadata"]
+    return (
+        metadata.get("uid"),
+        metadata.get("generation"),
+        repr(sorted((metadata.get("labels") or {}).items())),
+        repr(sorted((metadata.get("annotations") or {}).items())),
+    )
 
 
 def watch_crds(stop: threading.Event, run: Runner) -> None:

@@ -5,10 +5,13 @@ the row and checks the same authorization policy before sending anything to
 a browser. Groups: ``overview`` (every change; the list pages listen there too),
 ``team-<name>`` (a team, its members and its DebugWorkers), ``worker-<name>`` (one
 worker), ``upgrades`` (every push and rollout, for the Upgrades page; a team's also go
-to its team group), and per kind of record shown on pages of its own
-(``record_group``: ``managers``, ``humans``, ``debugworkers``), which the
-Managers and Humans pages and a DebugWorker's page hear. Sending is best effort — a page
-that missed a message is corrected by the snapshot it gets on reconnect.
+to its team group), per kind of record shown on pages of its own (``record_group``:
+``managers``, ``humans``, ``debugworkers``), which the Managers and Humans pages and a
+DebugWorker's page hear, and ``changes``, which every live status page hears too: a bulk
+change (an apply) sends there one ``resources.changed`` message naming all the workers,
+teams and DebugWorkers it changed (``coalesced``), instead of a message per resource per
+group. Sending is best effort — a page that missed a message is corrected by the snapshot
+it gets on reconnect.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -25,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "overview"
 UPGRADES_GROUP = "upgrades"
+CHANGES_GROUP = "changes"
+# A coalesced message names at most this many resources; a bigger change tells pages to
+# take a fresh snapshot instead (the message stays small, and so does each page's re-read).
+COALESCE_LIMIT = 200
 
 # The event loop serving WebSockets in this process (embedded mode). The
 # in-memory channel layer's queues belong to that loop, so messages from
@@ -101,7 +111,68 @@ class NoticeBatch:
             _send(groups, message)
 
 
+class Coalesced:
+    """The worker, team and DebugWorker notices of one bulk change, sent after commit as one
+    ``resources.changed`` message to ``CHANGES_GROUP`` (or, past ``COALESCE_LIMIT`` names,
+    one ``refresh``). Other notices (upgrades, ...) go their usual way."""
+
+    def __init__(self) -> None:
+        self.workers: dict[str, str] = {}
+        self.debugworkers: dict[str, str] = {}
+        self.teams: set[str] = set()
+
+    def take(self, message: dict) -> bool:
+        kind, team = message.get("type"), str(message.get("team") or "")
+        if kind == "worker.changed":
+            self.workers[message["worker"]] = team
+        elif kind == "debugworker.changed":
+            self.debugworkers[message["debugworker"]] = team
+        elif kind == "team.changed":
+            self.teams.add(team)
+        else:
+            return False
+        if team:
+            self.teams.add(team)
+        return True
+
+    def message(self) -> dict:
+        if len(self.workers) + len(self.debugworkers) + len(self.teams) > COALESCE_LIMIT:
+            return {"type": "resources.changed", "refresh": True}
+        return {
+            "type": "resources.changed",
+            "workers": sorted([name, team] for name, team in self.workers.items()),
+            "debugworkers": sorted([name, team] for name, team in self.debugworkers.items()),
+            "teams": sorted(self.teams),
+        }
+
+    def __call__(self) -> None:
+        _send([CHANGES_GROUP], self.message())
+
+
+_coalescing: ContextVar[Coalesced | None] = ContextVar("hiclaw_live_coalescing", default=None)
+
+
+@contextmanager
+def coalesced() -> Iterator[None]:
+    """Within this block, worker/team/DebugWorker notices of this thread are gathered and
+    sent as one message after the transaction commits (nothing if it rolls back)."""
+    collector = Coalesced()
+    token = _coalescing.set(collector)
+    try:
+        yield
+    finally:
+        _coalescing.reset(token)
+    if collector.workers or collector.debugworkers or collector.teams:
+        if transaction.get_connection().in_atomic_block:
+            transaction.on_commit(collector)
+        else:
+            collector()
+
+
 def _after_commit(groups: list[str], message: dict) -> None:
+    collector = _coalescing.get()
+    if collector is not None and collector.take(message):
+        return
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         _send(groups, message)  # autocommit: what changed is already committed

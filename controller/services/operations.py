@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from controller import policy
 from controller.manifests import Document, ManifestError, ManifestInvalid, parse_objects
@@ -41,7 +42,11 @@ PUSH_TASK = "controller.tasks.run_push"  # controller/reconcilers/pushes.py carr
 
 
 def audit(principal: Principal, action: str, kind: str, name: str, **detail: Any) -> None:
-    AuditRecord.objects.create(
+    _audit_record(principal, action, kind, name, **detail).save()
+
+
+def _audit_record(principal: Principal, action: str, kind: str, name: str, **detail: Any) -> AuditRecord:
+    return AuditRecord(
         actor=principal.name,
         identity=principal.identity,
         team=principal.team,
@@ -54,9 +59,13 @@ def audit(principal: Principal, action: str, kind: str, name: str, **detail: Any
 
 # --- manifests -------------------------------------------------------------------------
 def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool = False) -> list[Outcome]:
+    """Authorize each document as ``principal``, then apply them all or none, with an audit
+    record per change. The stored rows are read in one query per kind, whatever the count."""
+    stored = _stored(documents)
+    shown = _visible_to(principal, stored)
     for document in documents:
-        existing = KINDS[document.kind].objects.filter(name=document.name).first()
-        hidden = existing is not None and not policy.can_see(principal, existing)
+        existing = stored.get((document.kind, document.name))
+        hidden = existing is not None and existing.pk not in shown[document.kind]
         # Another team's resource is judged as if it did not exist, so the answer tells nothing of it.
         known = None if hidden else existing
         action = policy.UPDATE if known else policy.CREATE
@@ -69,10 +78,38 @@ def apply_as(principal: Principal, documents: list[Document], *, dry_run: bool =
     with transaction.atomic():
         outcomes = apply_documents(documents, dry_run=dry_run)
         if not dry_run:
-            for outcome in outcomes:
-                if outcome.action != "unchanged":
-                    audit(principal, f"apply:{outcome.action}", outcome.kind, outcome.name)
+            changes = [outcome for outcome in outcomes if outcome.action != "unchanged"]
+            AuditRecord.objects.bulk_create(
+                (_audit_record(principal, f"apply:{o.action}", o.kind, o.name) for o in changes), batch_size=500
+            )
     return outcomes
+
+
+def _stored(documents: list[Document]) -> dict[tuple[str, str], Resource]:
+    """The stored rows the documents name, by (kind, name): one query per kind."""
+    names: dict[str, list[str]] = {}
+    for document in documents:
+        names.setdefault(document.kind, []).append(document.name)
+    stored: dict[tuple[str, str], Resource] = {}
+    for kind, wanted in names.items():
+        rows: QuerySet[Resource] = KINDS[kind].objects.filter(name__in=wanted)
+        if kind == "Worker":
+            rows = Worker.objects.filter(name__in=wanted).select_related("team")  # its team decides who may change it
+        stored.update(((kind, row.name), row) for row in rows)
+    return stored
+
+
+def _visible_to(principal: Principal, stored: dict[tuple[str, str], Resource]) -> dict[str, set[int]]:
+    """The ids of the ``stored`` rows ``principal`` may see, by kind: one query per kind."""
+    ids: dict[str, list[int]] = {kind: [] for kind in KINDS}
+    for (kind, _), row in stored.items():
+        ids[kind].append(row.pk)
+    return {
+        kind: set(policy.visible(principal, KINDS[kind].objects.filter(pk__in=pks)).values_list("pk", flat=True))
+        if pks
+        else set()
+        for kind, pks in ids.items()
+    }
 
 
 def name_taken(document: Document) -> ManifestInvalid:
