@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 from rest_framework.test import APIClient
 
+from controller.agent.reference_worker import ReferenceWorker, retry_after
 from controller.ingest import HeartbeatIngest
 from controller.models import AgentToken, Heartbeat, Worker
 from controller.services import heartbeat_rate
@@ -158,3 +159,29 @@ def test_the_in_process_count_is_per_agent_and_ends_with_its_window():
     assert limiter.admit("worker:b", 2, now=130.5) == 0  # another agent counts apart
     assert limiter.admit("worker:a", 2, now=160.0) == 0  # a new window
     assert limiter.admit("worker:a", 0, now=160.0) == 0  # 0: no limit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reference_worker_pauses_its_heartbeats_as_retry_after_asks(live_server, settings, tmp_path):
+    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 2
+    apply_text("apiVersion: hiclaw.io/v1beta1\nkind: Worker\nmetadata: {name: ada}\nspec: {model: q}\n")
+    env = {"HICLAW_CONTROLLER_URL": live_server.url, "HICLAW_AGENT_TOKEN": AgentToken.mint("worker", "ada")[1]}
+    agent = ReferenceWorker({**env, "HICLAW_WORKSPACE_DIR": str(tmp_path)})
+    assert [agent.heartbeat(), agent.heartbeat(), agent.heartbeat()] == [True, True, False]  # the third: 429
+    assert 50 < agent.heartbeats_paused_until - time.monotonic() <= heartbeat_rate.WINDOW_SECONDS
+    reported = Worker.objects.get(name="ada").last_heartbeat
+
+    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 0  # the controller would take one now, but the agent waits
+    assert agent.heartbeat() is False
+    assert Worker.objects.get(name="ada").last_heartbeat == reported
+    agent.heartbeats_paused_until = time.monotonic()  # as when Retry-After has passed
+    assert agent.heartbeat() is True
+    assert Worker.objects.get(name="ada").last_heartbeat > reported
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("12", 12), ("0.5", 0.5), (None, 30), ("", 30), ("soon", 30), ("nan", 30), ("-3", 0), ("99999", 3600)],
+)
+def test_retry_after_is_read_as_seconds_with_a_fallback(header, seconds):
+    assert retry_after(header, default=30) == seconds
