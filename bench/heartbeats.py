@@ -16,6 +16,10 @@ with wrk (20 connections, 10 s, loopback). Two scenarios:
   the flooder's history rows are counted after every flush: they must stay
   within ``HICLAW_HEARTBEAT_HISTORY_MAX``.
 
+``--no-redis`` serves the same scenarios without Redis: the API view (embedded
+mode's path, a Django request that writes each report), the peer the fast path
+is compared with.
+
 Needs Debian's ``wrk`` (``apt-get install wrk``). Run: ``.venv/bin/python bench/heartbeats.py``
 (``--scenario ingest|flood --limit N --connections 20 --seconds 10 --agents 200``).
 """
@@ -38,12 +42,15 @@ from pathlib import Path
 
 from environment import DEFAULT_DATABASE_URL, ROOT, configure
 
-REDIS_URL = "redis://127.0.0.1:6379/7"  # a database of the benchmark's own: emptied before each run
+REDIS_URL = "redis://127.0.0.1:6379/5"
+# Keys of the benchmark's own (buffer, rate counts), even on a Redis database another program uses.
+PREFIX = "hiclaw-bench-hb-"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=("ingest", "flood"), default="ingest")
+    parser.add_argument("--no-redis", action="store_true", help="the API view writes each report (no fast path)")
     parser.add_argument("--limit", type=int, help="HICLAW_HEARTBEAT_MAX_PER_MINUTE (default: the controller's)")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=10)
@@ -55,16 +62,21 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
     with tempfile.TemporaryDirectory(prefix="hiclaw-bench-hb-") as tmp:
-        env = {"REDIS_URL": REDIS_URL, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "HICLAW_BACKEND": "process"}
+        env = {
+            "REDIS_URL": "" if args.no_redis else REDIS_URL,
+            "HICLAW_RESOURCE_PREFIX": PREFIX,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "HICLAW_BACKEND": "process",
+        }
         if args.limit is not None:
             env["HICLAW_HEARTBEAT_MAX_PER_MINUTE"] = str(args.limit)
         configure(Path(tmp), args.database_url, **env)
         tokens = Path(tmp) / "tokens.txt"
         tokens.write_text("\n".join(create_agents(args.agents)))
-        redis = empty_redis()
+        redis = clear_keys()
         port = free_port()
         server = start_server(port, args.server_workers)
-        flusher = Flusher(redis) if args.scenario == "flood" else None
+        flusher = Flusher(redis) if args.scenario == "flood" and not args.no_redis else None
         try:
             wait_until_up(port, deadline=time.monotonic() + 30)
             if flusher is not None:
@@ -75,10 +87,10 @@ def main() -> None:
                 flusher.stop()
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-        if flusher is None:
-            report_ingestion(output, redis)
+        if args.scenario == "flood":
+            report_flood(output, flusher)
         else:
-            report_flood(output, redis, flusher)
+            report_ingestion(output, None if args.no_redis else redis)
         drop_agents()
 
 
@@ -118,12 +130,13 @@ def drop_agents() -> None:
     AgentToken.objects.filter(subject__startswith="bench-hb-").delete()
 
 
-def empty_redis():
-    """The benchmark's Redis database, emptied: no buffered report and no rate count left over."""
+def clear_keys():
+    """No buffered report and no rate count left over from an earlier run (only the benchmark's keys)."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    for key in client.scan_iter(f"{PREFIX}*"):
+        client.delete(key)
     return client
 
 
@@ -189,13 +202,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wrk_figures(wrk_output: str) -> tuple[int, float, float, dict[str, str]]:
+def wrk_figures(wrk_output: str) -> tuple[int, float, int, dict[str, str]]:
     """(requests, seconds, non-2xx answers, latency percentiles) of wrk's summary."""
     done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", wrk_output)
     seconds = float(done[2]) / (1000 if done[3] == "ms" else 1)
     refused = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk_output)
     latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", wrk_output, re.MULTILINE))
-    return int(done[1]), seconds, float(refused[1]) if refused else 0.0, latency
+    return int(done[1]), seconds, int(refused[1]) if refused else 0, latency
+
+
+def latency_words(latency: dict[str, str]) -> str:
+    return ", ".join(f"p{p} {latency.get(p, '?')}" for p in ("50", "90", "99"))
+
+
+def socket_errors(wrk_output: str) -> str:
+    """wrk's count of failed connections, reads, writes and timeouts, when there were any."""
+    errors = re.search(r"Socket errors: (.*)", wrk_output)
+    return f" (socket errors: {errors[1]})" if errors else ""
 
 
 def limit_words() -> str:
@@ -210,21 +233,26 @@ def report_ingestion(wrk_output: str, redis) -> None:
     from controller.services.heartbeats import FLUSH_BATCH, buffer_key, flush_buffer
 
     requests, seconds, refused, latency = wrk_figures(wrk_output)
-    buffered = redis.llen(buffer_key())  # every accepted report, nothing else
+    # With Redis, the buffer holds every accepted report, nothing else.
+    buffered = redis.llen(buffer_key()) if redis is not None else requests - refused
+    print(f"requests: {requests / seconds:,.0f}/s ({limit_words()})")
+    print(f"  accepted (202): {buffered / seconds:,.0f}/s ({buffered:,}); refused: {refused / seconds:,.0f}/s")
+    print(f"  latency {latency_words(latency)}{socket_errors(wrk_output)}")
+    if redis is None:
+        rows = Heartbeat.objects.filter(worker__name__startswith="bench-hb-").count()
+        print(f"  written by the API view as they came; history rows: {rows:,}")
+        return
     started, applied = time.perf_counter(), 0
     while (batch := flush_buffer(redis, FLUSH_BATCH)) > 0:
         applied += batch
     elapsed = time.perf_counter() - started
     rows = Heartbeat.objects.filter(worker__name__startswith="bench-hb-").count()
-    print(f"requests: {requests / seconds:,.0f}/s ({limit_words()})")
-    print(f"  accepted (202): {buffered / seconds:,.0f}/s ({buffered:,}); refused: {refused / seconds:,.0f}/s")
-    print(f"  latency p50 {latency['50']}, p90 {latency['90']}, p99 {latency['99']}")
     speed = applied / elapsed if elapsed else 0
     print(f"applied to PostgreSQL: {applied:,} in {elapsed:.2f} s = {speed:,.0f} heartbeats/s (batch {FLUSH_BATCH:,})")
     print(f"  history rows written: {rows:,}")
 
 
-def report_flood(wrk_output: str, redis, flusher: Flusher) -> None:
+def report_flood(wrk_output: str, flusher: Flusher | None) -> None:
     from django.conf import settings
 
     from controller.models import Heartbeat
@@ -232,11 +260,13 @@ def report_flood(wrk_output: str, redis, flusher: Flusher) -> None:
     requests, seconds, refused, latency = wrk_figures(wrk_output)
     share = refused / requests if requests else 0
     rows = Heartbeat.objects.filter(worker__name="bench-hb-0").count()
+    applied = flusher.applied if flusher is not None else requests - refused
+    largest = flusher.largest if flusher is not None else rows  # the API view: counted at the end only
     print(f"flood from one token: {requests / seconds:,.0f} requests/s ({limit_words()})")
-    print(f"  refused (non-2xx): {share:.1%}; accepted and applied: {flusher.applied:,} in {seconds:.1f} s")
-    print(f"  latency p50 {latency['50']}, p90 {latency['90']}, p99 {latency['99']}")
+    print(f"  refused (non-2xx): {share:.1%}; accepted and applied: {applied:,} in {seconds:.1f} s")
+    print(f"  latency {latency_words(latency)}{socket_errors(wrk_output)}")
     cap = settings.HICLAW_HEARTBEAT_HISTORY_MAX
-    print(f"  the flooder's history: at most {flusher.largest:,} rows seen after any flush, {rows:,} at the end")
+    print(f"  the flooder's history: at most {largest:,} rows seen after any flush, {rows:,} at the end")
     print(f"  (cap {cap:,})")
 
 

@@ -66,7 +66,10 @@ class HeartbeatView(APIView):
         if wait:
             message = heartbeat_rate.refusal(wait)
             body = {"message": message, "error": message}
-            return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)})
+            refused = Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)})
+            # Not logged (Django logs every 4xx as a warning): a flood would write a line per report.
+            refused._has_been_logged = True  # type: ignore[attr-defined]
+            return refused
         apply_reports([report])
         metrics.heartbeat_received(kind)
         return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)

@@ -177,7 +177,11 @@ def flush_buffer(redis, limit: int = FLUSH_BATCH) -> int:
 
 def prune_history(now: datetime | None = None) -> int:
     """Keep each agent's last ``HICLAW_HEARTBEAT_HISTORY_MAX`` reports of the last
-    ``HICLAW_HEARTBEAT_HISTORY_DAYS`` days; return how many were deleted."""
+    ``HICLAW_HEARTBEAT_HISTORY_DAYS`` days; return how many were deleted.
+
+    The write path already holds each reporting agent to the maximum
+    (``heartbeat_history.trim``); this hourly pass drops what grew old, and applies a
+    lowered maximum to agents that have stopped reporting."""
     now = now or timezone.now()
     deleted, _ = Heartbeat.objects.filter(
         received_at__lt=now - timedelta(days=settings.HICLAW_HEARTBEAT_HISTORY_DAYS)
