@@ -126,7 +126,7 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
     # Marked as having missed heartbeats (Workers only): a report clears it (Worker.take_report).
     was_marked = {name for name, a in agents.items() if getattr(a, "heartbeat_missed_since", None) is not None}
     last = history.last_samples(model, [a.pk for a in agents.values()])
-    every, applied, touched, samples = history.sample_every(), 0, {}, []
+    every, applied, touched, samples, sampled = history.sample_every(), 0, {}, [], set()
     for r in sorted(reports, key=lambda report: report.at):  # stable: equal times keep arrival order
         agent = agents.get(r.worker)
         if agent is None or (agent.last_heartbeat is not None and r.at < agent.last_heartbeat):
@@ -143,10 +143,11 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
         sample = history.Sample(r.at, r.state, r.note)
         if history.keeps(last.get(agent.pk), sample, every):
             samples.append(entry)
+            sampled.add(agent.pk)
             last[agent.pk] = sample  # the history's newest row of this agent from now on
     model.objects.bulk_update(touched.values(), fields, batch_size=1000)
     Heartbeat.objects.bulk_create(samples, batch_size=1000)
-    history.trim(model, {agent.pk for agent in touched.values() if agent.pk in last})
+    history.trim(model, sampled)  # only agents given a row can be over the cap
     for agent in touched.values():
         if isinstance(agent, Worker):
             if agent.name in was_marked:
