@@ -92,6 +92,7 @@ def main() -> None:
         else:
             report_ingestion(output, None if args.no_redis else redis)
         drop_agents()
+        clear_keys()
 
 
 def run_wrk(port: int, tokens: Path, args) -> str:
