@@ -273,9 +273,20 @@ EMAIL_HOST_PASSWORD = env_secret("DJANGO_EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("HICLAW_EMAIL_FROM", "hiclaw@localhost")
-# Heartbeat history kept per worker (pruned hourly).
+# Heartbeat history kept per agent: at most HISTORY_MAX rows at any time (trimmed as reports
+# are written), none older than HISTORY_DAYS (pruned hourly).
 HICLAW_HEARTBEAT_HISTORY_DAYS = env_int("HICLAW_HEARTBEAT_HISTORY_DAYS", 7)
 HICLAW_HEARTBEAT_HISTORY_MAX = env_int("HICLAW_HEARTBEAT_HISTORY_MAX", 500)
+# The history keeps at most one report per agent per this many seconds (a change of state or
+# note is always kept); unset: a third of HICLAW_AGENT_HEARTBEAT_SECONDS, read when applied.
+HICLAW_HEARTBEAT_SAMPLE_SECONDS: int | None = (
+    env_int("HICLAW_HEARTBEAT_SAMPLE_SECONDS", 0, minimum=0)
+    if env_str("HICLAW_HEARTBEAT_SAMPLE_SECONDS").strip()
+    else None
+)
+# Heartbeats one agent may post per minute (fixed one-minute windows); more are answered 429
+# with Retry-After. 0: no limit. An agent reports every HICLAW_AGENT_HEARTBEAT_SECONDS (30).
+HICLAW_HEARTBEAT_MAX_PER_MINUTE = env_int("HICLAW_HEARTBEAT_MAX_PER_MINUTE", 120, minimum=0)
 # Instance events (crashes, restarts) kept, in days (pruned hourly).
 HICLAW_EVENT_HISTORY_DAYS = env_int("HICLAW_EVENT_HISTORY_DAYS", 30)
 # Rows a dashboard list shows a page (tests make it small to have several pages).

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.connections import default_connections
+from controller.services import heartbeat_rate
 from controller.services.apply import Outcome, apply_text
 from hiclaw_site.celery import app as celery_app
 
@@ -64,6 +65,13 @@ def _static_files_only_where_served(request, settings):
     keep it; the dashboard's scripts and styles are exercised there."""
     if request.node.get_closest_marker("slow") is None:
         settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if not name.startswith("servestatic.")]
+
+
+@pytest.fixture(autouse=True)
+def _no_heartbeats_counted():
+    """Embedded mode counts each agent's heartbeats in this process's memory: a test's agents
+    start with none counted, whatever earlier tests with the same names posted."""
+    heartbeat_rate.local.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,28 @@ def to_yaml(*documents: dict[str, Any]) -> str:
     return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False)
 
 
+def asgi_post(app, path: str, body: bytes, token: str = "", method: str = "POST") -> tuple[int, dict[str, str], bytes]:
+    """One request straight to an ASGI app (no server): its status, headers and body."""
+    from asgiref.sync import async_to_sync
+
+    headers = [(b"content-type", b"application/json")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    async_to_sync(app)(scope, receive, send)
+    answer_headers = {key.decode(): value.decode() for key, value in sent[0].get("headers", [])}
+    return sent[0]["status"], answer_headers, sent[1]["body"]
+
+
 @contextmanager
 def empty_redis(url: str) -> Iterator[redis_lib.Redis]:
     """A client on a Redis database a test module has to itself, emptied before and after."""

@@ -10,14 +10,13 @@ import json
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from controller.ingest import HeartbeatIngest
 from controller.models import AgentToken, Heartbeat, Manager, Worker
 from controller.services.apply import apply_text
 from controller.services.heartbeats import buffer_key, flush_buffer, prune_history
-from tests.helpers import empty_redis
+from tests.helpers import asgi_post, empty_redis
 
 pytestmark = pytest.mark.django_db
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -45,22 +44,7 @@ def ingest(redis):
 
 
 def call(app, path: str, body: bytes, token: str = "", method: str = "POST") -> tuple[int, dict]:
-    headers = [(b"content-type", b"application/json")]
-    if token:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    scope = {"type": "http", "method": method, "path": path, "headers": headers}
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent = []
-
-    async def receive():
-        return messages.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    async_to_sync(app)(scope, receive, send)
-    status = sent[0]["status"]
-    payload = sent[1]["body"]
+    status, _, payload = asgi_post(app, path, body, token, method)
     return status, (json.loads(payload) if payload else {})
 
 

@@ -72,6 +72,8 @@ class ReferenceWorker:
         self.answers: list[tuple[str, str]] = []  # (room, text) of notices acted on, not yet answered
         self.turn = 0
         self.running = True
+        # Until then (time.monotonic()) no heartbeat is posted: the controller answered 429.
+        self.heartbeats_paused_until = 0.0
 
     # --- HTTP ---------------------------------------------------------------------
     def call(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json") -> bytes:
@@ -93,9 +95,9 @@ class ReferenceWorker:
         self.act_on_notices()
         self.log_turn()
         self.sync_up()
-        self.heartbeat()
+        reported = self.heartbeat()
         # Answered after the heartbeat: whoever reads the answer finds the acknowledgement reported.
-        while self.answers and self.matrix is not None:
+        while reported and self.answers and self.matrix is not None:
             room_id, text = self.answers.pop(0)
             self.matrix.send(room_id, reply(text, ""))
 
@@ -217,7 +219,10 @@ class ReferenceWorker:
                 self.call("PUT", "/api/v1/workspace/files/" + quoted, path.read_bytes(), "application/octet-stream")
                 self.uploaded[relative] = mtime
 
-    def heartbeat(self) -> None:
+    def heartbeat(self) -> bool:
+        """Report the work state; False when no report went out (the controller asked for a pause)."""
+        if time.monotonic() < self.heartbeats_paused_until:
+            return False
         state, tasks = self.work.current()
         notes = ([self.matrix.status] if self.matrix is not None else []) + self.work.acks()
         body = {
@@ -227,7 +232,17 @@ class ReferenceWorker:
             "skillsVersion": self.work.skills_version,
             "note": "; ".join(notes)[-MAX_NOTE:],
         }
-        self.call("POST", "/api/v1/heartbeats", json.dumps(body).encode())
+        try:
+            self.call("POST", "/api/v1/heartbeats", json.dumps(body).encode())
+        except urllib.error.HTTPError as error:
+            if error.code != 429:
+                raise
+            # Too many heartbeats: post none until the controller's Retry-After has passed.
+            pause = retry_after(error.headers.get("Retry-After"), default=self.interval)
+            self.heartbeats_paused_until = time.monotonic() + pause
+            print(f"heartbeats paused for {pause:g} s: the controller answered 429", file=sys.stderr, flush=True)
+            return False
+        return True
 
     # --- main loop ------------------------------------------------------------------
     def run(self) -> None:
@@ -253,6 +268,16 @@ class ReferenceWorker:
         while self.running and time.monotonic() < deadline:
             if self.work.wake.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
                 return
+
+
+def retry_after(value: str | None, default: float) -> float:
+    """Seconds a ``Retry-After`` header asks to wait (the controller sends whole seconds);
+    ``default`` when it is missing or not a number, at most an hour."""
+    try:
+        seconds = float(value or "")
+    except ValueError:
+        return default
+    return min(max(seconds, 0.0), 3600.0) if seconds == seconds else default  # NaN is no number
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 This view records reports in embedded mode. With Redis, the same route is
 answered by the fast path in controller/ingest.py before Django sees it; both
-check reports with ``controller.services.heartbeats.parse_report`` and answer
-alike.
+check reports with ``controller.services.heartbeats.parse_report``, limit each
+agent's rate (``controller.services.heartbeat_rate``: here counted in this
+process, which is all of embedded mode) and answer alike.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from controller.api.authentication import AgentTokenAuthentication
 from controller.api.base import NulFreeJSONParser
 from controller.api.schema import HeartbeatAnswerSerializer, errors
 from controller.models import AgentState, Identity
+from controller.services import heartbeat_rate
 from controller.services.heartbeats import (
     MANAGER,
     MAX_ACTIVE_TASKS,
@@ -50,7 +52,7 @@ class HeartbeatView(APIView):
     @extend_schema(
         summary="Report the caller's own state",
         request=HeartbeatBody,
-        responses={202: HeartbeatAnswerSerializer, **errors(400, 403)},
+        responses={202: HeartbeatAnswerSerializer, **errors(400, 403, 429)},
     )
     def post(self, request):
         principal = request.user
@@ -59,6 +61,15 @@ class HeartbeatView(APIView):
         kind = MANAGER if principal.identity == Identity.MANAGER else WORKER
         if not reporter_exists(kind, principal.name):
             raise PermissionDenied(f"no {kind} named {principal.name!r} for this token")
-        apply_reports([parse_report(principal.name, request.data, kind=kind)])
+        report = parse_report(principal.name, request.data, kind=kind)
+        wait = heartbeat_rate.admit_here(kind, principal.name)
+        if wait:
+            message = heartbeat_rate.refusal(wait)
+            body = {"message": message, "error": message}
+            refused = Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)})
+            # Not logged (Django logs every 4xx as a warning): a flood would write a line per report.
+            refused._has_been_logged = True  # type: ignore[attr-defined]
+            return refused
+        apply_reports([report])
         metrics.heartbeat_received(kind)
         return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)

@@ -122,6 +122,7 @@ ERROR_MEANINGS = {
     409: "The change conflicts with the resource's state.",
     411: "A body sent without a length reached a route that needs one; send Content-Length.",
     422: "An invalid manifest or a team quota, with the numbers.",
+    429: "Too many requests from this caller; `Retry-After` says in how many seconds to try again.",
     503: "A service the controller depends on (storage) failed; retry later.",
 }
 

@@ -27,6 +27,7 @@ from controller.models import AgentState, Heartbeat, Manager, Worker
 from controller.models.manager import MANAGER_HEARTBEAT_FIELDS
 from controller.models.worker import HEARTBEAT_FIELDS
 from controller.services import events, live
+from controller.services import heartbeat_history as history
 
 MAX_VERSION, MAX_NOTE = 64, 500
 MAX_ACTIVE_TASKS = 2**31 - 1  # stored in a PostgreSQL integer column
@@ -96,7 +97,8 @@ def report_ready(worker: str) -> Report:
 
 
 def apply_reports(reports: list[Report]) -> int:
-    """Apply reports in arrival order; reports for unknown or deleted agents are dropped."""
+    """Apply reports oldest first; return how many reached their agent (reports for unknown or
+    deleted agents are dropped). The history keeps a sample of them (controller.services.heartbeat_history)."""
     if not reports:
         return 0
     with transaction.atomic():
@@ -109,7 +111,12 @@ _Agent = TypeVar("_Agent", Worker, Manager)
 
 
 def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int:
-    """One locked read, one bulk update and one bulk insert for the reports of one kind."""
+    """One locked read, one bulk update, one bulk insert and one trim for the reports of one kind.
+
+    Reports are taken oldest first, and one older than what its agent already holds (a
+    buffered report overtaken by a direct one, such as a ready report) changes nothing: the
+    agent's row always shows its newest report. The history keeps samples
+    (``heartbeat_history.keeps``) and never more than its cap."""
     if not reports:
         return 0
     rows = model.objects.select_for_update(of=("self",))
@@ -118,8 +125,13 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
     agents = {a.name: a for a in rows.filter(name__in={r.worker for r in reports}, deletion_requested_at__isnull=True)}
     # Marked as having missed heartbeats (Workers only): a report clears it (Worker.take_report).
     was_marked = {name for name, a in agents.items() if getattr(a, "heartbeat_missed_since", None) is not None}
-    history = [
-        agents[r.worker].apply_heartbeat(
+    last = history.last_samples(model, [a.pk for a in agents.values()])
+    every, applied, touched, samples, sampled = history.sample_every(), 0, {}, [], set()
+    for r in sorted(reports, key=lambda report: report.at):  # stable: equal times keep arrival order
+        agent = agents.get(r.worker)
+        if agent is None or (agent.last_heartbeat is not None and r.at < agent.last_heartbeat):
+            continue
+        entry = agent.apply_heartbeat(
             r.state,
             active_tasks=r.active_tasks,
             runtime_version=r.runtime_version,
@@ -127,20 +139,23 @@ def _apply(model: type[_Agent], fields: list[str], reports: list[Report]) -> int
             note=r.note,
             now=r.at,
         )
-        for r in reports
-        if r.worker in agents
-    ]
-    touched = [a for a in agents.values() if a.last_heartbeat is not None]
-    model.objects.bulk_update(touched, fields, batch_size=1000)
-    Heartbeat.objects.bulk_create(history, batch_size=1000)
-    for agent in touched:
+        applied, touched[agent.name] = applied + 1, agent
+        sample = history.Sample(r.at, r.state, r.note)
+        if history.keeps(last.get(agent.pk), sample, every):
+            samples.append(entry)
+            sampled.add(agent.pk)
+            last[agent.pk] = sample  # the history's newest row of this agent from now on
+    model.objects.bulk_update(touched.values(), fields, batch_size=1000)
+    Heartbeat.objects.bulk_create(samples, batch_size=1000)
+    history.trim(model, sampled)  # only agents given a row can be over the cap
+    for agent in touched.values():
         if isinstance(agent, Worker):
             if agent.name in was_marked:
                 events.record("Worker", agent.name, "HeartbeatsRecovered", "reporting again", team=agent.team_name)
             live.worker_changed(agent.name, agent.team_name)
         else:
             live.record_changed("manager", agent.name)  # the Managers pages
-    return len(history)
+    return applied
 
 
 # --- the Redis buffer --------------------------------------------------------------------
@@ -165,7 +180,11 @@ def flush_buffer(redis, limit: int = FLUSH_BATCH) -> int:
 
 def prune_history(now: datetime | None = None) -> int:
     """Keep each agent's last ``HICLAW_HEARTBEAT_HISTORY_MAX`` reports of the last
-    ``HICLAW_HEARTBEAT_HISTORY_DAYS`` days; return how many were deleted."""
+    ``HICLAW_HEARTBEAT_HISTORY_DAYS`` days; return how many were deleted.
+
+    The write path already holds each reporting agent to the maximum
+    (``heartbeat_history.trim``); this hourly pass drops what grew old, and applies a
+    lowered maximum to agents that have stopped reporting."""
     now = now or timezone.now()
     deleted, _ = Heartbeat.objects.filter(
         received_at__lt=now - timedelta(days=settings.HICLAW_HEARTBEAT_HISTORY_DAYS)

@@ -108,7 +108,8 @@ def test_check_idle_shows_time_left(hiclaw):
     assert lines[1].split() == ["a-dev", "Running", "0", "0s", "ago", "11h"]
 
 
-def test_report_ready_with_a_bounded_heartbeat_loop(hiclaw):
+def test_report_ready_with_a_bounded_heartbeat_loop(hiclaw, settings):
+    settings.HICLAW_HEARTBEAT_SAMPLE_SECONDS = 0  # the history keeps every report: each one the CLI sent
     process = hiclaw(
         "worker",
         "report-ready",
