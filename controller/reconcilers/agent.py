@@ -39,6 +39,7 @@ from controller.reconcilers.crashes import RESTART_FIELDS, CrashLoopBackOff, Res
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.overlap import beside
 from controller.reconcilers.rooms import converge_room, ensure_account, join_members, matrix_errors
+from controller.reconcilers.status_writes import StatusWriter
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class AgentReconciler(Generic[_A]):
     def __init__(self, connections: Connections):
         self.connections = connections
         self.steps = [self.ensure_matrix, self.ensure_gateway, self.write_config, self.ensure_instance]
+        self.writer = StatusWriter(self.status_fields)
         # The gateway's calls of this pass, made while the Matrix step runs (see ``reconcile``).
         self._gateway_calls: Future[str] | None = None
 
@@ -98,6 +100,7 @@ class AgentReconciler(Generic[_A]):
     def reconcile(self, agent: _A) -> Result:
         if agent.deletion_requested_at is not None:
             return self.delete(agent)
+        self.writer.remember(agent)
         phase_before = agent.phase
         try:
             self.run_steps(agent)
@@ -107,25 +110,23 @@ class AgentReconciler(Generic[_A]):
             result = self.settled(agent)
         if agent.phase != phase_before:
             self.phase_changed(agent)
-        self.announce(agent)
         return result
 
     def run_steps(self, agent: _A) -> None:
-        """The steps in order, each saved before the next. The gateway consumer needs nothing
-        from Matrix, so its calls go out beside the Matrix step; ``ensure_gateway`` takes their
-        outcome in its turn (a pass that fails before then drops it, as it would not have run)."""
+        """The steps in order, each step's progress saved before the next (its condition waits
+        for the pass's end: controller/reconcilers/status_writes.py). The gateway consumer needs
+        nothing from Matrix, so its calls go out beside the Matrix step; ``ensure_gateway`` takes
+        their outcome in its turn (a pass that fails before then drops it, as it would not have run)."""
         gateway = beside(self.gateway_calls, agent) if self.connections.gateway.enabled else nullcontext()
         with gateway as self._gateway_calls:
             for step in self.steps:
                 started = time.perf_counter()
                 step(agent)
-                self.save(agent)
+                if step != self.steps[-1]:  # the last one's is saved with the outcome
+                    self.writer.save(agent, progress_only=True)
                 took = time.perf_counter() - started
                 logger.debug("%s/%s: %s took %.3f s", self.kind, agent.name, getattr(step, "__name__", step), took)
         self._gateway_calls = None
-
-    def announce(self, agent: _A) -> None:
-        """Tell live pages a pass ran (kinds shown on the dashboard override this)."""
 
     def phase_changed(self, agent: _A) -> None:
         """Kinds whose phase others summarise (a team member's) override this."""
@@ -216,7 +217,7 @@ class AgentReconciler(Generic[_A]):
             want_running=want_running,
             digest=self.instance_digest(agent),
             recorded_digest=agent.instance_digest,
-            token_held=self._holds_token(agent),
+            token_held=lambda: self._holds_token(agent),
             describe=lambda: self.instance_spec(agent, name),
             before_start=guard.before_start,
         )
@@ -270,8 +271,9 @@ class AgentReconciler(Generic[_A]):
         return result
 
     def save(self, agent: _A) -> None:
-        # Only status columns: a spec written concurrently by an apply survives.
-        agent.save(update_fields=self.status_fields)
+        # Only status columns (a spec written concurrently by an apply survives), and only
+        # when they changed: the save signals tell live pages and the CRD mirror.
+        self.writer.save(agent)
 
     # --- helpers ----------------------------------------------------------------------
     def ensure_account(self, kind: str, name: str) -> str:

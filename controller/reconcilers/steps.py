@@ -43,35 +43,38 @@ def converge_instance(
     want_running: bool,
     digest: str,
     recorded_digest: str,
-    token_held: bool,
+    token_held: Callable[[], bool],
     describe: Callable[[], InstanceSpec],
     before_start: Callable[[InstanceStatus], None] | None = None,
 ) -> tuple[InstanceStatus, str]:
     """Bring instance ``name`` to running (or stopped); ``describe`` is asked only when one is
     created. An instance made from something else (``digest`` of what it is created from, not
-    the ``recorded_digest`` of the one there) or whose API token was revoked is replaced: only
-    a new instance can apply either. ``before_start`` sees an existing instance that should
-    run and does not before it is started again, and may raise to hold that start (a crash
-    loop's backoff, controller/reconcilers/crashes.py). Returns its status now and the digest
-    to record."""
-    created = False
+    the ``recorded_digest`` of the one there) or whose API token was revoked (``token_held``,
+    asked only when one exists) is replaced: only a new instance can apply either.
+    ``before_start`` sees an existing instance that should run and does not before it is
+    started again, and may raise to hold that start (a crash loop's backoff,
+    controller/reconcilers/crashes.py). Returns its status now and the digest to record."""
+    created = acted = False
     try:
         status = backend.status(name)
         exists = status.state != InstanceState.MISSING
-        if exists and (recorded_digest not in ("", digest) or not token_held):
+        if exists and (recorded_digest not in ("", digest) or not token_held()):
             backend.delete(name)
-            exists = False
+            exists, acted = False, True
         if not exists:
             if want_running:
                 backend.create(describe())
-                created = True
+                created = acted = True
         elif want_running and not status.running:
             if before_start is not None:
                 before_start(status)
             backend.start(name)
+            acted = True
         elif not want_running and status.running:
             backend.stop(name)
-        status = backend.status(name)
+            acted = True
+        if acted:  # else the status just read is still the answer
+            status = backend.status(name)
     except BackendUnavailable as error:
         raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
     except BackendError as error:

@@ -19,7 +19,6 @@ from controller.reconcilers.agent_files import AgentWiring, agent_files
 from controller.reconcilers.base import Result, TemporaryError
 from controller.reconcilers.rollout_plan import active_target, rollout_for
 from controller.reconcilers.team_context import channel_policy, leader_agents_md, team_admin_id
-from controller.services import live
 
 RUNTIME_IMAGES = {
     "openclaw": "HICLAW_WORKER_IMAGE",
@@ -123,9 +122,6 @@ class WorkerReconciler(AgentReconciler[Worker]):
         # The team's phase and readiness summarise its members'.
         if worker.team is not None:
             self.connections.enqueue("Team", worker.team.name)
-
-    def announce(self, worker: Worker) -> None:
-        live.worker_changed(worker.name, worker.team_name)
 
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

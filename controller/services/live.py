@@ -12,8 +12,14 @@ by the snapshot it gets on reconnect.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -88,9 +94,33 @@ class NoticeBatch:
             _send(groups, message)
 
 
+# The batch of the ``held_back`` block running in this thread, if any.
+_held = threading.local()
+
+
+@contextmanager
+def held_back() -> Iterator[None]:
+    """Send the notices of the block once, at its end, repeats collapsed. A reconcile pass
+    saves its row after each step (each save a notice to every group of the worker): a
+    browser needs one notice per pass, and each send costs a channel-layer round trip."""
+    if getattr(_held, "batch", None) is not None:
+        yield  # an outer block sends them
+        return
+    _held.batch = NoticeBatch([])
+    try:
+        yield
+    finally:
+        batch, _held.batch = _held.batch, None
+        batch()
+
+
 def _after_commit(groups: list[str], message: dict) -> None:
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
+        held = getattr(_held, "batch", None)
+        if held is not None:
+            held.add(groups, message)  # committed already; sent when the block ends
+            return
         _send(groups, message)  # autocommit: what changed is already committed
         return
     batch: NoticeBatch | None = getattr(connection, "hiclaw_live_batch", None)
@@ -112,7 +142,39 @@ def _send(groups: list[str], message: dict) -> None:
             for group in groups:
                 asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
             return
-        for group in groups:
-            async_to_sync(layer.group_send)(group, message)
+        if isinstance(layer, InMemoryChannelLayer):
+            async_to_sync(_send_to_groups)(layer, groups, message)  # in the layer when this returns
+            return
+        sent = asyncio.run_coroutine_threadsafe(_send_to_groups(layer, groups, message), _sending_loop())
+        sent.add_done_callback(functools.partial(_log_unsent, message.get("type")))
     except Exception:  # a broken channel layer must not break a reconcile or an API call
         logger.warning("live update %s not sent", message.get("type"), exc_info=True)
+
+
+# (process id, event loop) of this process's sender, for a layer over the network.
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_guard = threading.Lock()
+
+
+def _sending_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a thread of its own, for a layer over the network
+    (Redis): the layer keeps its connections per loop, so sends reuse them. ``async_to_sync``
+    would run each send in a new loop, opening (and closing) a connection each time: several
+    milliseconds, paid by every reconcile pass. A forked child makes its own."""
+    global _sender
+    with _sender_guard:
+        if _sender is None or _sender[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-notices", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
+def _log_unsent(kind: str | None, sent: concurrent.futures.Future) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        logger.warning("live update %s not sent", kind, exc_info=sent.exception())
+
+
+async def _send_to_groups(layer, groups: list[str], message: dict) -> None:
+    for group in groups:
+        await layer.group_send(group, message)
