@@ -57,6 +57,9 @@ class AgentResource(RestartCounters, Resource):
     matrix_access_token = EncryptedTextField(blank=True, editable=False)
     config_digest = models.CharField(max_length=64, blank=True, editable=False)
     instance_digest = models.CharField(max_length=64, blank=True, editable=False)
+    # Per step, the digest of what it last made the world from and when (a pass whose
+    # inputs are unchanged skips the step's calls: controller/reconcilers/step_digests.py).
+    step_digests = models.JSONField(default=dict, blank=True, editable=False)
 
     # The columns a heartbeat changes (saved by whoever applies reports).
     heartbeat_fields: ClassVar[list[str]]

@@ -97,6 +97,14 @@ class WorkerReconciler(AgentReconciler[Worker]):
                 wanted[self.ensure_account("manager", manager.name)] = COORDINATOR_POWER
         return wanted
 
+    def room_basis(self, worker: Worker) -> list:
+        # The names ``room_members`` gives accounts to (their accounts are made on its way).
+        team = worker.team if worker.team_id else None
+        if team is not None and worker.role == MemberRole.WORKER:
+            return ["leader", team.typed_spec.leader.name, team_admin_id(team)]
+        manager = Manager.current()
+        return ["manager", manager.name if manager is not None else ""]
+
     def files(self, worker: Worker, wiring: AgentWiring) -> dict[str, bytes]:
         team = worker.team if worker.team_id else None
         agents_md = None

@@ -12,6 +12,7 @@ by the snapshot it gets on reconnect.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import functools
 import json
@@ -143,36 +144,62 @@ def _send(groups: list[str], message: dict) -> None:
                 asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
             return
         if isinstance(layer, InMemoryChannelLayer):
+            if loop is None:
+                return  # no socket was ever served here: no group has a member
             async_to_sync(_send_to_groups)(layer, groups, message)  # in the layer when this returns
             return
-        sent = asyncio.run_coroutine_threadsafe(_send_to_groups(layer, groups, message), _sending_loop())
-        sent.add_done_callback(functools.partial(_log_unsent, message.get("type")))
+        _Sender.of_process().send(layer, groups, message)
     except Exception:  # a broken channel layer must not break a reconcile or an API call
         logger.warning("live update %s not sent", message.get("type"), exc_info=True)
 
 
-# (process id, event loop) of this process's sender, for a layer over the network.
-_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
-_sender_guard = threading.Lock()
-
-
-def _sending_loop() -> asyncio.AbstractEventLoop:
+class _Sender:
     """One event loop per process, in a thread of its own, for a layer over the network
-    (Redis): the layer keeps its connections per loop, so sends reuse them. ``async_to_sync``
-    would run each send in a new loop, opening (and closing) a connection each time: several
-    milliseconds, paid by every reconcile pass. A forked child makes its own."""
-    global _sender
-    with _sender_guard:
-        if _sender is None or _sender[0] != os.getpid():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="live-notices", daemon=True).start()
-            _sender = (os.getpid(), loop)
-        return _sender[1]
+    (Redis): the layer keeps its connections per loop, so sends reuse them, where
+    ``async_to_sync`` would run each send in a new loop, opening (and closing) a connection
+    each time: several milliseconds, paid by every reconcile pass. The caller does not wait;
+    sends go one at a time, in order (a burst, such as an apply of many workers, would
+    otherwise ask the layer for a connection each), and those still waiting when the process
+    exits are given a few seconds (a ``manage.py`` command's notices). A forked child makes
+    its own."""
 
+    EXIT_WAIT_SECONDS = 5.0
+    _current: _Sender | None = None
+    _guard = threading.Lock()
 
-def _log_unsent(kind: str | None, sent: concurrent.futures.Future) -> None:
-    if not sent.cancelled() and sent.exception() is not None:
-        logger.warning("live update %s not sent", kind, exc_info=sent.exception())
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.turn: asyncio.Lock | None = None  # made in the loop, at the first send
+        self.pending: set[concurrent.futures.Future] = set()
+        threading.Thread(target=self.loop.run_forever, name="live-notices", daemon=True).start()
+        atexit.register(self.finish)
+
+    @classmethod
+    def of_process(cls) -> _Sender:
+        with cls._guard:
+            if cls._current is None or cls._current.pid != os.getpid():
+                cls._current = cls()
+            return cls._current
+
+    def send(self, layer, groups: list[str], message: dict) -> None:
+        sent = asyncio.run_coroutine_threadsafe(self._in_turn(layer, groups, message), self.loop)
+        self.pending.add(sent)
+        sent.add_done_callback(functools.partial(self._done, message.get("type")))
+
+    async def _in_turn(self, layer, groups: list[str], message: dict) -> None:
+        self.turn = self.turn or asyncio.Lock()
+        async with self.turn:
+            await _send_to_groups(layer, groups, message)
+
+    def _done(self, kind: str | None, sent: concurrent.futures.Future) -> None:
+        self.pending.discard(sent)
+        if not sent.cancelled() and sent.exception() is not None:
+            logger.warning("live update %s not sent", kind, exc_info=sent.exception())
+
+    def finish(self) -> None:
+        if self.pid == os.getpid():
+            concurrent.futures.wait(list(self.pending), timeout=self.EXIT_WAIT_SECONDS)
 
 
 async def _send_to_groups(layer, groups: list[str], message: dict) -> None:
