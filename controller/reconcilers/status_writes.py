@@ -7,12 +7,11 @@ on SQLite it would hold the one write lock that every other pass waits for.
 So the writer remembers the columns as the pass read them (and as it last
 saved them) and saves only what differs.
 
-Some columns say only how a pass went (its phase, conditions and message):
-steps save them with the pass's end, unless the step also recorded progress
-that a later pass needs after a crash (a room, a token, the digest of the
-files written, the instance's state), which is saved before the next step.
 ``reconciled_at`` moves with any other change, never alone: it is the time
-of the last pass that changed something.
+of the last pass that changed something (nothing shows it; heartbeat health
+falls back on it only for an agent with no instance start and no report).
+A status changed by someone else since the pass read it (the sweeper) is
+left as that writer made it when the pass decided nothing new.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from typing import Any
 
 from django.db import models
 
-# Columns that describe the pass's outcome rather than progress to keep.
-OUTCOME_FIELDS = frozenset({"phase", "message", "observed_generation", "conditions", "failures"})
 # Columns that change on every pass and are written only along with a real change.
 STAMP_FIELDS = frozenset({"reconciled_at", "updated_at"})
 
@@ -51,11 +48,9 @@ class StatusWriter:
             return list(self.fields)
         return [name for name in self.fields if name not in STAMP_FIELDS and seen[name] != _frozen(getattr(row, name))]
 
-    def save(self, row: models.Model, *, progress_only: bool = False) -> bool:
-        """Save the status when it changed; with ``progress_only``, only when a column other
-        than the pass's outcome did. Returns whether it saved."""
-        changed = self.changed(row)
-        if not changed or (progress_only and OUTCOME_FIELDS.issuperset(changed)):
+    def save(self, row: models.Model) -> bool:
+        """Save the status when it changed; return whether it saved."""
+        if not self.changed(row):
             return False
         row.save(update_fields=self.fields)
         self.remember(row)
