@@ -8,6 +8,7 @@ InstanceReady) through the two error kinds of controller/reconcilers/base.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from controller.backends.base import (
     BackendError,
@@ -25,12 +26,19 @@ from controller.reconcilers.base import PermanentError, TemporaryError
 
 def write_files(storage: Storage, prefix: str, files: dict[str, bytes], *, written: str, marker: str) -> str:
     """Write ``files`` under ``prefix`` unless they are what was ``written`` (a digest) and the
-    ``marker`` file is still there; return the files' digest to record as written."""
+    ``marker`` file is still there; return the files' digest to record as written.
+
+    The files go out together, each put in a thread of its own: a put mostly waits (an S3
+    request, a file storage's fsync), and a new agent's first pass waited for four in turn.
+    Their digest is recorded only once every put succeeded, so a pass cut short writes
+    them all again."""
     digest = files_digest(files)
     try:
         if digest != written or not storage.exists(prefix + marker):
-            for file_name, content in files.items():
-                storage.put(prefix + file_name, content)
+            with ThreadPoolExecutor(max_workers=len(files) or 1, thread_name_prefix="hiclaw-put") as pool:
+                puts = [pool.submit(storage.put, prefix + name, content) for name, content in files.items()]
+            for put in puts:
+                put.result()  # the first failure is the step's
     except StorageError as error:
         raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
     return digest
