@@ -34,7 +34,7 @@ def configure(data_dir: Path, database_url: str, **env: str) -> None:
     )
     # The reconciler logs each step at INFO; the figures are the output here.
     os.environ.setdefault("HICLAW_LOG_LEVEL", "WARNING")
-    if database_url:  # "" is the embedded mode's SQLite in the data dir
+    if database_url:  # empty: SQLite in the data dir, as the embedded mode
         ensure_database(database_url)
 
     import django

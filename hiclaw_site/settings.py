@@ -190,12 +190,22 @@ else:
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With Redis a worker takes its next task the moment a thread is free (BRPOP): one per thread
+# keeps tasks for the other workers. The filesystem broker is polled, and a worker whose
+# threads all hold a task polls again only after ``polling_interval``: with one task per
+# thread, a thread that finished waited that long for its next one (about 20 passes a second
+# on 2 threads). The embedded worker is the only one, so it keeps a few per thread at hand.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1 if REDIS_URL else env_int("HICLAW_EMBEDDED_PREFETCH", 8, minimum=1)
+# Threads of the embedded Celery worker (production sets `celery worker --concurrency`).
+HICLAW_EMBEDDED_CONCURRENCY = env_int("HICLAW_EMBEDDED_CONCURRENCY", 4, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 # Level-triggered safety net: every resource is reconciled again periodically,
 # so a lost message or a crash never leaves it unconverged.
 RESYNC_INTERVAL_SECONDS = env_int("HICLAW_RESYNC_SECONDS", 300)
+# A reconcile step whose inputs did not change skips its Matrix, gateway or storage calls for
+# this long after it last verified them (0: never skip); see controller/reconcilers/step_digests.py.
+HICLAW_VERIFY_SECONDS = env_int("HICLAW_VERIFY_SECONDS", RESYNC_INTERVAL_SECONDS, minimum=0)
 # The lifecycle sweep (missed heartbeats, idle sleep) runs this often: a worker silent for
 # three heartbeat intervals is flagged at most this late. Each sweep loads only the rows it
 # changes, so a short period stays cheap with thousands of workers.

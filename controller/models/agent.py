@@ -57,6 +57,10 @@ class AgentResource(RestartCounters, Resource):
     matrix_access_token = EncryptedTextField(blank=True, editable=False)
     config_digest = models.CharField(max_length=64, blank=True, editable=False)
     instance_digest = models.CharField(max_length=64, blank=True, editable=False)
+    # Per step, the digest of what it last made the world from and when (a pass whose
+    # inputs are unchanged skips the step's calls: controller/reconcilers/step_digests.py).
+    # Nullable, so rows inserted by an older version during an upgrade's roll are accepted.
+    step_digests = models.JSONField(null=True, blank=True, default=dict, editable=False)
 
     # The columns a heartbeat changes (saved by whoever applies reports).
     heartbeat_fields: ClassVar[list[str]]

@@ -1,11 +1,15 @@
 """What Worker and Manager reconciles share: the four steps of an agent.
 
 Each step records a condition (MatrixReady, GatewayReady, StorageReady,
-InstanceReady) and saves its progress on the row before the next step, so a
-pass interrupted by a crash resumes without redoing what succeeded. Steps read
-the world before changing it: a second pass over a converged agent changes
-nothing outside the database. Subclasses say who shares the agent's room,
-which files it gets and how its instance is described.
+InstanceReady); the pass saves them with its outcome, and only when they
+changed (controller/reconcilers/status_writes.py). What is costly to redo is
+saved as soon as it is had (the agent's Matrix session and room), so a pass
+interrupted by a crash does not make them again; files and gateway objects are
+written idempotently. Steps read the world before changing it: a second pass
+over a converged agent changes nothing outside the database, and a step whose
+inputs did not change skips its calls for a while (controller/reconcilers/step_digests.py).
+Subclasses say who shares the agent's room, which files it gets and how its
+instance is described.
 """
 
 from __future__ import annotations
@@ -26,19 +30,20 @@ from django.utils import timezone
 
 from controller import naming
 from controller.agent import reference_worker
-from controller.backends.base import BackendError, InstanceSpec
+from controller.backends.base import InstanceSpec
 from controller.clients.gateway import GatewayError, GatewayUnavailable
-from controller.clients.matrix import MatrixError, MatrixSession
-from controller.clients.storage import StorageError
+from controller.clients.matrix import MatrixSession
 from controller.connections import Connections
 from controller.models import AgentPhase, AgentResource, AgentToken, DesiredState
-from controller.reconcilers import base
-from controller.reconcilers.agent_files import AgentWiring, config_file_name
-from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled, retry_failed
+from controller.reconcilers import base, step_digests
+from controller.reconcilers.agent_delete import delete_agent
+from controller.reconcilers.agent_files import AgentWiring, config_file_name, files_digest
+from controller.reconcilers.base import PermanentError, Result, TemporaryError, mark_failed, mark_settled
 from controller.reconcilers.crashes import RESTART_FIELDS, CrashLoopBackOff, RestartGuard
 from controller.reconcilers.human import queue_humans
 from controller.reconcilers.overlap import beside
 from controller.reconcilers.rooms import converge_room, ensure_account, join_members, matrix_errors
+from controller.reconcilers.status_writes import StatusWriter
 from controller.reconcilers.steps import converge_instance, instance_ready, write_files
 
 logger = logging.getLogger(__name__)
@@ -51,17 +56,14 @@ STATUS_FIELDS = [
     "matrix_access_token",
     "config_digest",
     "instance_digest",
+    "step_digests",
     "instance_started_at",
     *RESTART_FIELDS,
 ]
 # What the process backend runs (containers run their image's own command).
 REFERENCE_WORKER = Path(reference_worker.__file__)
 COORDINATOR_POWER = 100  # the manager (or team leader) and team admin moderate an agent's room
-SETTLED_PHASES: dict[str, AgentPhase] = {
-    DesiredState.RUNNING: AgentPhase.RUNNING,
-    DesiredState.SLEEPING: AgentPhase.SLEEPING,
-    DesiredState.STOPPED: AgentPhase.STOPPED,
-}
+SETTLED_PHASES: dict[str, AgentPhase] = {state: AgentPhase(state) for state in DesiredState}  # same names
 
 _A = TypeVar("_A", bound=AgentResource)
 
@@ -73,6 +75,7 @@ class AgentReconciler(Generic[_A]):
     def __init__(self, connections: Connections):
         self.connections = connections
         self.steps = [self.ensure_matrix, self.ensure_gateway, self.write_config, self.ensure_instance]
+        self.writer = StatusWriter(self.status_fields)
         # The gateway's calls of this pass, made while the Matrix step runs (see ``reconcile``).
         self._gateway_calls: Future[str] | None = None
 
@@ -94,10 +97,14 @@ class AgentReconciler(Generic[_A]):
     def room_title(self, agent: _A) -> str:
         return f"{self.kind.capitalize()}: {agent.name}"
 
+    def room_basis(self, agent: _A) -> list:
+        return []  # who else ``room_members`` puts in the room, named without asking the homeserver
+
     # --- the pass ---------------------------------------------------------------------
     def reconcile(self, agent: _A) -> Result:
         if agent.deletion_requested_at is not None:
             return self.delete(agent)
+        self.writer.remember(agent)
         phase_before = agent.phase
         try:
             self.run_steps(agent)
@@ -107,25 +114,20 @@ class AgentReconciler(Generic[_A]):
             result = self.settled(agent)
         if agent.phase != phase_before:
             self.phase_changed(agent, phase_before)
-        self.announce(agent)
         return result
 
     def run_steps(self, agent: _A) -> None:
-        """The steps in order, each saved before the next. The gateway consumer needs nothing
-        from Matrix, so its calls go out beside the Matrix step; ``ensure_gateway`` takes their
-        outcome in its turn (a pass that fails before then drops it, as it would not have run)."""
-        gateway = beside(self.gateway_calls, agent) if self.connections.gateway.enabled else nullcontext()
-        with gateway as self._gateway_calls:
+        """The steps in order. The gateway consumer needs nothing from Matrix, so its calls go
+        out beside the Matrix step; ``ensure_gateway`` takes their outcome in its turn (a pass
+        that fails before then drops it, as it would not have run)."""
+        calls = self.connections.gateway.enabled and not self._gateway_unchanged(agent)
+        with beside(self.gateway_calls, agent) if calls else nullcontext() as self._gateway_calls:
             for step in self.steps:
                 started = time.perf_counter()
                 step(agent)
-                self.save(agent)
                 took = time.perf_counter() - started
                 logger.debug("%s/%s: %s took %.3f s", self.kind, agent.name, getattr(step, "__name__", step), took)
         self._gateway_calls = None
-
-    def announce(self, agent: _A) -> None:
-        """Tell live pages a pass ran (kinds shown on the dashboard override this)."""
 
     def phase_changed(self, agent: _A, before: str) -> None:
         """Kinds whose phase others summarise (a team member's) override this."""
@@ -139,6 +141,13 @@ class AgentReconciler(Generic[_A]):
         matrix = self.connections.matrix
         if matrix is None:
             agent.set_condition("MatrixReady", "False", "Disabled", "HICLAW_MATRIX_URL is not set")
+            return
+        if step_digests.unchanged(
+            agent,
+            "matrix",
+            "MatrixReady",
+            self._matrix_basis(agent),
+        ):
             return
         with matrix_errors():
             admin = self.connections.matrix_admin()
@@ -166,14 +175,18 @@ class AgentReconciler(Generic[_A]):
                 self.save(agent)
                 queue_humans(self.connections)
         agent.set_condition("MatrixReady", "True", "Ready", f"{agent.matrix_user_id} in {agent.room_id}")
+        step_digests.record(agent, "matrix", self._matrix_basis(agent))
 
     def ensure_gateway(self, agent: _A) -> None:
         if not self.connections.gateway.enabled:
             agent.set_condition("GatewayReady", "False", "Disabled", "HICLAW_GATEWAY_URL is not set")
             return
+        if self._gateway_unchanged(agent):
+            return
         # Made beside the Matrix step by ``run_steps``; a step run on its own makes them now.
         consumer = self._gateway_calls.result() if self._gateway_calls else self.gateway_calls(agent)
         agent.set_condition("GatewayReady", "True", "Ready", consumer)
+        step_digests.record(agent, "gateway", step_digests.gateway_basis(self.kind, agent, self._gateway_key(agent)))
 
     def gateway_calls(self, agent: _A) -> str:
         """Give the agent its consumer, its model's route and its MCP servers; return the consumer.
@@ -196,10 +209,14 @@ class AgentReconciler(Generic[_A]):
         prefix = naming.storage_prefix(self.kind, agent.name)
         files = self.files(agent, self._wiring(agent))
         marker = config_file_name(agent.runtime)
+        basis = [settings.HICLAW_STORAGE_URL, prefix, marker, files_digest(files)]
+        if agent.config_digest == basis[-1] and step_digests.unchanged(agent, "storage", "StorageReady", basis):
+            return
         agent.config_digest = write_files(
             self.connections.storage, prefix, files, written=agent.config_digest, marker=marker
         )
         agent.set_condition("StorageReady", "True", "Written", f"{len(files)} files under {prefix}")
+        step_digests.record(agent, "storage", basis)
 
     def instance_of(self, agent: _A) -> str:
         """The backend name of the agent's current instance (a Worker's moves with rollouts)."""
@@ -216,7 +233,7 @@ class AgentReconciler(Generic[_A]):
             want_running=want_running,
             digest=self.instance_digest(agent),
             recorded_digest=agent.instance_digest,
-            token_held=self._holds_token(agent),
+            token_held=lambda: self._holds_token(agent),
             describe=lambda: self.instance_spec(agent, name),
             before_start=guard.before_start,
         )
@@ -233,29 +250,8 @@ class AgentReconciler(Generic[_A]):
         """Every instance the agent may have (a Worker's rollout may have started a second)."""
         return [self.instance_of(agent)]
 
-    # --- deletion -------------------------------------------------------------------
     def delete(self, agent: _A) -> Result:
-        try:
-            for instance in self.instances_to_delete(agent):
-                self.connections.backend.delete(instance)
-            if self.connections.gateway.enabled:
-                consumer = naming.consumer_name(self.kind, agent.name)
-                self.connections.gateway.revoke_mcp(consumer, agent.typed_spec.mcp_servers or [])
-                self.connections.gateway.delete_consumer(consumer)
-            if self.connections.matrix is not None and agent.matrix_user_id:
-                self.connections.matrix.deactivate(self.connections.matrix_admin(), agent.matrix_user_id)
-            if settings.HICLAW_DELETE_STORAGE_ON_DELETE:
-                self.connections.storage.delete_prefix(naming.storage_prefix(self.kind, agent.name))
-        except (BackendError, GatewayError, MatrixError, StorageError) as error:
-            agent.failures += 1
-            agent.message = f"deletion waits: {error}"
-            self.save(agent)
-            return retry_failed(agent.failures)
-        identity, _ = self.identity(agent)
-        AgentToken.objects.revoke_agent(identity, agent.name)
-        agent.delete()
-        logger.info("%s/%s: deleted", self.kind, agent.name)
-        return Result()
+        return delete_agent(self, agent)
 
     # --- status -----------------------------------------------------------------------
     def failed(self, agent: _A, error: TemporaryError) -> Result:
@@ -270,8 +266,9 @@ class AgentReconciler(Generic[_A]):
         return result
 
     def save(self, agent: _A) -> None:
-        # Only status columns: a spec written concurrently by an apply survives.
-        agent.save(update_fields=self.status_fields)
+        # Only status columns (a spec written concurrently by an apply survives), and only
+        # when they changed: the save signals tell live pages and the CRD mirror.
+        self.writer.save(agent)
 
     # --- helpers ----------------------------------------------------------------------
     def ensure_account(self, kind: str, name: str) -> str:
@@ -304,6 +301,13 @@ class AgentReconciler(Generic[_A]):
         """Whether the agent has an active token for what it is now (identity and team)."""
         identity, team = self.identity(agent)
         return AgentToken.objects.active().filter(identity=identity, subject=agent.name, team=team).exists()
+
+    def _matrix_basis(self, agent: _A) -> list:
+        return step_digests.matrix_basis(self.kind, agent, self.room_title(agent), self.room_basis(agent))
+
+    def _gateway_unchanged(self, agent: _A) -> bool:
+        basis = step_digests.gateway_basis(self.kind, agent, self._gateway_key(agent))
+        return step_digests.unchanged(agent, "gateway", "GatewayReady", basis)
 
     def _gateway_key(self, agent: _A) -> str:
         return naming.derived_secret("gateway-key", f"{self.kind}:{agent.name}")

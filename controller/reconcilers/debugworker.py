@@ -181,7 +181,7 @@ class DebugWorkerReconciler:
             want_running=True,
             digest=self.instance_digest(debugworker),
             recorded_digest=debugworker.instance_digest,
-            token_held=self.holds_token(debugworker),
+            token_held=lambda: self.holds_token(debugworker),
             describe=lambda: self.instance_spec(debugworker, name),
             before_start=guard.before_start,
         )

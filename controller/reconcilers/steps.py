@@ -8,6 +8,7 @@ InstanceReady) through the two error kinds of controller/reconcilers/base.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from controller.backends.base import (
     BackendError,
@@ -25,12 +26,19 @@ from controller.reconcilers.base import PermanentError, TemporaryError
 
 def write_files(storage: Storage, prefix: str, files: dict[str, bytes], *, written: str, marker: str) -> str:
     """Write ``files`` under ``prefix`` unless they are what was ``written`` (a digest) and the
-    ``marker`` file is still there; return the files' digest to record as written."""
+    ``marker`` file is still there; return the files' digest to record as written.
+
+    The files go out together, each put in a thread of its own: a put mostly waits (an S3
+    request, a file storage's fsync), and a new agent's first pass waited for four in turn.
+    Their digest is recorded only once every put succeeded, so a pass cut short writes
+    them all again."""
     digest = files_digest(files)
     try:
         if digest != written or not storage.exists(prefix + marker):
-            for file_name, content in files.items():
-                storage.put(prefix + file_name, content)
+            with ThreadPoolExecutor(max_workers=len(files) or 1, thread_name_prefix="hiclaw-put") as pool:
+                puts = [pool.submit(storage.put, prefix + name, content) for name, content in files.items()]
+            for put in puts:
+                put.result()  # the first failure is the step's
     except StorageError as error:
         raise TemporaryError("StorageReady", "Unavailable", str(error)) from None
     return digest
@@ -43,35 +51,38 @@ def converge_instance(
     want_running: bool,
     digest: str,
     recorded_digest: str,
-    token_held: bool,
+    token_held: Callable[[], bool],
     describe: Callable[[], InstanceSpec],
     before_start: Callable[[InstanceStatus], None] | None = None,
 ) -> tuple[InstanceStatus, str]:
     """Bring instance ``name`` to running (or stopped); ``describe`` is asked only when one is
     created. An instance made from something else (``digest`` of what it is created from, not
-    the ``recorded_digest`` of the one there) or whose API token was revoked is replaced: only
-    a new instance can apply either. ``before_start`` sees an existing instance that should
-    run and does not before it is started again, and may raise to hold that start (a crash
-    loop's backoff, controller/reconcilers/crashes.py). Returns its status now and the digest
-    to record."""
-    created = False
+    the ``recorded_digest`` of the one there) or whose API token was revoked (``token_held``,
+    asked only when one exists) is replaced: only a new instance can apply either.
+    ``before_start`` sees an existing instance that should run and does not before it is
+    started again, and may raise to hold that start (a crash loop's backoff,
+    controller/reconcilers/crashes.py). Returns its status now and the digest to record."""
+    created = acted = False
     try:
         status = backend.status(name)
         exists = status.state != InstanceState.MISSING
-        if exists and (recorded_digest not in ("", digest) or not token_held):
+        if exists and (recorded_digest not in ("", digest) or not token_held()):
             backend.delete(name)
-            exists = False
+            exists, acted = False, True
         if not exists:
             if want_running:
                 backend.create(describe())
-                created = True
+                created = acted = True
         elif want_running and not status.running:
             if before_start is not None:
                 before_start(status)
             backend.start(name)
+            acted = True
         elif not want_running and status.running:
             backend.stop(name)
-        status = backend.status(name)
+            acted = True
+        if acted:  # else the status just read is still the answer
+            status = backend.status(name)
     except BackendUnavailable as error:
         raise TemporaryError("InstanceReady", "BackendUnavailable", str(error)) from None
     except BackendError as error:

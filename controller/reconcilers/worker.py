@@ -19,7 +19,7 @@ from controller.reconcilers.agent_files import AgentWiring, agent_files
 from controller.reconcilers.base import Result, TemporaryError
 from controller.reconcilers.rollout_plan import active_target, rollout_for
 from controller.reconcilers.team_context import channel_policy, leader_agents_md, team_admin_id
-from controller.services import events, live
+from controller.services import events
 
 RUNTIME_IMAGES = {
     "openclaw": "HICLAW_WORKER_IMAGE",
@@ -98,6 +98,14 @@ class WorkerReconciler(AgentReconciler[Worker]):
                 wanted[self.ensure_account("manager", manager.name)] = COORDINATOR_POWER
         return wanted
 
+    def room_basis(self, worker: Worker) -> list:
+        # The names ``room_members`` gives accounts to (their accounts are made on its way).
+        team = worker.team if worker.team_id else None
+        if team is not None and worker.role == MemberRole.WORKER:
+            return ["leader", team.typed_spec.leader.name, team_admin_id(team)]
+        manager = Manager.current()
+        return ["manager", manager.name if manager is not None else ""]
+
     def files(self, worker: Worker, wiring: AgentWiring) -> dict[str, bytes]:
         team = worker.team if worker.team_id else None
         agents_md = None
@@ -124,9 +132,6 @@ class WorkerReconciler(AgentReconciler[Worker]):
         # The team's phase and readiness summarise its members'.
         if worker.team is not None:
             self.connections.enqueue("Team", worker.team.name)
-
-    def announce(self, worker: Worker) -> None:
-        live.worker_changed(worker.name, worker.team_name)
 
     def record_instance(self, worker: Worker, status) -> None:
         worker.running_image = status.image

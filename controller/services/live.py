@@ -17,8 +17,13 @@ it gets on reconnect.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
+import functools
 import json
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -169,12 +174,36 @@ def coalesced() -> Iterator[None]:
             collector()
 
 
+# The batch of the ``held_back`` block running in this thread, if any.
+_held = threading.local()
+
+
+@contextmanager
+def held_back() -> Iterator[None]:
+    """Send the notices of the block once, at its end, repeats collapsed. A reconcile pass
+    saves its row after each step (each save a notice to every group of the worker): a
+    browser needs one notice per pass, and each send costs a channel-layer round trip."""
+    if getattr(_held, "batch", None) is not None:
+        yield  # an outer block sends them
+        return
+    _held.batch = NoticeBatch([])
+    try:
+        yield
+    finally:
+        batch, _held.batch = _held.batch, None
+        batch()
+
+
 def _after_commit(groups: list[str], message: dict) -> None:
     collector = _coalescing.get()
     if collector is not None and collector.take(message):
         return
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
+        held = getattr(_held, "batch", None)
+        if held is not None:
+            held.add(groups, message)  # committed already; sent when the block ends
+            return
         _send(groups, message)  # autocommit: what changed is already committed
         return
     batch: NoticeBatch | None = getattr(connection, "hiclaw_live_batch", None)
@@ -196,7 +225,65 @@ def _send(groups: list[str], message: dict) -> None:
             for group in groups:
                 asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
             return
-        for group in groups:
-            async_to_sync(layer.group_send)(group, message)
+        if isinstance(layer, InMemoryChannelLayer):
+            if loop is None:
+                return  # no socket was ever served here: no group has a member
+            async_to_sync(_send_to_groups)(layer, groups, message)  # in the layer when this returns
+            return
+        _Sender.of_process().send(layer, groups, message)
     except Exception:  # a broken channel layer must not break a reconcile or an API call
         logger.warning("live update %s not sent", message.get("type"), exc_info=True)
+
+
+class _Sender:
+    """One event loop per process, in a thread of its own, for a layer over the network
+    (Redis): the layer keeps its connections per loop, so sends reuse them, where
+    ``async_to_sync`` would run each send in a new loop, opening (and closing) a connection
+    each time: several milliseconds, paid by every reconcile pass. The caller does not wait;
+    sends go one at a time, in order (a burst, such as an apply of many workers, would
+    otherwise ask the layer for a connection each), and those still waiting when the process
+    exits are given a few seconds (a ``manage.py`` command's notices). A forked child makes
+    its own."""
+
+    EXIT_WAIT_SECONDS = 5.0
+    _current: _Sender | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.turn: asyncio.Lock | None = None  # made in the loop, at the first send
+        self.pending: set[concurrent.futures.Future] = set()
+        threading.Thread(target=self.loop.run_forever, name="live-notices", daemon=True).start()
+        atexit.register(self.finish)
+
+    @classmethod
+    def of_process(cls) -> _Sender:
+        with cls._guard:
+            if cls._current is None or cls._current.pid != os.getpid():
+                cls._current = cls()
+            return cls._current
+
+    def send(self, layer, groups: list[str], message: dict) -> None:
+        sent = asyncio.run_coroutine_threadsafe(self._in_turn(layer, groups, message), self.loop)
+        self.pending.add(sent)
+        sent.add_done_callback(functools.partial(self._done, message.get("type")))
+
+    async def _in_turn(self, layer, groups: list[str], message: dict) -> None:
+        self.turn = self.turn or asyncio.Lock()
+        async with self.turn:
+            await _send_to_groups(layer, groups, message)
+
+    def _done(self, kind: str | None, sent: concurrent.futures.Future) -> None:
+        self.pending.discard(sent)
+        if not sent.cancelled() and sent.exception() is not None:
+            logger.warning("live update %s not sent", kind, exc_info=sent.exception())
+
+    def finish(self) -> None:
+        if self.pid == os.getpid():
+            concurrent.futures.wait(list(self.pending), timeout=self.EXIT_WAIT_SECONDS)
+
+
+async def _send_to_groups(layer, groups: list[str], message: dict) -> None:
+    for group in groups:
+        await layer.group_send(group, message)

@@ -55,7 +55,11 @@ class Command(BaseCommand):
             reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
             settings.HICLAW_CONTROLLER_URL = f"http://{reachable}:{port}"
 
-        celery = EmbeddedCelery(settings.DATA_DIR / "celerybeat-schedule") if settings.EMBEDDED else None
+        celery = (
+            EmbeddedCelery(settings.DATA_DIR / "celerybeat-schedule", settings.HICLAW_EMBEDDED_CONCURRENCY)
+            if settings.EMBEDDED
+            else None
+        )
         stop_watching = threading.Event()
         if celery:
             celery.start()
