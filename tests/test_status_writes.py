@@ -65,7 +65,8 @@ def test_a_pass_that_decides_nothing_new_writes_nothing(sent, committed):
 
 def test_a_new_generation_is_written_and_told(sent, committed):
     apply_text(to_yaml(manifest("Worker", "moved", {"model": "q", "state": "Sleeping"})))
-    reconcile("Worker", "moved")
+    with committed():
+        reconcile("Worker", "moved")
     apply_text(to_yaml(manifest("Worker", "moved", {"model": "q", "state": "Sleeping", "soul": "New."})))
     sent.clear()
     with committed(), CaptureQueriesContext(connection) as queries:

@@ -107,11 +107,13 @@ class NoticeBatch:
     def __init__(self, savepoints: list[str]):
         self.savepoints = savepoints
         self.messages: dict[str, tuple[list[str], dict]] = {}
+        self.sent = False
 
     def add(self, groups: list[str], message: dict) -> None:
         self.messages.setdefault(json.dumps([groups, message], sort_keys=True), (groups, message))
 
     def __call__(self) -> None:
+        self.sent = True  # a later notice starts a new batch
         for groups, message in self.messages.values():
             _send(groups, message)
 
@@ -207,7 +209,7 @@ def _after_commit(groups: list[str], message: dict) -> None:
         _send(groups, message)  # autocommit: what changed is already committed
         return
     batch: NoticeBatch | None = getattr(connection, "hiclaw_live_batch", None)
-    queued = batch is not None and any(entry[1] is batch for entry in connection.run_on_commit)
+    queued = batch is not None and not batch.sent and any(entry[1] is batch for entry in connection.run_on_commit)
     if batch is None or not queued or batch.savepoints != connection.savepoint_ids:
         batch = NoticeBatch(list(connection.savepoint_ids))
         connection.hiclaw_live_batch = batch
