@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from environment import ROOT, configure, unwind_on_sigterm
+from environment import ROOT, configure, unwind_on_sigterm, wait_settled
 
 DEFAULT_DATABASE_URL = "postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_bulk"
 # A Redis database no test empties (tests/ use 9-15; a flushed queue loses the reconciles).
@@ -58,7 +58,6 @@ kind: Worker
 metadata: {{name: {name}}}
 spec: {{model: qwen3.5-plus, state: Sleeping, soul: "Benchmark worker."}}
 """
-POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -78,26 +77,6 @@ class Figures:
             f"{self.statements:4d} statements, {self.messages:4d} broker messages, "
             f"{self.notices} live notice(s); settled after {settled}"
         )
-
-
-def wait_settled(names: list[str], since: float, timeout: float, phase: str = "Sleeping") -> float | None:
-    """Seconds from ``since`` (a ``time.perf_counter()`` value) until every Worker in ``names``
-    has had its current generation reconciled and shows ``phase``; None after ``timeout``.
-
-    One counting query per poll, whatever the number of Workers."""
-    from django.db.models import F
-
-    from controller.models import Worker
-
-    deadline = since + timeout
-    while True:
-        settled = Worker.objects.filter(name__in=names, observed_generation__gte=F("generation"), phase=phase).count()
-        now = time.perf_counter()
-        if settled == len(names):
-            return now - since
-        if now > deadline:
-            return None
-        time.sleep(POLL_SECONDS)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -74,3 +75,24 @@ def unwind_on_sigterm() -> None:
 
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(f"stopped by signal {signum}")
+
+
+SETTLE_POLL_SECONDS = 0.05
+
+
+def wait_settled(names: list[str], since: float, timeout: float, phase: str = "Sleeping") -> float | None:
+    """Seconds from ``since`` (a ``time.perf_counter()`` value) until every Worker in ``names``
+    has had its current generation reconciled and shows ``phase`` (what a completed pass
+    leaves); None after ``timeout``. One counting query per poll, whatever the number."""
+    from django.db.models import F
+
+    from controller.models import Worker
+
+    rows = Worker.objects.filter(name__in=names, observed_generation__gte=F("generation"), phase=phase)
+    while True:
+        settled, now = rows.count(), time.perf_counter()
+        if settled == len(names):
+            return now - since
+        if now > since + timeout:
+            return None
+        time.sleep(SETTLE_POLL_SECONDS)

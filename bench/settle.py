@@ -41,11 +41,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from environment import ROOT, configure, unwind_on_sigterm
+from environment import ROOT, configure, unwind_on_sigterm, wait_settled
 
 DEFAULT_DATABASE_URL = "postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_settle"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
-POLL_SECONDS = 0.05
 START_TIMEOUT = 120.0
 MANIFEST = """\
 ---
@@ -165,19 +164,18 @@ def wait_consuming(bench_id: str, processes: int, timeout: float) -> None:
     """Wait until the workers take tasks: a few probe Workers (two per process) settle."""
     names = [f"{bench_id}-probe-{processes}-{i}" for i in range(2 * processes)]
     apply(names)
-    wait_settled(names, time.monotonic() + max(timeout, START_TIMEOUT))
+    settled_within(names, time.perf_counter(), max(timeout, START_TIMEOUT))
     delete_rows(bench_id)
 
 
 def one_run(prefix: str, label: str, args: argparse.Namespace) -> Run:
     names = [f"{prefix}-{i:05d}" for i in range(args.workers)]
-    started = time.monotonic()
+    started = time.perf_counter()
     apply(names)
-    applied = time.monotonic()
-    wait_settled(names, applied + args.timeout)
-    settled = time.monotonic()
+    applied = time.perf_counter()
+    settled = settled_within(names, applied, args.timeout)
     delete_rows(prefix)
-    return Run(label, len(names), applied - started, settled - applied)
+    return Run(label, len(names), applied - started, settled)
 
 
 def apply(names: list[str]) -> None:
@@ -189,21 +187,16 @@ def apply(names: list[str]) -> None:
         call_command("hiclaw_apply", "-f", manifest.name, stdout=open(os.devnull, "w"))  # noqa: SIM115
 
 
-def wait_settled(names: list[str], deadline: float) -> None:
-    """Poll until every named Worker's status is what a completed pass leaves."""
-    from django.db.models import F
+def settled_within(names: list[str], since: float, timeout: float) -> float:
+    """Seconds until every named Worker settled (``environment.wait_settled``), or exit
+    naming a failing one."""
+    seconds = wait_settled(names, since, timeout)
+    if seconds is None:
+        from controller.models import Worker
 
-    from controller.models import AgentPhase, Worker
-
-    rows = Worker.objects.filter(name__in=names)
-    while True:
-        settled = rows.filter(phase=AgentPhase.SLEEPING, observed_generation=F("generation")).count()
-        if settled == len(names):
-            return
-        failing = rows.filter(failures__gt=0).values_list("name", "message").first()
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{settled} of {len(names)} settled before the timeout; failing: {failing}")
-        time.sleep(POLL_SECONDS)
+        failing = Worker.objects.filter(name__in=names, failures__gt=0).values_list("name", "message").first()
+        raise SystemExit(f"not every Worker settled within {timeout:.0f} s; failing: {failing}")
+    return seconds
 
 
 def delete_rows(prefix: str) -> None:

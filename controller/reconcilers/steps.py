@@ -23,20 +23,25 @@ from controller.models import Resource
 from controller.reconcilers.agent_files import files_digest
 from controller.reconcilers.base import PermanentError, TemporaryError
 
+# The threads that put files, shared by every pass in the process: starting and joining
+# four threads per pass cost more than a put to local storage does. Sixteen lets the
+# four files of a few concurrent passes (Celery threads) go out at once.
+_PUTS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="hiclaw-put")
+
 
 def write_files(storage: Storage, prefix: str, files: dict[str, bytes], *, written: str, marker: str) -> str:
     """Write ``files`` under ``prefix`` unless they are what was ``written`` (a digest) and the
     ``marker`` file is still there; return the files' digest to record as written.
 
-    The files go out together, each put in a thread of its own: a put mostly waits (an S3
-    request, a file storage's fsync), and a new agent's first pass waited for four in turn.
+    The files go out together, each put in a thread of the process's pool: a put mostly
+    waits (an S3 request, a file storage's fsync), and a new agent's first pass waited for
+    four in turn.
     Their digest is recorded only once every put succeeded, so a pass cut short writes
     them all again."""
     digest = files_digest(files)
     try:
         if digest != written or not storage.exists(prefix + marker):
-            with ThreadPoolExecutor(max_workers=len(files) or 1, thread_name_prefix="hiclaw-put") as pool:
-                puts = [pool.submit(storage.put, prefix + name, content) for name, content in files.items()]
+            puts = [_PUTS.submit(storage.put, prefix + name, content) for name, content in files.items()]
             for put in puts:
                 put.result()  # the first failure is the step's
     except StorageError as error:
