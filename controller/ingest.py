@@ -5,11 +5,11 @@ With Redis configured, this small ASGI app in front of Django checks the
 token like the API does, against the holder's current role (a verified token
 is trusted for ``HICLAW_TOKEN_CACHE_SECONDS``: a revocation or role change
 reaches this path within that window), checks
-the report with the same rules as the API view, then counts it against its
-agent's rate and appends it to a Redis list in one round trip (one Lua
-script, controller/services/heartbeat_rate.py); ``flush_heartbeats`` applies
-the list in batches. A report over the rate is answered 429 with
-``Retry-After``. Every other request goes to Django unchanged. Answers and
+the report with the same rules as the API view, counts it against its
+agent's rate in this process's memory (controller/services/heartbeat_rate.py)
+and appends it to a Redis list; ``flush_heartbeats`` applies the list in
+batches. A report over the rate is answered 429 with ``Retry-After`` and never
+reaches Redis. Every other request goes to Django unchanged. Answers and
 errors have the API's shapes.
 """
 
@@ -23,7 +23,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from redis.commands.core import AsyncScript
 
 from controller import metrics
 from controller.manifests.bounds import TOO_DEEP
@@ -82,22 +81,19 @@ class HeartbeatIngest:
     def __init__(self, app, redis_url: str, cache_seconds: float | None = None):
         self.app = app
         self.redis_url = redis_url
-        self._redis: tuple[asyncio.AbstractEventLoop, AsyncScript] | None = None
+        self._redis: tuple[asyncio.AbstractEventLoop, aioredis.Redis] | None = None
         self.tokens = TokenCache(settings.HICLAW_TOKEN_CACHE_SECONDS if cache_seconds is None else cache_seconds)
 
-    def _script(self) -> AsyncScript:
-        """The rate script, registered on the running loop's client (a client cannot move between loops)."""
+    def redis(self) -> aioredis.Redis:
+        """The client of the running event loop (a client cannot move between loops)."""
         loop = asyncio.get_running_loop()
         if self._redis is None or self._redis[0] is not loop:
-            client = aioredis.Redis.from_url(self.redis_url, socket_timeout=5)
-            self._redis = (loop, client.register_script(heartbeat_rate.ADMIT_AND_BUFFER))
+            self._redis = (loop, aioredis.Redis.from_url(self.redis_url, socket_timeout=5))
         return self._redis[1]
 
-    async def admit_and_buffer(self, kind: str, name: str, encoded: str) -> int:
-        """Count the report against its agent's rate and buffer it if within: 0, else seconds to wait."""
-        keys = [heartbeat_rate.counter_key(kind, name), buffer_key()]
-        args: list[int | str] = [heartbeat_rate.per_minute(), heartbeat_rate.WINDOW_SECONDS, encoded]
-        return int(await self._script()(keys=keys, args=args))
+    async def buffer(self, encoded: str) -> None:
+        """Append an admitted report to the buffer ``flush_heartbeats`` applies."""
+        await self.redis().rpush(buffer_key(), encoded)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
@@ -131,9 +127,10 @@ class HeartbeatIngest:
             return error.status, _error(error.describe(), error.field)
         except ValueError:
             return 400, _error("body: must be JSON", "body")
-        wait = await self.admit_and_buffer(report.kind, name, encode(report))
+        wait = heartbeat_rate.admit_here(report.kind, name)
         if wait:
             return 429, {**_error(heartbeat_rate.refusal(wait)), RETRY_AFTER: wait}
+        await self.buffer(encode(report))
         metrics.heartbeat_received(report.kind)
         return 202, {"worker": name, "accepted": True}
 

@@ -8,12 +8,15 @@ count — a flood from one never slows another — in fixed one-minute windows
 that start with the agent's first report. A report over the limit is
 answered ``429`` with ``Retry-After``: the seconds until the window ends.
 
-Two counters, one rule:
-
-- with Redis, the fast path (controller/ingest.py) counts in Redis with
-  ``ADMIT_AND_BUFFER``: count, and buffer the report when it is within the
-  limit, in one round trip, so every web process shares one count;
-- embedded mode is one process: ``local`` counts in memory.
+Both paths count in the memory of the process that answers (``local``): the
+fast path (controller/ingest.py) of each web process, and embedded mode's one
+process. The check is then free — no round trip, and a flood's refusals never
+reach Redis — where a count shared in Redis cost the fast path about a tenth of
+its rate (docs/benchmarks.md). With several web processes an agent's reports
+spread over them, so an agent may get up to the limit times the number of web
+processes a minute; what reaches the database stays bounded whatever the rate,
+because the history keeps one sample per interval and at most its cap
+(controller/services/heartbeat_history.py).
 """
 
 from __future__ import annotations
@@ -27,36 +30,9 @@ from django.conf import settings
 WINDOW_SECONDS = 60
 _MAX_TRACKED = 100_000  # agents counted in memory before finished windows are forgotten
 
-# KEYS: the agent's counter, the heartbeat buffer. ARGV: the limit (0: none), the window in
-# seconds, the encoded report. Returns 0 when the report was buffered, else the seconds until
-# the agent's window ends. A counter somehow left without an expiry gets one, so no agent can
-# be refused for good.
-ADMIT_AND_BUFFER = """
-local limit = tonumber(ARGV[1])
-if limit > 0 then
-  local count = redis.call('INCR', KEYS[1])
-  if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-  if count > limit then
-    local ttl = redis.call('TTL', KEYS[1])
-    if ttl < 0 then
-      redis.call('EXPIRE', KEYS[1], ARGV[2])
-      ttl = tonumber(ARGV[2])
-    end
-    return math.max(ttl, 1)
-  end
-end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-return 0
-"""
-
 
 def per_minute() -> int:
     return settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE
-
-
-def counter_key(kind: str, name: str) -> str:
-    """The Redis key counting one agent's reports in its current window."""
-    return f"{settings.HICLAW_RESOURCE_PREFIX}heartbeat-rate:{kind}:{name}"
 
 
 def refusal(wait: int) -> str:

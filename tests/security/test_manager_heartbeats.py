@@ -60,12 +60,11 @@ def test_a_manager_token_without_its_manager_is_still_refused(manager_token):
 def fast_path(clear: str, buffered: list) -> tuple[int, dict]:
     """One heartbeat through the Redis fast path, its buffer a list."""
 
-    async def admit_and_buffer(kind, name, item) -> int:
+    async def buffer(item) -> None:
         buffered.append(item)
-        return 0  # admitted
 
     app = HeartbeatIngest(None, "redis://unused", cache_seconds=0)
-    app.admit_and_buffer = admit_and_buffer  # Redis itself is tests/test_heartbeat_ingest.py's concern
+    app.buffer = buffer  # the Redis list itself is tests/test_heartbeat_ingest.py's concern
     headers = [(b"authorization", f"Bearer {clear}".encode())]
     scope = {"type": "http", "method": "POST", "path": "/api/v1/heartbeats", "headers": headers}
     messages = [{"type": "http.request", "body": json.dumps({"state": "idle"}).encode()}]
