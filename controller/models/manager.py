@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -13,6 +16,9 @@ if TYPE_CHECKING:
 
 # What a heartbeat changes on a Manager row.
 MANAGER_HEARTBEAT_FIELDS = ["last_heartbeat", "version"]
+
+# Inside ``Manager.remembered()``: [] until the Manager is looked up, then [it or None].
+_remembered: ContextVar[list[Manager | None] | None] = ContextVar("hiclaw_manager_remembered", default=None)
 
 
 class Manager(AgentResource):
@@ -32,7 +38,25 @@ class Manager(AgentResource):
     @classmethod
     def current(cls) -> Manager | None:
         """The Manager in charge: the first by name that is not being deleted (one is expected)."""
-        return cls.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
+        memo = _remembered.get()
+        if memo:
+            return memo[0]
+        manager = cls.objects.filter(deletion_requested_at__isnull=True).order_by("name").first()
+        if memo is not None:
+            memo.append(manager)
+        return manager
+
+    @staticmethod
+    @contextmanager
+    def remembered() -> Iterator[None]:
+        """Look the Manager up once within the block: a reconcile pass asks for it in several
+        steps (room members, room basis, the channel policy of the config files), a query
+        each; a Manager changed meanwhile reaches the next pass, as any change does."""
+        token = _remembered.set([])
+        try:
+            yield
+        finally:
+            _remembered.reset(token)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import logging
 from django.utils.module_loading import import_string
 
 from controller.connections import Connections, default_connections
-from controller.models import KINDS
+from controller.models import KINDS, Manager
 from controller.reconcilers.base import Result
 from controller.reconcilers.locks import resource_lock
 from controller.services import live
@@ -36,8 +36,9 @@ BUSY_RETRY_SECONDS = 0.5
 
 
 def reconcile(kind: str, name: str, *, from_resync: bool = False, connections: Connections | None = None) -> Result:
-    # A pass saves its row after each step that made progress: live pages hear of it once.
-    with live.held_back(), resource_lock(f"{kind}/{name}") as held:
+    # A pass saves its row after each step that made progress: live pages hear of it once;
+    # the Manager it asks for in several steps is looked up once.
+    with live.held_back(), Manager.remembered(), resource_lock(f"{kind}/{name}") as held:
         if not held:
             # A periodic resync has nothing to add to a pass in flight; an event
             # (e.g. a new generation) must not be lost, so it comes back later.
