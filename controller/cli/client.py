@@ -40,9 +40,10 @@ class TransportError(CLIError):
 class APIError(CLIError):
     """The controller answered with an error status; ``message`` is its own explanation."""
 
-    def __init__(self, status: int, body: Any):
+    def __init__(self, status: int, body: Any, retry_after: str | None = None):
         self.status = status
         self.body = body if isinstance(body, dict) else {}
+        self.retry_after = retry_after  # the Retry-After header of a 429 (or 503), as sent
         message = self.body.get("message") or self.body.get("error") or f"the controller answered HTTP {status}"
         details = [_manifest_error(entry) for entry in self.body.get("errors") or [] if isinstance(entry, dict)]
         super().__init__(str(message), details)
@@ -165,7 +166,7 @@ class Client:
                 return response.read() if raw else _decode(response.read())
         except HTTPError as exc:
             with exc:
-                raise APIError(exc.code, _decode(exc.read())) from None
+                raise APIError(exc.code, _decode(exc.read()), exc.headers.get("Retry-After")) from None
         except TimeoutError:
             raise TransportError(f"the controller at {self.settings.url} did not answer within {timeout:g} s") from None
         except URLError as exc:

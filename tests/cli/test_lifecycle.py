@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from controller.models import AuditRecord, DebugWorker, Heartbeat, Upgrade, Worker
+from controller.services import heartbeat_rate
 from tests.cli.conftest import failed, ok
 from tests.helpers import wait_until
 
@@ -126,6 +127,23 @@ def test_report_ready_with_a_bounded_heartbeat_loop(hiclaw, settings):
     # The ready report counts as a heartbeat too.
     assert Heartbeat.objects.filter(worker__name="a-dev").count() == 4
     assert Worker.objects.get(name="a-dev").last_heartbeat is not None
+
+
+def test_the_heartbeat_loop_waits_out_a_429_and_goes_on(hiclaw, settings, monkeypatch):
+    """Over its rate the loop is refused with Retry-After: it says so, waits that long (not its
+    own 0.05 s) and goes on, rather than ending with an error."""
+    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 1
+    monkeypatch.setattr(heartbeat_rate, "local", heartbeat_rate.WindowLimiter(window=1))  # Retry-After: 1
+    started = time.monotonic()
+    process = hiclaw(
+        "worker", "report-ready", "--name", "a-dev", "--heartbeat", "--interval", "0.05", "--count", "3",
+        persona="worker-a",
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert ok(process) == "worker/a-dev reported ready\nworker/a-dev sent 2 heartbeat(s)\n"
+    assert "warning: heartbeat refused: too many heartbeats" in process.stderr
+    assert "next in 1 s" in process.stderr
+    assert took >= 0.9, f"the loop went on after {took:.2f} s, before the 1 s it was asked to wait"
 
 
 def test_heartbeats_about_another_worker_are_refused(hiclaw):

@@ -161,12 +161,14 @@ def report_ready(args: argparse.Namespace, client: Client) -> int:
         raise CLIError(f"--interval must be more than 0 seconds, got {args.interval:g}")
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     attempts = accepted = 0
+    wait = 0.0
     try:
         while args.count is None or attempts < args.count:
             if attempts:
-                time.sleep(args.interval)  # waiting is the loop's purpose; a signal ends it
+                time.sleep(max(args.interval, wait))  # waiting is the loop's purpose; a signal ends it
             attempts += 1
-            accepted += _beat(client, args.state)
+            took, wait = _beat(client, args.state, args.interval)
+            accepted += took
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
@@ -175,20 +177,30 @@ def report_ready(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
-def _beat(client: Client, state: str) -> bool:
-    """Post one heartbeat; True if the controller took it."""
+def _beat(client: Client, state: str, interval: float) -> tuple[bool, float]:
+    """Post one heartbeat: whether the controller took it, and the seconds it asked to wait
+    before the next (a 429's ``Retry-After``; 0 when it asked nothing)."""
     try:
         client.post("/heartbeats", {"state": state})
-        return True
+        return True, 0.0
     except TransportError as exc:
         # A controller restart must not kill the agent's keepalive: say so and try at the next beat.
         print(f"warning: heartbeat not sent: {exc.message}", file=sys.stderr, flush=True)
-        return False
+        return False, 0.0
     except APIError as exc:
+        if exc.status == 429:
+            # Over the agent's rate: the loop goes on, after the wait the controller asked for.
+            # The agents' own parser (standard library only), imported here: the CLI's start
+            # imports nothing of the controller beyond itself.
+            from controller.agent.reference_worker import retry_after
+
+            wait = retry_after(exc.retry_after, interval)
+            print(f"warning: heartbeat refused: {exc.message}; next in {wait:g} s", file=sys.stderr, flush=True)
+            return False, wait
         if exc.status < 500:
             raise  # refused (bad token, not this worker's): retrying cannot help
         print(f"warning: heartbeat not accepted: {exc.message}", file=sys.stderr, flush=True)
-        return False
+        return False, 0.0
 
 
 def _yes_no(value: Any) -> str:
