@@ -46,18 +46,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from environment import ROOT, configure, unwind_on_sigterm, wait_settled
+from environment import ROOT, configure, sleeping_workers, unwind_on_sigterm, wait_settled
 
 DEFAULT_DATABASE_URL = "postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_bulk"
 # A Redis database no test empties (tests/ use 9-15; a flushed queue loses the reconciles).
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 PREFIX = "bulk"
-MANIFEST = """\
-apiVersion: hiclaw.io/v1beta1
-kind: Worker
-metadata: {{name: {name}}}
-spec: {{model: qwen3.5-plus, state: Sleeping, soul: "Benchmark worker."}}
-"""
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,7 @@ def one_apply(mode: str, size: int, workdir: Path, settle_timeout: float) -> Fig
 
     names = [f"{PREFIX}-{size}-{index:05d}" for index in range(size)]
     manifest = workdir / f"workers-{size}.yaml"
-    manifest.write_text("---\n".join(MANIFEST.format(name=name) for name in names))
+    manifest.write_text(sleeping_workers(names))
     with counted() as counts:
         start = time.perf_counter()
         with open(os.devnull, "w") as quiet:

@@ -96,3 +96,17 @@ def wait_settled(names: list[str], since: float, timeout: float, phase: str = "S
         if now > since + timeout:
             return None
         time.sleep(SETTLE_POLL_SECONDS)
+
+
+_SLEEPING_WORKER = """\
+---
+apiVersion: hiclaw.io/v1beta1
+kind: Worker
+metadata: {{name: {name}}}
+spec: {{model: qwen3.5-plus, state: Sleeping, soul: "Benchmark worker."}}
+"""
+
+
+def sleeping_workers(names: list[str]) -> str:
+    """A manifest of one Worker per name, in state Sleeping (a pass starts no instance)."""
+    return "".join(_SLEEPING_WORKER.format(name=name) for name in names)

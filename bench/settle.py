@@ -41,18 +41,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from environment import ROOT, configure, unwind_on_sigterm, wait_settled
+from environment import ROOT, configure, sleeping_workers, unwind_on_sigterm, wait_settled
 
 DEFAULT_DATABASE_URL = "postgres://hiclaw:hiclaw@127.0.0.1:5432/hiclaw_settle"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 START_TIMEOUT = 120.0
-MANIFEST = """\
----
-apiVersion: hiclaw.io/v1beta1
-kind: Worker
-metadata: {{name: {name}}}
-spec: {{model: qwen3.5-plus, state: Sleeping, soul: "Benchmark worker."}}
-"""
 
 
 @dataclass(frozen=True)
@@ -182,7 +175,7 @@ def apply(names: list[str]) -> None:
     from django.core.management import call_command
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as manifest:
-        manifest.write("".join(MANIFEST.format(name=name) for name in names))
+        manifest.write(sleeping_workers(names))
         manifest.flush()
         call_command("hiclaw_apply", "-f", manifest.name, stdout=open(os.devnull, "w"))  # noqa: SIM115
 
