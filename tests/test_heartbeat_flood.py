@@ -179,3 +179,26 @@ def test_the_reference_worker_pauses_its_heartbeats_as_retry_after_asks(live_ser
 )
 def test_retry_after_is_read_as_seconds_with_a_fallback(header, seconds):
     assert retry_after(header, default=30) == seconds
+
+
+def test_ready_reports_count_against_the_same_rate_and_are_refused_alike(agents, settings, caplog):
+    """``POST /workers/{name}/ready`` counts as a heartbeat, so a loop of it is refused as one."""
+    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 3
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {agents['flood']}")
+    assert client.post("/api/v1/heartbeats", {"state": "busy", "activeTasks": 1}, format="json").status_code == 202
+    answers = [client.post("/api/v1/workers/flood/ready") for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
+    for refused in answers[2:]:
+        assert 1 <= int(refused.headers["Retry-After"]) <= heartbeat_rate.WINDOW_SECONDS
+        assert refused.json()["error"].startswith("too many heartbeats: at most 3 a minute")
+    assert "Too Many Requests" not in caplog.text
+    # The busy heartbeat and the first ready report's move to idle; the second, idle again within
+    # the sampling interval, is coalesced, and the refused ones were never written.
+    kept = Heartbeat.objects.filter(worker__name="flood").order_by("received_at", "id")
+    assert [h.state for h in kept] == ["busy", "idle"]
+
+    # Another worker's rate is its own.
+    calm = APIClient()
+    calm.credentials(HTTP_AUTHORIZATION=f"Bearer {agents['calm-a']}")
+    assert calm.post("/api/v1/workers/calm-a/ready").status_code == 200

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from controller.errors import DomainError
+from controller.services import heartbeat_rate
 
 
 def hiclaw_exception_handler(exc, context):
@@ -34,6 +35,19 @@ def domain_error_response(error: DomainError) -> Response:
     message = error.describe()
     body = {"message": message, "error": message, **({"field": error.field} if error.field else {})}
     return Response({**body, **error.details()}, status=error.status)
+
+
+def too_many_heartbeats(wait: int) -> Response:
+    """A report over the agent's rate: 429 with ``Retry-After``, the seconds to wait."""
+    message = heartbeat_rate.refusal(wait)
+    refused = Response(
+        {"message": message, "error": message},
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(wait)},
+    )
+    # Not logged (Django logs every 4xx as a warning): a flood would write a line per report.
+    refused._has_been_logged = True  # type: ignore[attr-defined]
+    return refused
 
 
 class Unprocessable(exceptions.APIException):

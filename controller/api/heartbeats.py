@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from controller import metrics
 from controller.api.authentication import AgentTokenAuthentication
 from controller.api.base import NulFreeJSONParser
+from controller.api.errors import too_many_heartbeats
 from controller.api.schema import HeartbeatAnswerSerializer, errors
 from controller.models import AgentState, Identity
 from controller.services import heartbeat_rate
@@ -64,12 +65,7 @@ class HeartbeatView(APIView):
         report = parse_report(principal.name, request.data, kind=kind)
         wait = heartbeat_rate.admit_here(kind, principal.name)
         if wait:
-            message = heartbeat_rate.refusal(wait)
-            body = {"message": message, "error": message}
-            refused = Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)})
-            # Not logged (Django logs every 4xx as a warning): a flood would write a line per report.
-            refused._has_been_logged = True  # type: ignore[attr-defined]
-            return refused
+            return too_many_heartbeats(wait)
         apply_reports([report])
         metrics.heartbeat_received(kind)
         return Response({"worker": principal.name, "accepted": True}, status=status.HTTP_202_ACCEPTED)

@@ -9,12 +9,14 @@ from rest_framework.response import Response
 
 from controller import policy
 from controller.api.base import AgentAPIView, lookup, queryset_for
+from controller.api.errors import too_many_heartbeats
 from controller.api.representation import present
 from controller.api.schema import TIMEOUT, EnsureReadySerializer, errors, team_parameter
 from controller.api.shapes import RESOURCE, IdleCheck, WorkersStatus, WorkerStatusLine
 from controller.models import DesiredState, Worker
-from controller.services import heartbeats, operations
+from controller.services import heartbeat_rate, heartbeats, operations
 from controller.services.agent_timing import current_manager_config, idle_timeout_seconds, leader_spec
+from controller.services.heartbeats import WORKER
 from controller.services.summary import WorkerSummary
 
 ENSURE_READY_DEFAULT, ENSURE_READY_MAX = 60, 300
@@ -69,10 +71,14 @@ class WorkerStatusView(AgentAPIView):
 class ReadyReportView(AgentAPIView):
     """``POST /workers/{name}/ready``: the worker says it is up; counts as a heartbeat."""
 
-    @extend_schema(request=None, responses={200: WorkerStatusLine, **errors(403, 404)})
+    @extend_schema(request=None, responses={200: WorkerStatusLine, **errors(403, 404, 429)})
     def post(self, request, name: str):
         worker = _worker(self.principal, name)
         policy.authorize(self.principal, policy.LIFECYCLE, "Worker", name, team=policy.team_of(worker))
+        # A ready report is a heartbeat of the worker's, counted against the same rate.
+        wait = heartbeat_rate.admit_here(WORKER, worker.name)
+        if wait:
+            return too_many_heartbeats(wait)
         heartbeats.apply_reports([heartbeats.report_ready(worker.name)])
         return Response(_status_line(queryset_for("Worker").get(name=name)))
 
