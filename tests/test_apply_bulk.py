@@ -22,7 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from controller import policy, tasks
 from controller.manifests import ManifestInvalid, parse
 from controller.manifests.bounds import ManifestLoader
-from controller.models import AuditRecord, Team, Worker
+from controller.models import AgentToken, AuditRecord, Team, Worker
 from controller.reconcile_queue import (
     RECONCILE_CHUNK,
     RECONCILE_MANY_TASK,
@@ -32,6 +32,7 @@ from controller.reconcile_queue import (
 )
 from controller.services import live, operations
 from controller.services.apply_rows import BATCH
+from controller.services.lifecycle import request_deletion
 from tests.helpers import lock_held_elsewhere, manifest, to_yaml
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +159,21 @@ def test_changing_and_removing_200_members_costs_a_bounded_number_of_statements(
     _, statements = apply_as(team(0))
     assert Worker.objects.filter(team__name="big", deletion_requested_at__isnull=False).count() == 200
     assert len(statements) <= 12
+
+
+def test_deleting_a_team_of_200_queues_its_members_in_chunks_with_one_notice(
+    apply_as, published, notices, django_capture_on_commit_callbacks
+):
+    apply_as(team(200))
+    tokens = {name: AgentToken.mint("worker", name, team="big")[1] for name in ("big-0000", "big-0199")}
+    published.clear(), notices.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request_deletion(Team.objects.get(name="big"))
+    assert Worker.objects.filter(team__name="big", deletion_requested_at__isnull=True).count() == 0
+    assert len(reconcile_messages(published)) <= 1 + most_messages(201)
+    assert queued(published, "Team") == ["big"] and len(queued(published)) == 201
+    assert len(notices) == 1  # the members' notices gathered into one
+    assert not any(AgentToken.authenticate(token) for token in tokens.values())
 
 
 # --- all or none, dry run ----------------------------------------------------------------

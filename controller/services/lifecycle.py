@@ -14,7 +14,8 @@ from django.utils import timezone
 from controller.errors import CONFLICT, DomainError
 from controller.manifests.members import with_member_changed
 from controller.models import AgentToken, DesiredState, Identity, Manager, Resource, Team, Worker
-from controller.reconcile_queue import request_reconcile
+from controller.reconcile_queue import request_reconcile, request_reconciles
+from controller.services import live
 from controller.services.apply import Outcome, apply_patch, change_team_spec
 
 
@@ -65,9 +66,18 @@ def request_deletion(resource: Resource) -> bool:
                 Identity.MANAGER if isinstance(resource, Manager) else Identity.WORKER, resource.name
             )
         if isinstance(resource, Team):
-            for member in Worker.objects.filter(team=resource, deletion_requested_at__isnull=True):
-                member.deletion_requested_at = now
-                member.save(update_fields=["deletion_requested_at", "updated_at"])
-                AgentToken.objects.revoke_agent(Identity.WORKER, member.name)
-                request_reconcile(member)
+            _mark_members(resource, now)
     return True
+
+
+def _mark_members(team: Team, now) -> None:
+    """Mark the Team's members for deletion with it: their tokens revoked in one statement,
+    their reconciles queued in a few messages and one live notice for all of them."""
+    members = list(Worker.objects.filter(team=team, deletion_requested_at__isnull=True))
+    with live.coalesced():
+        for member in members:
+            member.deletion_requested_at = now
+            member.save(update_fields=["deletion_requested_at", "updated_at"])  # CRD status and live notice
+    names = [member.name for member in members]
+    AgentToken.objects.revoke_agents(Identity.WORKER, names)
+    request_reconciles(Worker.kind, names)
