@@ -109,6 +109,10 @@ class UpgradeTarget(models.Model):
     class Meta:
         ordering = ["upgrade", "position", "worker"]
         constraints = [models.UniqueConstraint(fields=["upgrade", "worker"], name="one_target_per_worker")]
+        # Every pass of every worker asks which target holds it (rollout_plan.active_target);
+        # the constraint's index leads with the upgrade, so without this one it is a scan
+        # of every rollout's targets ever kept.
+        indexes = [models.Index(fields=["worker"], name="upgradetarget_worker")]
 
     def __str__(self) -> str:
         return f"{self.worker} in upgrade #{self.upgrade_id} ({self.state})"

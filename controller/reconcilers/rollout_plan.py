@@ -20,8 +20,7 @@ rather than starting the same rollout again and again (docs/rollouts.md).
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from controller.models import (
@@ -42,13 +41,29 @@ ROLLER = "controller"  # who requested a rollout the controller starts on an ima
 def active_target(worker_name: str) -> UpgradeTarget | None:
     """The rollout target that holds this worker's instance now: one in progress (in any
     rollout, even one aborted meanwhile), or one waiting in a rollout still under way."""
-    # One query (every pass of every worker asks): a running target first, else a waiting one.
-    targets = UpgradeTarget.objects.filter(upgrade__kind=Upgrade.Kind.ROLLOUT, worker=worker_name).filter(
-        Q(state=TargetState.RUNNING) | Q(state=TargetState.PENDING, upgrade__state__in=ACTIVE_STATES)
-    )
-    found = list(targets.select_related("upgrade"))
+    # Every pass of every worker asks, and the answer is nearly always "none": that is
+    # asked in plain SQL, since Django takes ten times longer to compile this query than
+    # PostgreSQL takes to answer it. The targets found, if any, are then read as models.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _HOLDING_TARGETS,
+            [worker_name, Upgrade.Kind.ROLLOUT, TargetState.RUNNING, TargetState.PENDING, *ACTIVE_STATES],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return None
+    found = list(UpgradeTarget.objects.filter(pk__in=ids).select_related("upgrade"))
     running = [target for target in found if target.state == TargetState.RUNNING]
     return next(iter(running or found), None)
+
+
+# The targets that may hold a worker (``active_target``): only the models' own table
+# names are in the text, every value is a parameter.
+_HOLDING_TARGETS = (
+    f"SELECT t.id FROM {UpgradeTarget._meta.db_table} t JOIN {Upgrade._meta.db_table} u ON u.id = t.upgrade_id"  # noqa: S608
+    " WHERE t.worker = %s AND u.kind = %s"
+    f" AND (t.state = %s OR (t.state = %s AND u.state IN ({', '.join(['%s'] * len(ACTIVE_STATES))})))"
+)
 
 
 def worker_busy(worker_name: str, upgrade_id: int) -> bool:
