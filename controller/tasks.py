@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from controller import metrics, reconcilers
 from controller.connections import default_connections
-from controller.models import KINDS
+from controller.models import KINDS, Manager
 from controller.reconcile_queue import DUE_HEADER, enqueue, enqueue_many, enqueue_rollout
 from controller.reconcilers import BUSY_RETRY_SECONDS, pushes, rollout
 from controller.reconcilers.base import Result
@@ -51,15 +51,16 @@ def reconcile_many(self, kind: str, names: list[str]) -> None:
     so one bad resource neither stops the rest of the chunk nor is silently dropped."""
     due_at = _due_at(self.request)
     again: dict[float, list[str]] = {}
-    for name in names:
-        try:
-            result = _observed_pass(kind, str(name), False, due_at)
-        except Exception:
-            logger.exception("reconcile of %s/%s raised; queued again on its own", kind, name)
-            enqueue(kind, str(name), countdown=BUSY_RETRY_SECONDS)
-            continue
-        if result.requeue_after is not None:
-            again.setdefault(result.requeue_after, []).append(str(name))
+    with Manager.remembered():  # one lookup for the chunk (a second or so), not one per pass
+        for name in names:
+            try:
+                result = _observed_pass(kind, str(name), False, due_at)
+            except Exception:
+                logger.exception("reconcile of %s/%s raised; queued again on its own", kind, name)
+                enqueue(kind, str(name), countdown=BUSY_RETRY_SECONDS)
+                continue
+            if result.requeue_after is not None:
+                again.setdefault(result.requeue_after, []).append(str(name))
     for countdown, later in again.items():
         enqueue_many(kind, later, countdown=countdown)
 

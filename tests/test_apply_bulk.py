@@ -11,6 +11,7 @@ holds up to ``apply_rows.BATCH`` rows, on SQLite as many as its 999 parameters a
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -20,6 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from controller import policy, tasks
+from controller.connections import default_connections
 from controller.manifests import ManifestInvalid, parse
 from controller.manifests.bounds import ManifestLoader
 from controller.models import AgentToken, AuditRecord, Team, Worker
@@ -269,6 +271,21 @@ def test_reconcile_many_reconciles_every_name_and_queues_a_busy_one_again(apply_
     [again] = published
     assert (again["task"], again["args"][:2]) == (RECONCILE_TASK, ("Worker", "w0002"))
     assert again["headers"].get("eta")
+
+
+def test_reconcile_many_looks_the_manager_up_once_for_its_chunk(apply_as, settings):
+    settings.HICLAW_MATRIX_DOMAIN = "hiclaw.local"
+    apply_as(workers(5) + "---\n" + to_yaml(manifest("Manager", "boss", {"model": "qwen", "state": "Sleeping"})))
+    with CaptureQueriesContext(connection) as queries:
+        tasks.reconcile_many("Worker", [f"w{i:04d}" for i in range(5)])
+    assert Worker.objects.filter(reconciled_at__isnull=False).count() == 5
+    manager_reads = [q["sql"] for q in queries.captured_queries if 'FROM "controller_manager"' in q["sql"]]
+    assert len(manager_reads) == 1
+    # What was read once reached every pass: each standalone Worker's channel policy names it.
+    storage = default_connections().storage
+    for i in range(5):
+        config = json.loads(storage.get(f"agents/w{i:04d}/openclaw.json"))
+        assert config["channelPolicy"]["dmAllow"] == ["@hiclaw-manager-boss:hiclaw.local"]
 
 
 def test_reconcile_many_queues_a_name_whose_pass_raised_on_its_own(published):

@@ -51,7 +51,11 @@ class Manager(AgentResource):
     def remembered() -> Iterator[None]:
         """Look the Manager up once within the block: a reconcile pass asks for it in several
         steps (room members, room basis, the channel policy of the config files), a query
-        each; a Manager changed meanwhile reaches the next pass, as any change does."""
+        each; a Manager changed meanwhile reaches the next pass, as any change does. Within
+        an outer block (a chunk of passes: ``tasks.reconcile_many``) the outer lookup holds."""
+        if _remembered.get() is not None:
+            yield
+            return
         token = _remembered.set([])
         try:
             yield
