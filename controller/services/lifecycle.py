@@ -8,6 +8,8 @@ its Team's spec, so changing it patches the Team.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -70,7 +72,7 @@ def request_deletion(resource: Resource) -> bool:
     return True
 
 
-def _mark_members(team: Team, now) -> None:
+def _mark_members(team: Team, now: datetime) -> None:
     """Mark the Team's members for deletion with it: their tokens revoked in one statement,
     their reconciles queued in a few messages and one live notice for all of them."""
     members = list(Worker.objects.filter(team=team, deletion_requested_at__isnull=True))
