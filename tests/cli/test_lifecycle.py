@@ -131,8 +131,9 @@ def test_report_ready_with_a_bounded_heartbeat_loop(hiclaw, settings):
 
 def test_the_heartbeat_loop_waits_out_a_429_and_goes_on(hiclaw, settings, monkeypatch):
     """Over its rate the loop is refused with Retry-After: it says so, waits that long (not its
-    own 0.05 s) and goes on, rather than ending with an error."""
-    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 1
+    own 0.05 s) and goes on, rather than ending with an error. The ready report counts against
+    the same rate: it and the first heartbeat fill the window of 2, the second is refused."""
+    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 2
     monkeypatch.setattr(heartbeat_rate, "local", heartbeat_rate.WindowLimiter(window=1))  # Retry-After: 1
     started = time.monotonic()
     process = hiclaw(
