@@ -147,6 +147,19 @@ def test_the_heartbeat_loop_waits_out_a_429_and_goes_on(hiclaw, settings, monkey
     assert took >= 0.9, f"the loop went on after {took:.2f} s, before the 1 s it was asked to wait"
 
 
+def test_a_ready_report_over_the_rate_ends_with_one_plain_error(hiclaw, settings):
+    """Ready reports count as heartbeats: over the rate the command says so and when to retry,
+    without a traceback, and records nothing."""
+    settings.HICLAW_HEARTBEAT_MAX_PER_MINUTE = 1
+    assert (
+        ok(hiclaw("worker", "report-ready", "--name", "a-dev", persona="worker-a")) == "worker/a-dev reported ready\n"
+    )
+    before = Heartbeat.objects.filter(worker__name="a-dev").count()
+    line = failed(hiclaw("worker", "report-ready", "--name", "a-dev", persona="worker-a"))
+    assert line.startswith("error: too many heartbeats: at most 1 a minute per agent; retry after ")
+    assert Heartbeat.objects.filter(worker__name="a-dev").count() == before
+
+
 def test_heartbeats_about_another_worker_are_refused(hiclaw):
     line = failed(hiclaw("worker", "report-ready", "--name", "solo", "--heartbeat", "--count", "1", persona="worker-a"))
     assert line == "error: worker/solo not found"
